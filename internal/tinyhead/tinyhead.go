@@ -1,0 +1,132 @@
+// Package tinyhead holds the domain types shared by every other package:
+// documents and their embeddings, ingests of blob versions, and the two
+// interfaces the rest of the app is built around — Store (the SQL database)
+// and Embedder (the sentence-embedding model).
+//
+// It depends on nothing but the standard library, so that every
+// implementation package (sqlstore, onnxembed, blobstore, …) can import it
+// without import cycles.
+package tinyhead
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Document is one text, its embedding and its labels.
+//
+// A document's identity is (Source, Item): Source is the blob path it came
+// from (for example "incoming/reviews.csv") and Item is the item id given in
+// the file, or the row/line number when the file gives none.
+type Document struct {
+	ID             int64
+	Source         string
+	Item           string
+	SourceVersion  string // ETag of the blob version the row was last written from
+	ContentHash    string // ContentHash(Text)
+	Text           string
+	EmbeddingModel string
+	Embedding      []float32
+	// Labels maps task → label. When writing, a task mapped to "" removes
+	// that task's label (an empty CSV cell in a newer version of a file).
+	Labels    map[string]string
+	CreatedAt time.Time
+}
+
+// ContentHash is the hex SHA-256 of a text: identical texts share one
+// embedding per embedding model.
+func ContentHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// IngestStatus is the state of one blob version in the ingests table.
+type IngestStatus string
+
+const (
+	// IngestRunning: an attempt started and has not finished (or crashed).
+	IngestRunning IngestStatus = "running"
+	// IngestDone: every row was stored or rejected with a reason.
+	IngestDone IngestStatus = "done"
+	// IngestFailed: the file could not be read at all (binary, no text
+	// column, …). Re-deliveries of this version fail fast with Error.
+	IngestFailed IngestStatus = "failed"
+)
+
+// Ingest is the record of one blob version: how re-deliveries and poison
+// files are recognised.
+type Ingest struct {
+	Source       string
+	ETag         string
+	Status       IngestStatus
+	RowsOK       int
+	RowsRejected int
+	Error        string // failure reason, or a summary of rejected rows
+	Attempts     int
+	StartedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Store is the SQL database behind tinyhead: SQLite locally, Azure SQL /
+// SQL Server in production. Every method is safe for concurrent use.
+type Store interface {
+	// BeginIngest records a new attempt at a blob version and returns the
+	// record as it is after the attempt was counted. If the version was
+	// already ingested (Status done or failed), the record tells the caller
+	// so and nothing else changes except Attempts.
+	BeginIngest(ctx context.Context, source, etag string) (Ingest, error)
+	// FinishIngest stores the outcome of an attempt.
+	FinishIngest(ctx context.Context, in Ingest) error
+	// GetIngest returns the record of one blob version, or ErrNotFound.
+	GetIngest(ctx context.Context, source, etag string) (Ingest, error)
+
+	// EmbeddingsByHash returns the stored embeddings, for the given model,
+	// of whichever of the content hashes are already known.
+	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
+	// PutDocuments upserts documents (by Source, Item) and their labels in
+	// one transaction.
+	PutDocuments(ctx context.Context, docs []Document) error
+	// PruneSource deletes the documents of source that were not written by
+	// the given version: a new version of a blob replaces the old one's rows.
+	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+	// GetDocument returns one document with its labels, or ErrNotFound.
+	GetDocument(ctx context.Context, source, item string) (Document, error)
+	// SetLabel sets (or, with label "", removes) one task's label on a stored
+	// document without re-embedding it.
+	SetLabel(ctx context.Context, source, item, task, label string) error
+	// Stats counts documents and labels.
+	Stats(ctx context.Context) (Stats, error)
+
+	Close() error
+}
+
+// Stats summarises the store's contents.
+type Stats struct {
+	Documents int
+	// ByModel counts documents per embedding model.
+	ByModel map[string]int
+	// Labels counts labelled documents per task and label.
+	Labels map[string]map[string]int
+}
+
+// Embedder turns texts into fixed-size embeddings.
+type Embedder interface {
+	// ModelID names the model; it is stored with every embedding so that
+	// vectors from two models never mix.
+	ModelID() string
+	// Dim is the length of every embedding.
+	Dim() int
+	// Embed returns exactly one embedding per text, in order. Every text
+	// must be non-empty after whitespace is trimmed.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// Error kinds shared across packages.
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// ErrNotFound is returned by lookups of rows that do not exist.
+const ErrNotFound = errorString("not found")
