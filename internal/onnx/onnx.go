@@ -68,7 +68,8 @@ type Tensor struct {
 	Raw      []byte
 }
 
-// ValueInfo declares a graph input or output. A Dim with Value < 0 is
+// ValueInfo declares a graph input or output. Nil Dims leave the rank
+// unknown; an empty, non-nil Dims declares a scalar. A Dim with Value < 0 is
 // symbolic and takes Param as its name.
 type ValueInfo struct {
 	Name     string
@@ -270,7 +271,9 @@ func (v *ValueInfo) marshal() []byte {
 	var tensorType []byte // TypeProto.Tensor
 	tensorType = protowire.AppendTag(tensorType, 1, protowire.VarintType)
 	tensorType = protowire.AppendVarint(tensorType, uint64(v.ElemType))
-	tensorType = appendMessage(tensorType, 2, shape)
+	if v.Dims != nil {
+		tensorType = appendMessage(tensorType, 2, shape)
+	}
 	var typ []byte // TypeProto
 	typ = appendMessage(typ, 1, tensorType)
 	var b []byte

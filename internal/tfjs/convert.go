@@ -538,8 +538,9 @@ func (c *converter) placeholder(n *NodeDef) error {
 	if err != nil {
 		return err
 	}
-	var dims []onnx.Dim
+	var dims []onnx.Dim // nil: rank unknown
 	if s := n.Attr["shape"].Shape; s != nil {
+		dims = []onnx.Dim{}
 		for _, d := range s.Dim {
 			v, err := d.Size.Int64()
 			if err != nil {
