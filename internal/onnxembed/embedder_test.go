@@ -1,0 +1,144 @@
+package onnxembed_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/testenv"
+)
+
+func cosine(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	return dot / math.Sqrt(na*nb)
+}
+
+// TestReferenceCosines checks the converted model against cosines computed
+// with the original TF.js model (DESIGN.md), to 3 decimals.
+func TestReferenceCosines(t *testing.T) {
+	e := testenv.Embedder(t)
+	texts := []string{"A dog runs in the park", "The dog is running in the park", "I love pizza"}
+	vecs, err := e.Embed(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		a, b int
+		want float64
+	}{
+		{0, 1, 0.8924},
+		{0, 2, 0.1072},
+		{1, 2, 0.0669},
+	}
+	for _, tt := range tests {
+		got := cosine(vecs[tt.a], vecs[tt.b])
+		if math.Abs(got-tt.want) >= 0.0005 {
+			t.Errorf("cos(%q, %q) = %.4f, want %.4f", texts[tt.a], texts[tt.b], got, tt.want)
+		}
+	}
+	for i, v := range vecs {
+		if len(v) != 512 {
+			t.Fatalf("vector %d has %d dims", i, len(v))
+		}
+		if n := math.Sqrt(dot(v, v)); math.Abs(n-1) > 1e-4 {
+			t.Errorf("vector %d norm %.5f, want unit", i, n)
+		}
+	}
+}
+
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// TestBatchInvariance: a text's embedding does not depend on what it is
+// batched with (padding to the longest text must be masked out), and every
+// input gets exactly one vector, in order.
+func TestBatchInvariance(t *testing.T) {
+	e := testenv.Embedder(t)
+	ctx := context.Background()
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 40) // clipped at 128 tokens
+	texts := []string{"short", long, "a medium length sentence about cats and dogs", "short", "x"}
+	batch, err := e.Embed(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch) != len(texts) {
+		t.Fatalf("%d vectors for %d texts", len(batch), len(texts))
+	}
+	for i, text := range texts {
+		alone, err := e.Embed(ctx, []string{text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := cosine(alone[0], batch[i]); c < 0.99999 {
+			t.Errorf("text %d: cos(alone, batched) = %.6f", i, c)
+		}
+	}
+}
+
+// TestBatchesLargerThanOneRun spans several model runs and checks order.
+func TestBatchesLargerThanOneRun(t *testing.T) {
+	e := testenv.Embedder(t)
+	var texts []string
+	for i := 0; i < 70; i++ { // 3 runs of ≤32, sorted by length inside
+		texts = append(texts, strings.Repeat("word ", 1+i%9)+"number "+string(rune('a'+i%26)))
+	}
+	vecs, err := e.Embed(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 33, 69} {
+		alone, err := e.Embed(context.Background(), texts[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := cosine(alone[0], vecs[i]); c < 0.99999 {
+			t.Errorf("text %d out of order: cos = %.6f", i, c)
+		}
+	}
+}
+
+func TestEmptyTextsAreRefused(t *testing.T) {
+	e := testenv.Embedder(t)
+	for _, texts := range [][]string{{"fine", ""}, {"", "fine"}, {" \n\t "}, {""}} {
+		if _, err := e.Embed(context.Background(), texts); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("Embed(%q) error = %v, want an empty-text error", texts, err)
+		}
+	}
+}
+
+func TestWhitespaceIsNormalised(t *testing.T) {
+	e := testenv.Embedder(t)
+	a := e.Tokenize("A dog\nruns   in\tthe park")
+	b := e.Tokenize("A dog runs in the park")
+	if len(a) != len(b) {
+		t.Fatalf("tokens %v vs %v", a, b)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("tokens %v vs %v", a, b)
+		}
+	}
+	if n := len(e.Tokenize(strings.Repeat("lorem ipsum ", 10000))); n != 128 {
+		t.Errorf("long text gives %d tokens, want clipped to 128", n)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	e := testenv.Embedder(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.Embed(ctx, []string{"hello"}); err == nil {
+		t.Fatal("want an error from a cancelled context")
+	}
+}

@@ -1,0 +1,56 @@
+package onnxembed
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Info is a model directory's model.json: what the embedder needs to know
+// about the ONNX graph next to it.
+type Info struct {
+	// ID is stored with every embedding, so vectors of two models never mix.
+	ID string `json:"id"`
+	// Format says how inputs are fed: "use-lite-sparse" (token ids as a
+	// sparse [indices, values] pair, the Universal Sentence Encoder Lite
+	// signature).
+	Format string `json:"format"`
+	Dim    int    `json:"dim"`
+	// MaxTokens is the longest token sequence the model reads; longer texts
+	// are clipped.
+	MaxTokens int    `json:"max_tokens"`
+	Model     string `json:"model"`     // ONNX file, relative to the directory
+	Vocab     string `json:"vocab"`     // tokenizer vocabulary, relative to the directory
+	Source    string `json:"source"`    // where the weights came from
+	License   string `json:"license"`   // the weights' license
+	Converter string `json:"converter"` // what produced the ONNX file
+}
+
+// FormatUSELiteSparse is the input signature of Universal Sentence Encoder
+// Lite: indices int64 [N,2] (sentence, position) and values int64 [N].
+const FormatUSELiteSparse = "use-lite-sparse"
+
+// ReadInfo reads dir/model.json.
+func ReadInfo(dir string) (Info, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "model.json"))
+	if err != nil {
+		return Info{}, fmt.Errorf("read embedding model info: %w (run scripts/setup.sh to install the default model)", err)
+	}
+	var info Info
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return Info{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "model.json"), err)
+	}
+	if info.ID == "" || info.Dim <= 0 || info.Model == "" {
+		return Info{}, fmt.Errorf("%s: id, dim and model are required", filepath.Join(dir, "model.json"))
+	}
+	return info, nil
+}
+
+func writeInfo(dir string, info Info) error {
+	raw, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "model.json"), append(raw, '\n'), 0o644)
+}
