@@ -1,0 +1,199 @@
+package docparse
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// jsonl parses JSON Lines: one object per line, blank lines skipped. Memory
+// is bounded by one line of at most MaxLineBytes.
+func (p *parser) jsonl(r io.Reader) error {
+	br, err := openText(r)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]int) // id → line of its first good row
+	var buf []byte
+	for row := 1; ; row++ {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		line, tooLong, ok, err := readLine(br, buf, p.opt.MaxLineBytes)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		buf = line
+		if tooLong {
+			p.rejectRow(row, fmt.Sprintf("line longer than %d bytes", p.opt.MaxLineBytes))
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		it, reason := p.jsonItem(line)
+		if reason == "" && it.ID != "" {
+			if first, dup := seen[it.ID]; dup {
+				reason = fmt.Sprintf("duplicate id %q (first on row %d)", it.ID, first)
+			} else {
+				seen[it.ID] = row
+			}
+		}
+		if reason != "" {
+			p.rejectRow(row, reason)
+			continue
+		}
+		it.Row = row
+		if err := p.emitItem(it); err != nil {
+			return err
+		}
+	}
+}
+
+// readLine reads one line into buf, without its "\n" or "\r\n". A line
+// longer than max is read through in chunks and dropped, so that memory
+// stays bounded; tooLong reports it. ok is false at the end of input.
+func readLine(br *bufio.Reader, buf []byte, max int) (line []byte, tooLong, ok bool, err error) {
+	line = buf[:0]
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			ok = true
+		}
+		if !tooLong {
+			if len(line)+len(chunk) > max+2 { // +2: room for "\r\n"
+				tooLong, line = true, line[:0]
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		switch err {
+		case bufio.ErrBufferFull:
+			continue
+		case nil, io.EOF:
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if len(line) > max {
+				tooLong, line = true, line[:0]
+			}
+			return line, tooLong, ok, nil
+		default:
+			return nil, false, false, err
+		}
+	}
+}
+
+// jsonItem decodes one non-blank line. A non-empty reason rejects the row.
+func (p *parser) jsonItem(line []byte) (Item, string) {
+	// encoding/json would silently replace invalid bytes with U+FFFD.
+	if !utf8.Valid(line) {
+		return Item{}, "invalid UTF-8"
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &se):
+			return Item{}, fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
+		case bytes.TrimSpace(line)[0] != '{':
+			return Item{}, "not a JSON object"
+		}
+		return Item{}, "invalid JSON: " + err.Error()
+	}
+	if fields == nil { // the line was "null"
+		return Item{}, "not a JSON object"
+	}
+
+	var it Item
+	switch raw := fields["text"]; {
+	case isNull(raw):
+		return Item{}, "missing text"
+	case raw[0] != '"':
+		return Item{}, "text is not a string"
+	default:
+		if err := json.Unmarshal(raw, &it.Text); err != nil {
+			return Item{}, "invalid JSON: " + err.Error()
+		}
+	}
+	if reason := p.checkText(it.Text); reason != "" {
+		return Item{}, reason
+	}
+
+	switch raw := fields["id"]; {
+	case isNull(raw):
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &it.ID); err != nil {
+			return Item{}, "invalid JSON: " + err.Error()
+		}
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		it.ID = string(raw) // a number keeps its spelling: 7 and 7.0 differ
+	default:
+		return Item{}, "id is not a string or a number"
+	}
+	it.ID = strings.TrimSpace(it.ID)
+	if len(it.ID) > maxNameBytes {
+		return Item{}, fmt.Sprintf("id longer than %d bytes", maxNameBytes)
+	}
+
+	if raw := fields["labels"]; !isNull(raw) {
+		var labels map[string]json.RawMessage
+		if raw[0] != '{' || json.Unmarshal(raw, &labels) != nil {
+			return Item{}, "labels is not an object"
+		}
+		it.Labels = make(map[string]string, len(labels))
+		for task, raw := range labels {
+			var label string
+			switch {
+			case isNull(raw): // null: explicitly unlabeled, like ""
+			case raw[0] == '"':
+				if err := json.Unmarshal(raw, &label); err != nil {
+					return Item{}, "invalid JSON: " + err.Error()
+				}
+			default:
+				return Item{}, fmt.Sprintf("label of task %q is not a string", task)
+			}
+			task = strings.TrimSpace(task)
+			if reason := checkLabel(task, label); reason != "" {
+				return Item{}, reason
+			}
+			it.Labels[task] = strings.TrimSpace(label)
+		}
+	}
+	return it, ""
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// checkText returns why a text cannot be embedded, or "".
+func (p *parser) checkText(text string) string {
+	if strings.TrimSpace(text) == "" {
+		return "empty text"
+	}
+	if len(text) > p.opt.MaxTextBytes {
+		return fmt.Sprintf("text is %d bytes, over the limit of %d", len(text), p.opt.MaxTextBytes)
+	}
+	return ""
+}
+
+// checkLabel returns why a task/label pair cannot be stored, or "".
+func checkLabel(task, label string) string {
+	switch {
+	case task == "":
+		return "empty task name in labels"
+	case len(task) > maxNameBytes:
+		return fmt.Sprintf("task name longer than %d bytes", maxNameBytes)
+	case len(strings.TrimSpace(label)) > maxNameBytes:
+		return fmt.Sprintf("label of task %q longer than %d bytes", task, maxNameBytes)
+	}
+	return ""
+}
