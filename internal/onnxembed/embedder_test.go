@@ -2,11 +2,14 @@ package onnxembed_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/tinyhead/tinyhead/internal/testenv"
+	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
 )
 
 func cosine(a, b []float32) float64 {
@@ -22,7 +25,7 @@ func cosine(a, b []float32) float64 {
 // TestReferenceCosines checks the converted model against cosines computed
 // with the original TF.js model (DESIGN.md), to 3 decimals.
 func TestReferenceCosines(t *testing.T) {
-	e := testenv.Embedder(t)
+	e := embedtest.Embedder(t)
 	texts := []string{"A dog runs in the park", "The dog is running in the park", "I love pizza"}
 	vecs, err := e.Embed(context.Background(), texts)
 	if err != nil {
@@ -64,7 +67,7 @@ func dot(a, b []float32) float64 {
 // batched with (padding to the longest text must be masked out), and every
 // input gets exactly one vector, in order.
 func TestBatchInvariance(t *testing.T) {
-	e := testenv.Embedder(t)
+	e := embedtest.Embedder(t)
 	ctx := context.Background()
 	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 40) // clipped at 128 tokens
 	texts := []string{"short", long, "a medium length sentence about cats and dogs", "short", "x"}
@@ -88,7 +91,7 @@ func TestBatchInvariance(t *testing.T) {
 
 // TestBatchesLargerThanOneRun spans several model runs and checks order.
 func TestBatchesLargerThanOneRun(t *testing.T) {
-	e := testenv.Embedder(t)
+	e := embedtest.Embedder(t)
 	var texts []string
 	for i := 0; i < 70; i++ { // 3 runs of ≤32, sorted by length inside
 		texts = append(texts, strings.Repeat("word ", 1+i%9)+"number "+string(rune('a'+i%26)))
@@ -109,7 +112,7 @@ func TestBatchesLargerThanOneRun(t *testing.T) {
 }
 
 func TestEmptyTextsAreRefused(t *testing.T) {
-	e := testenv.Embedder(t)
+	e := embedtest.Embedder(t)
 	for _, texts := range [][]string{{"fine", ""}, {"", "fine"}, {" \n\t "}, {""}} {
 		if _, err := e.Embed(context.Background(), texts); err == nil || !strings.Contains(err.Error(), "empty") {
 			t.Errorf("Embed(%q) error = %v, want an empty-text error", texts, err)
@@ -118,7 +121,7 @@ func TestEmptyTextsAreRefused(t *testing.T) {
 }
 
 func TestWhitespaceIsNormalised(t *testing.T) {
-	e := testenv.Embedder(t)
+	e := embedtest.Embedder(t)
 	a := e.Tokenize("A dog\nruns   in\tthe park")
 	b := e.Tokenize("A dog runs in the park")
 	if len(a) != len(b) {
@@ -135,10 +138,47 @@ func TestWhitespaceIsNormalised(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
-	e := testenv.Embedder(t)
+	e := embedtest.Embedder(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := e.Embed(ctx, []string{"hello"}); err == nil {
 		t.Fatal("want an error from a cancelled context")
+	}
+}
+
+// TestReferenceEmbeddings compares the converted model with vectors the
+// original TF.js model computed for the same texts
+// (testdata/gen-embeddings.js): same token ids, same vectors.
+func TestReferenceEmbeddings(t *testing.T) {
+	raw, err := os.ReadFile("testdata/reference-embeddings.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Texts      []string    `json:"texts"`
+		IDs        [][]int32   `json:"ids"`
+		Embeddings [][]float32 `json:"embeddings"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	e := embedtest.Embedder(t)
+	vecs, err := e.Embed(context.Background(), ref.Texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range ref.Texts {
+		ids := e.Tokenize(text)
+		want := ref.IDs[i][:min(len(ref.IDs[i]), 128)] // the model reads 128 tokens
+		if !slices.Equal(ids, want) {
+			t.Errorf("text %d: ids %v, want %v", i, ids, want)
+		}
+		var maxDiff float64
+		for k := range vecs[i] {
+			maxDiff = max(maxDiff, math.Abs(float64(vecs[i][k]-ref.Embeddings[i][k])))
+		}
+		if maxDiff > 1e-4 {
+			t.Errorf("text %d %.30q: largest difference from TF.js %.2g", i, text, maxDiff)
+		}
 	}
 }

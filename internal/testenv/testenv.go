@@ -1,6 +1,7 @@
 // Package testenv finds, for tests and benchmarks, the real components that
 // scripts/setup.sh installs into the repository's .cache directory: the ONNX
 // Runtime library, the converted embedding model and the SpamAssassin data.
+// It imports nothing of the project, so every package's tests can use it.
 // A missing component fails the test with the command that installs it:
 // tests never skip a real component.
 package testenv
@@ -8,10 +9,7 @@ package testenv
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-
-	"github.com/tinyhead/tinyhead/internal/onnxembed"
 )
 
 // RepoRoot is the directory holding go.mod, found from the working
@@ -70,31 +68,12 @@ func ModelSrcDir(tb testing.TB) string {
 	return path(tb, "TINYHEAD_MODEL_SRC_DIR", "model/use-lite-src")
 }
 
-// InitRuntime loads ONNX Runtime for the test process.
-func InitRuntime(tb testing.TB) {
+// Vocab is the default model's tokenizer vocabulary (TINYHEAD_VOCAB, or
+// the converted model's copy).
+func Vocab(tb testing.TB) string {
 	tb.Helper()
-	if err := onnxembed.InitRuntime(ORTLib(tb)); err != nil {
-		tb.Fatal(err)
+	if os.Getenv("TINYHEAD_VOCAB") != "" {
+		return path(tb, "TINYHEAD_VOCAB", "")
 	}
-}
-
-var (
-	embOnce sync.Once
-	emb     *onnxembed.Embedder
-	embErr  error
-)
-
-// Embedder is the default model, opened once per test binary (opening it
-// takes a second) and shared by the tests in it; it is safe for concurrent use.
-func Embedder(tb testing.TB) *onnxembed.Embedder {
-	tb.Helper()
-	InitRuntime(tb)
-	dir := ModelDir(tb)
-	embOnce.Do(func() {
-		emb, embErr = onnxembed.Open(onnxembed.Config{Dir: dir, Threads: 2})
-	})
-	if embErr != nil {
-		tb.Fatal(embErr)
-	}
-	return emb
+	return filepath.Join(ModelDir(tb), "vocab.json")
 }
