@@ -8,7 +8,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/tinyhead/tinyhead/internal/testenv"
+	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
 	"github.com/tinyhead/tinyhead/internal/tfjs"
 )
 
@@ -104,7 +104,7 @@ const (
 // TestOps checks each converted op against TensorFlow's semantics on small
 // inputs whose results are worked out by hand.
 func TestOps(t *testing.T) {
-	testenv.InitRuntime(t)
+	embedtest.InitRuntime(t)
 	x23 := []int64{1, 2, 3, 4, 5, 6} // [[1 2 3] [4 5 6]]
 	tests := []struct {
 		name      string
@@ -210,7 +210,7 @@ func TestOps(t *testing.T) {
 // TestFloatOps covers the dense-layer ops: a 1×1 Conv2D as MatMul, a
 // BatchMatMul with a transposed operand, Rsqrt and Softmax.
 func TestFloatOps(t *testing.T) {
-	testenv.InitRuntime(t)
+	embedtest.InitRuntime(t)
 	g := newGraph()
 	g.placeholder("x", tfFloat)                           // [1, 2, 2]: batch, positions, channels
 	g.op("e", "ExpandDims", "", "x", g.ints("d", nil, 2)) // [1, 2, 1, 2]
