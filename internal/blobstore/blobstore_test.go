@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -45,6 +46,47 @@ func TestAzurite(t *testing.T) {
 			}
 		}
 	}
+
+	t.Run("conditional upload", func(t *testing.T) {
+		first, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":1}`), "application/json", "")
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if _, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":9}`), "", ""); !errors.Is(err, ErrChanged) {
+			t.Fatalf("create over an existing blob: err = %v, want ErrChanged", err)
+		}
+		second, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":2}`), "", first)
+		if err != nil {
+			t.Fatalf("replace with the right ETag: %v", err)
+		}
+		if _, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":3}`), "", first); !errors.Is(err, ErrChanged) {
+			t.Fatalf("replace with a stale ETag: err = %v, want ErrChanged", err)
+		}
+		if got, _ := c.Download(ctx, "models", "cond/current.json"); string(got) != `{"v":2}` || second == first {
+			t.Fatalf("content %s", got)
+		}
+	})
+
+	t.Run("lease", func(t *testing.T) {
+		l, err := c.AcquireLease(ctx, "models", "lease/.lock", 15*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AcquireLease(ctx, "models", "lease/.lock", 15*time.Second); !errors.Is(err, ErrLeased) {
+			t.Fatalf("second holder: err = %v, want ErrLeased", err)
+		}
+		if err := l.Renew(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l2, err := c.AcquireLease(ctx, "models", "lease/.lock", 15*time.Second)
+		if err != nil {
+			t.Fatalf("after release: %v", err)
+		}
+		l2.Release(ctx)
+	})
 
 	t.Run("round trip", func(t *testing.T) {
 		tests := []struct {

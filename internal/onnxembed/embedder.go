@@ -43,7 +43,7 @@ type Embedder struct {
 
 var _ tinyhead.Embedder = (*Embedder)(nil)
 
-// Open loads the model in cfg.Dir. InitRuntime must have been called.
+// Open loads the model in cfg.Dir. onnxrt.Init must have been called.
 func Open(cfg Config) (*Embedder, error) {
 	info, err := ReadInfo(cfg.Dir)
 	if err != nil {

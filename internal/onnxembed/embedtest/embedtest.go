@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
+	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/testenv"
 )
 
 // InitRuntime loads ONNX Runtime for the test process.
 func InitRuntime(tb testing.TB) {
 	tb.Helper()
-	if err := onnxembed.InitRuntime(testenv.ORTLib(tb)); err != nil {
+	if err := onnxrt.Init(testenv.ORTLib(tb)); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -1,4 +1,7 @@
-package onnxembed
+// Package onnxrt loads ONNX Runtime (github.com/yalue/onnxruntime_go) once per
+// process and runs small ONNX models with it: the classifier heads that
+// training exports. The embedding model has its own package, onnxembed.
+package onnxrt
 
 import (
 	"fmt"
@@ -15,10 +18,10 @@ var (
 	envLib  string
 )
 
-// InitRuntime loads the ONNX Runtime shared library. Later calls with the
+// Init loads the ONNX Runtime shared library. Later calls with the
 // same path are no-ops; a different path is an error, since one process
 // can hold only one runtime.
-func InitRuntime(libPath string) error {
+func Init(libPath string) error {
 	envOnce.Do(func() {
 		envLib = libPath
 		ort.SetSharedLibraryPath(libPath)
