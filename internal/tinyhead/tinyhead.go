@@ -99,6 +99,7 @@ type Store interface {
 	// Stats counts documents and labels.
 	Stats(ctx context.Context) (Stats, error)
 
+	TrainingData
 	Close() error
 }
 
@@ -130,3 +131,52 @@ func (e errorString) Error() string { return string(e) }
 
 // ErrNotFound is returned by lookups of rows that do not exist.
 const ErrNotFound = errorString("not found")
+
+// LabeledRow is one labelled document of a task, as training reads it.
+type LabeledRow struct {
+	ID     int64
+	Source string
+	Item   string
+	Label  string
+	// Embedding is nil when the caller asked for keys only.
+	Embedding []float32
+}
+
+// TaskSummary describes a task's labelled data for one embedding model.
+type TaskSummary struct {
+	Task   string
+	Rows   int
+	Labels map[string]int // rows per label
+	// LastChange is the latest time a labelled document of the task, or
+	// one of its labels, was written: a model older than that is stale.
+	LastChange time.Time
+}
+
+// ModelRecord is a trained model in the models table.
+type ModelRecord struct {
+	Task      string
+	Version   string
+	CreatedAt time.Time
+	Rows      int
+	Metrics   string // JSON
+	BlobPath  string
+	Promoted  bool
+}
+
+// TrainingData is what training reads from and records in the store.
+type TrainingData interface {
+	// Tasks summarises every task with labelled documents embedded by model.
+	Tasks(ctx context.Context, model string) ([]TaskSummary, error)
+	// ScanLabeled streams the labelled documents of a task embedded by
+	// model, in id order, a page at a time; withVectors false leaves
+	// Embedding nil (cheap: keys and labels only).
+	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(LabeledRow) error) error
+	// EmbeddingsByID returns the embeddings of the given documents.
+	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)
+	// RecordModel adds a trained model to the models table.
+	RecordModel(ctx context.Context, m ModelRecord) error
+	// PromoteModel marks a task's promoted version (and no other).
+	PromoteModel(ctx context.Context, task, version string) error
+	// Models lists a task's models, oldest first.
+	Models(ctx context.Context, task string) ([]ModelRecord, error)
+}

@@ -1,0 +1,185 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// documentColumns are read by scanDocument; the table is aliased d.
+const documentColumns = `d.id, d.source, d.item, d.source_version, d.content_hash, d.text,
+	d.embedding_model, d.embedding, d.created_at`
+
+// PutDocuments upserts docs by (Source, Item) and applies their labels, all
+// in one transaction. A task mapped to "" loses its label; tasks not
+// mentioned keep theirs. When docs holds the same (Source, Item) twice, the
+// later one wins, as if they had been written one after the other. An
+// empty ContentHash is computed from Text.
+func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	merged, err := mergeDocuments(docs)
+	if err != nil {
+		return fmt.Errorf("put documents of %s: %w", docs[0].Source, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.d.putDocuments(ctx, tx, merged, now())
+	})
+	if err != nil {
+		return fmt.Errorf("put %d documents of %s: %w", len(docs), docs[0].Source, err)
+	}
+	return nil
+}
+
+// mergeDocuments validates docs and folds repeated keys into one document,
+// so that set-based SQL sees each key once. The caller's maps are not
+// modified.
+func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
+	type key struct{ source, item string }
+	at := make(map[key]int, len(docs))
+	out := make([]tinyhead.Document, 0, len(docs))
+	for i, d := range docs {
+		if err := checkDocument(&d); err != nil {
+			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
+		}
+		k := key{d.Source, d.Item}
+		j, seen := at[k]
+		if !seen {
+			at[k] = len(out)
+			d.Labels = maps.Clone(d.Labels)
+			out = append(out, d)
+			continue
+		}
+		labels := out[j].Labels
+		if labels == nil {
+			labels = make(map[string]string, len(d.Labels))
+		}
+		maps.Copy(labels, d.Labels)
+		d.Labels = labels
+		out[j] = d
+	}
+	return out, nil
+}
+
+// GetDocument returns one document with its labels, or ErrNotFound.
+func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
+	d, err := s.getDocument(ctx, source, item)
+	if err != nil {
+		return tinyhead.Document{}, fmt.Errorf("get document %s/%s: %w", source, item, err)
+	}
+	return d, nil
+}
+
+func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
+	var d tinyhead.Document
+	if err := checkKey(source, item); err != nil {
+		return d, err
+	}
+	// One query, documents joined with labels, so the labels belong to the
+	// same version of the row.
+	rows, err := s.db.QueryContext(ctx, s.q.getDocument, s.d.docKey(source, item)...)
+	if err != nil {
+		return d, err
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		var (
+			emb         []byte
+			task, label sql.NullString
+		)
+		err := rows.Scan(&d.ID, &d.Source, &d.Item, &d.SourceVersion, &d.ContentHash, &d.Text,
+			&d.EmbeddingModel, &emb, timeCol{&d.CreatedAt}, &task, &label)
+		if err != nil {
+			return d, err
+		}
+		if !found {
+			found = true
+			if d.Embedding, err = DecodeVector(emb); err != nil {
+				return d, err
+			}
+			d.Labels = map[string]string{}
+		}
+		if task.Valid {
+			d.Labels[task.String] = label.String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	if !found {
+		return d, tinyhead.ErrNotFound
+	}
+	return d, nil
+}
+
+// SetLabel sets, or with label "" removes, one task's label on a stored
+// document. It returns ErrNotFound when the document does not exist.
+func (s *Store) SetLabel(ctx context.Context, source, item, task, label string) error {
+	err := checkKey(source, item)
+	if err == nil {
+		err = checkTask(task, label)
+	}
+	if err == nil {
+		err = s.inTx(ctx, func(tx *sql.Tx) error { return s.setLabel(ctx, tx, source, item, task, label) })
+	}
+	if err != nil {
+		return fmt.Errorf("set label %q of %s/%s: %w", task, source, item, err)
+	}
+	return nil
+}
+
+func (s *Store) setLabel(ctx context.Context, tx *sql.Tx, source, item, task, label string) error {
+	// Labels are written only while the document row is locked (here by
+	// documentID, in PutDocuments by the upsert): that orders every writer
+	// of a document's labels, documents first, then labels.
+	var id int64
+	err := tx.QueryRowContext(ctx, s.q.documentID, s.d.docKey(source, item)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tinyhead.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if label == "" {
+		_, err := tx.ExecContext(ctx, s.q.deleteLabel, id, task)
+		return err
+	}
+	ts := s.d.timeArg(now())
+	res, err := tx.ExecContext(ctx, s.q.updateLabel, label, ts, id, task)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q.insertLabel, id, task, label, ts)
+	return err
+}
+
+// PruneSource deletes the documents of source that were not written by
+// keepVersion (their labels go with them) and returns how many it deleted.
+func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (int, error) {
+	var n int
+	err := checkKey(source, "")
+	if err == nil {
+		err = s.retry(ctx, func() error {
+			// A failed try may have committed some batches: count them.
+			m, err := s.d.pruneSource(ctx, s.w, source, keepVersion)
+			n += m
+			return err
+		})
+	}
+	if s.ckpt != nil && n > 0 {
+		s.ckpt.notify()
+	}
+	if err != nil {
+		return n, fmt.Errorf("prune documents of %s except version %s: %w", source, keepVersion, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,110 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// ingestColumns are read by scanIngest.
+const ingestColumns = `source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at`
+
+func scanIngest(row *sql.Row) (tinyhead.Ingest, error) {
+	var in tinyhead.Ingest
+	err := row.Scan(&in.Source, &in.ETag, &in.Status, &in.RowsOK, &in.RowsRejected, &in.Error,
+		&in.Attempts, timeCol{&in.StartedAt}, timeCol{&in.UpdatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return in, tinyhead.ErrNotFound
+	}
+	return in, err
+}
+
+func checkIngestKey(source, etag string) error {
+	if err := checkKey(source, ""); err != nil {
+		return err
+	}
+	if etag == "" {
+		return fmt.Errorf("empty etag")
+	}
+	if err := checkNoTrailingSpace("etag", etag); err != nil {
+		return err
+	}
+	return checkLen("etag", etag, maxVersionLen)
+}
+
+// BeginIngest counts an attempt at the blob version (source, etag) and
+// returns its record. A new version starts as running with one attempt; a
+// known one only has its attempts counted (and, when it is still running,
+// its start time reset), so a caller that finds it done or failed skips it.
+// Concurrent calls for the same version leave one row.
+func (s *Store) BeginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+	var in tinyhead.Ingest
+	err := checkIngestKey(source, etag)
+	if err == nil {
+		err = s.retry(ctx, func() error {
+			var err error
+			in, err = s.d.beginIngest(ctx, s.w, source, etag, now())
+			return err
+		})
+	}
+	if err != nil {
+		return tinyhead.Ingest{}, fmt.Errorf("begin ingest of %s version %s: %w", source, etag, err)
+	}
+	return in, nil
+}
+
+// FinishIngest stores the outcome of an attempt: Status, RowsOK,
+// RowsRejected and Error of in. It returns ErrNotFound when the version was
+// never begun.
+func (s *Store) FinishIngest(ctx context.Context, in tinyhead.Ingest) error {
+	err := s.finishIngest(ctx, in)
+	if err != nil {
+		return fmt.Errorf("finish ingest of %s version %s: %w", in.Source, in.ETag, err)
+	}
+	return nil
+}
+
+func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
+	if err := checkIngestKey(in.Source, in.ETag); err != nil {
+		return err
+	}
+	switch in.Status {
+	case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed:
+	default:
+		return fmt.Errorf("unknown status %q", in.Status)
+	}
+	args := append([]any{string(in.Status), in.RowsOK, in.RowsRejected, in.Error, s.d.timeArg(now())},
+		s.d.ingestKey(in.Source, in.ETag)...)
+	var res sql.Result
+	err := s.retry(ctx, func() error {
+		var err error
+		res, err = s.w.ExecContext(ctx, s.q.finishIngest, args...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return tinyhead.ErrNotFound
+	}
+	return nil
+}
+
+// GetIngest returns the record of one blob version, or ErrNotFound.
+func (s *Store) GetIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+	in, err := tinyhead.Ingest{}, checkIngestKey(source, etag)
+	if err == nil {
+		in, err = scanIngest(s.db.QueryRowContext(ctx, s.q.getIngest, s.d.ingestKey(source, etag)...))
+	}
+	if err != nil {
+		return tinyhead.Ingest{}, fmt.Errorf("get ingest of %s version %s: %w", source, etag, err)
+	}
+	return in, nil
+}

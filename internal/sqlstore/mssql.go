@@ -1,0 +1,180 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-sql/civil"
+	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/azuread"
+)
+
+// openMSSQL connects with a plain DSN, or through Microsoft Entra ID when
+// the DSN names a fedauth method (ActiveDirectoryManagedIdentity,
+// ActiveDirectoryDefault, …): in Azure, SQL is reached without secrets.
+func openMSSQL(dsn string) (*sql.DB, error) {
+	var (
+		c   *mssql.Connector
+		err error
+	)
+	if strings.Contains(strings.ToLower(dsn), "fedauth=") {
+		c, err = azuread.NewConnector(dsn)
+	} else {
+		c, err = mssql.NewConnector(dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+type mssqlDialect struct{}
+
+// keyOf is the SHA-256 of s: the indexed stand-in for strings too long for
+// an index key (see the package comment).
+func keyOf(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func (mssqlDialect) queries() *queries {
+	return &queries{
+		finishIngest: `UPDATE ingests SET status = @p1, rows_ok = @p2, rows_rejected = @p3, error = @p4, updated_at = @p5
+			WHERE source_key = @p6 AND etag = @p7`,
+		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source_key = @p1 AND etag = @p2`,
+		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
+			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
+			WHERE d.source_key = @p1 AND d.item_key = @p2`,
+		// UPDLOCK is held to the end of the transaction: the document cannot
+		// be deleted, and other label writers of it wait.
+		documentID:  `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE source_key = @p1 AND item_key = @p2`,
+		updateLabel: `UPDATE labels SET label = @p1, updated_at = @p2 WHERE document_id = @p3 AND task = @p4`,
+		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (@p1, @p2, @p3, @p4)`,
+		deleteLabel: `DELETE FROM labels WHERE document_id = @p1 AND task = @p2`,
+		scanPage: `SELECT TOP (@p3) id, embedding FROM documents
+			WHERE embedding_model = @p1 AND id > @p2 ORDER BY id`,
+		statsModels: statsModels,
+		statsLabels: statsLabels,
+	}
+}
+
+func (mssqlDialect) docKey(source, item string) []any    { return []any{keyOf(source), keyOf(item)} }
+func (mssqlDialect) ingestKey(source, etag string) []any { return []any{keyOf(source), etag} }
+func (mssqlDialect) param(n int) string                  { return "@p" + strconv.Itoa(n) }
+
+// timeArg sends a DATETIME2 (a time.Time would travel as DATETIMEOFFSET
+// and be converted by the server).
+func (mssqlDialect) timeArg(t time.Time) any { return civil.DateTimeOf(t.UTC()) }
+
+func (mssqlDialect) retryable(err error) bool {
+	e, ok := errorAs[interface{ SQLErrorNumber() int32 }](err)
+	if !ok {
+		return false
+	}
+	switch e.SQLErrorNumber() {
+	case 1205, // chosen as deadlock victim
+		2601, 2627, // lost an insert race: the retry finds the row
+		40197, 40501, 40613, 49918, 49919, 49920, // Azure SQL: transient
+		10928, 10929: // Azure SQL: resource limits, transient
+		return true
+	}
+	return false
+}
+
+func (d mssqlDialect) migrate(ctx context.Context, db *sql.DB) error {
+	return migrations{
+		lock: func(ctx context.Context, tx *sql.Tx) error {
+			// An application lock owned by the transaction: a second process
+			// waits here until the first has committed the schema. Sent
+			// without parameters, as a plain batch.
+			var status int
+			// No SET NOCOUNT ON: it would outlive the batch on this pooled
+			// session, and the store relies on rows-affected counts.
+			err := tx.QueryRowContext(ctx, `DECLARE @status INT;
+				EXEC @status = sp_getapplock @Resource = N'tinyhead.schema', @LockMode = N'Exclusive',
+					@LockOwner = N'Transaction', @LockTimeout = 60000;
+				SELECT @status;`).Scan(&status)
+			if err == nil && status < 0 {
+				err = fmt.Errorf("sp_getapplock returned %d", status)
+			}
+			return err
+		},
+		versionTable: `IF OBJECT_ID(N'schema_version', N'U') IS NULL
+			CREATE TABLE schema_version (
+				version    INT          NOT NULL,
+				applied_at DATETIME2(7) NOT NULL,
+				CONSTRAINT pk_schema_version PRIMARY KEY (version)
+			)`,
+		steps: [][]string{mssqlSchemaV1()},
+	}.run(ctx, db, d)
+}
+
+// mssqlSchemaV1 is the first schema. Sizes: see limits.go. Every text
+// column that is compared or grouped uses a binary collation (blob names,
+// ids and labels are case-sensitive); the index keys stay far below the
+// 1,700-byte limit because long strings are indexed through their SHA-256.
+func mssqlSchemaV1() []string {
+	return []string{
+		`CREATE TABLE documents (
+			id              BIGINT IDENTITY(1,1) NOT NULL,
+			source_key      BINARY(32)     NOT NULL, -- SHA-256 of source (UTF-8)
+			item_key        BINARY(32)     NOT NULL, -- SHA-256 of item (UTF-8)
+			source          NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			item            NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			source_version  NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			content_hash    NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			text            NVARCHAR(MAX)  NOT NULL,
+			embedding_model NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			embedding       VARBINARY(MAX) NOT NULL, -- float32 little-endian
+			dim             INT            NOT NULL,
+			created_at      DATETIME2(7)   NOT NULL,
+			updated_at      DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_documents PRIMARY KEY CLUSTERED (id),
+			CONSTRAINT uq_documents_key UNIQUE (source_key, item_key)
+		)`,
+		`CREATE INDEX ix_documents_model_hash ON documents (embedding_model, content_hash)`,
+		`CREATE TABLE labels (
+			document_id BIGINT         NOT NULL,
+			task        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			label       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			updated_at  DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_labels PRIMARY KEY (document_id, task),
+			CONSTRAINT fk_labels_document FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
+		)`,
+		// label is included, not a key column: (task, label) could reach
+		// 2,560 bytes.
+		`CREATE INDEX ix_labels_task ON labels (task) INCLUDE (label)`,
+		`CREATE TABLE ingests (
+			id            BIGINT IDENTITY(1,1) NOT NULL,
+			source_key    BINARY(32)     NOT NULL, -- SHA-256 of source (UTF-8)
+			source        NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			etag          NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			status        NVARCHAR(16)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			rows_ok       INT            NOT NULL,
+			rows_rejected INT            NOT NULL,
+			error         NVARCHAR(MAX)  NOT NULL,
+			attempts      INT            NOT NULL,
+			started_at    DATETIME2(7)   NOT NULL,
+			updated_at    DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_ingests PRIMARY KEY CLUSTERED (id),
+			CONSTRAINT uq_ingests_key UNIQUE (source_key, etag)
+		)`,
+		`CREATE TABLE models (
+			id         BIGINT IDENTITY(1,1) NOT NULL,
+			task       NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			version    NVARCHAR(128)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			created_at DATETIME2(7)   NOT NULL,
+			row_count  BIGINT         NOT NULL,
+			metrics    NVARCHAR(MAX)  NOT NULL, -- JSON
+			blob_path  NVARCHAR(1024) NOT NULL,
+			promoted   BIT            NOT NULL CONSTRAINT df_models_promoted DEFAULT 0,
+			CONSTRAINT pk_models PRIMARY KEY CLUSTERED (id),
+			CONSTRAINT uq_models_task_version UNIQUE (task, version)
+		)`,
+	}
+}

@@ -1,0 +1,148 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// Documents are written with plain statements, not an upsert with
+// RETURNING id, which costs about twice as much per row here.
+const (
+	sqliteFindDocument   = `SELECT id FROM documents WHERE source = ? AND item = ?`
+	sqliteInsertDocument = `INSERT INTO documents
+	(source, item, source_version, content_hash, text, embedding_model, embedding, dim, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (source, item) DO NOTHING`
+	sqliteUpdateDocument = `UPDATE documents SET source_version = ?, content_hash = ?, text = ?,
+		embedding_model = ?, embedding = ?, dim = ?, updated_at = ?
+	WHERE id = ?`
+)
+
+// An unchanged label keeps its updated_at, so re-putting a file does not
+// make its tasks look changed.
+const sqliteUpsertLabel = `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)
+	ON CONFLICT (document_id, task) DO UPDATE SET label = excluded.label, updated_at = excluded.updated_at
+	WHERE label <> excluded.label`
+
+// putDocuments writes row by row with statements prepared once per
+// transaction: SQLite runs in-process, so a statement costs no round trip.
+func (sqliteDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error {
+	// modernc watches a cancelable context with a goroutine per statement,
+	// which costs as much as the insert itself. The statements run without
+	// it and ctx is checked between documents; the transaction still rolls
+	// back when ctx is canceled.
+	sctx := context.WithoutCancel(ctx)
+	ts := sqliteDialect{}.timeArg(now)
+	var stmts [5]*sql.Stmt
+	for i, q := range []string{sqliteFindDocument, sqliteInsertDocument, sqliteUpdateDocument, sqliteUpsertLabel,
+		`DELETE FROM labels WHERE document_id = ? AND task = ?`} {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		stmts[i] = st
+	}
+	writer := docWriter{find: stmts[0], insert: stmts[1], update: stmts[2]}
+	setLabel, delLabel := stmts[3], stmts[4]
+
+	// Never nil, even for an empty vector: nil would be bound as NULL.
+	buf := make([]byte, 0, 4096)
+	for _, d := range docs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = AppendVector(buf[:0], d.Embedding)
+		id, err := writer.put(sctx, d, buf, ts)
+		if err != nil {
+			return fmt.Errorf("item %q: %w", d.Item, err)
+		}
+		for task, label := range d.Labels {
+			if label == "" {
+				_, err = delLabel.ExecContext(sctx, id, task)
+			} else {
+				_, err = setLabel.ExecContext(sctx, id, task, label, ts)
+			}
+			if err != nil {
+				return fmt.Errorf("label %q of item %q: %w", task, d.Item, err)
+			}
+		}
+	}
+	return nil
+}
+
+// docWriter inserts or updates documents in the order that suits the rows
+// seen so far: a new file is all inserts, so an insert is tried first; a
+// new version of a file is mostly updates, so after an update the id is
+// looked up first. The transaction holds SQLite's write lock, so nothing
+// comes between a lookup and a write.
+type docWriter struct {
+	find, insert, update *sql.Stmt
+	existed              bool // the previous document was already stored
+}
+
+// put writes d and returns its id.
+func (w *docWriter) put(ctx context.Context, d tinyhead.Document, emb []byte, ts any) (int64, error) {
+	insert := func() (sql.Result, error) {
+		return w.insert.ExecContext(ctx, d.Source, d.Item, d.SourceVersion, d.ContentHash, d.Text,
+			d.EmbeddingModel, emb, len(d.Embedding), ts, ts)
+	}
+	if !w.existed {
+		res, err := insert()
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		if n == 1 {
+			return res.LastInsertId()
+		}
+		w.existed = true // the insert was ignored: update it
+	}
+	var id int64
+	err := w.find.QueryRowContext(ctx, d.Source, d.Item).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.existed = false
+		res, err := insert()
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, err = w.update.ExecContext(ctx, d.SourceVersion, d.ContentHash, d.Text, d.EmbeddingModel, emb,
+		len(d.Embedding), ts, id)
+	return id, err
+}
+
+func (sqliteDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error) {
+	// One statement: atomic without an explicit transaction. A re-attempt
+	// of a running ingest (a crash or time-out) restarts its clock.
+	const q = `INSERT INTO ingests (source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
+		VALUES (?, ?, 'running', 0, 0, '', 1, ?, ?)
+		ON CONFLICT (source, etag) DO UPDATE SET
+			attempts = attempts + 1,
+			started_at = CASE WHEN status = 'running' THEN excluded.started_at ELSE started_at END,
+			updated_at = excluded.updated_at
+		RETURNING ` + ingestColumns
+	ts := sqliteDialect{}.timeArg(now)
+	return scanIngest(db.QueryRowContext(ctx, q, source, etag, ts, ts))
+}
+
+func (sqliteDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error) {
+	res, err := db.ExecContext(ctx, `DELETE FROM documents WHERE source = ? AND source_version <> ?`, source, keepVersion)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -1,0 +1,208 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// Driver names accepted by Open.
+const (
+	DriverSQLite    = "sqlite"
+	DriverSQLServer = "sqlserver"
+)
+
+// maxAttempts bounds how often a transaction is retried after a deadlock,
+// a lost insert race or a transient error.
+const maxAttempts = 5
+
+// Store is a tinyhead.Store backed by SQLite or SQL Server. It is safe for
+// concurrent use.
+type Store struct {
+	db *sql.DB // reads
+	w  *sql.DB // writes: on SQLite one connection, so writers queue here
+	// rather than poll SQLite's lock, and its page cache stays warm
+	d dialect
+	q *queries
+	// ckpt checkpoints a SQLite WAL in the background; nil otherwise.
+	ckpt *checkpointer
+}
+
+// dialect holds what differs between the two SQL dialects: statements that
+// take the same arguments live in queries, algorithms that differ are
+// methods.
+type dialect interface {
+	queries() *queries
+	// docKey and ingestKey return the arguments that identify a row in the
+	// WHERE clauses of queries.
+	docKey(source, item string) []any
+	ingestKey(source, etag string) []any
+	timeArg(t time.Time) any
+	// param returns the n-th (1-based) placeholder.
+	param(n int) string
+	retryable(err error) bool
+
+	migrate(ctx context.Context, db *sql.DB) error
+	putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error
+	beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error)
+	pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error)
+}
+
+// queries are statements whose arguments are the same in both dialects;
+// the comment on each field lists them.
+type queries struct {
+	finishIngest string // status, rows_ok, rows_rejected, error, updated_at, ingestKey...
+	getIngest    string // ingestKey...
+	getDocument  string // docKey...
+	documentID   string // docKey...; locks the row until the transaction ends
+	updateLabel  string // label, updated_at, document_id, task
+	insertLabel  string // document_id, task, label, updated_at
+	deleteLabel  string // document_id, task
+	scanPage     string // embedding_model, after id, page size
+	statsModels  string
+	statsLabels  string
+}
+
+// Open connects to the database, creates or migrates the schema and returns
+// the store. driver is DriverSQLite (dsn: a file path, "file:…" URI or
+// ":memory:") or DriverSQLServer (dsn: "sqlserver://…"; with "fedauth=…" it
+// authenticates with Microsoft Entra ID, e.g. a managed identity).
+func Open(ctx context.Context, driver, dsn string) (*Store, error) {
+	var (
+		db, w *sql.DB
+		d     dialect
+		err   error
+	)
+	switch driver {
+	case DriverSQLite:
+		db, w, err = openSQLite(dsn)
+		d = sqliteDialect{}
+	case DriverSQLServer:
+		db, err = openMSSQL(dsn)
+		w = db
+		d = mssqlDialect{}
+	default:
+		return nil, fmt.Errorf("open store: unknown driver %q (want %q or %q)", driver, DriverSQLite, DriverSQLServer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", driver, err)
+	}
+	s := &Store{db: db, w: w, d: d, q: d.queries()}
+	if err := s.retry(ctx, func() error { return w.PingContext(ctx) }); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open %s store: connect: %w", driver, err)
+	}
+	if err := s.retry(ctx, func() error { return d.migrate(ctx, w) }); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open %s store: migrate schema: %w", driver, err)
+	}
+	if driver == DriverSQLite && !isMemory(dsn) {
+		s.ckpt = startCheckpointer(db)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if s.ckpt != nil {
+		s.ckpt.stop()
+	}
+	if err := s.closeDBs(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) closeDBs() error {
+	err := s.db.Close()
+	if s.w != s.db {
+		err = errors.Join(err, s.w.Close())
+	}
+	return err
+}
+
+// retry runs fn until it succeeds, fails with an error that retrying cannot
+// cure, or maxAttempts is reached. fn must be safe to repeat: it is a whole
+// transaction or a single statement.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == maxAttempts || !s.d.retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		// Random back-off so that two deadlocked transactions do not
+		// collide again.
+		t := time.NewTimer(time.Duration(attempt)*10*time.Millisecond + rand.N(20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// inTx runs fn in a transaction, retried as a whole.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.ckpt != nil {
+		defer s.ckpt.notify()
+	}
+	return s.retry(ctx, func() error {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// now is the time stamp written to rows: UTC, so both dialects store the
+// same value.
+func now() time.Time { return time.Now().UTC() }
+
+// timeCol scans a time column whatever form the driver returns it in:
+// time.Time (SQL Server) or text (SQLite).
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case nil:
+		*c.t = time.Time{}
+		return nil
+	case time.Time:
+		*c.t = v.UTC()
+		return nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("scan time: unsupported type %T", src)
+	}
+	// What timeArg writes, and what SQLite's CURRENT_TIMESTAMP writes (for
+	// rows edited by hand).
+	for _, layout := range [...]string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			*c.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("scan time: cannot parse %q", s)
+}
+
+// errorAs reports whether err wraps an error implementing T.
+func errorAs[T any](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
+}

@@ -1,0 +1,44 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// testContextCanceled checks that every call gives up on a canceled
+// context, and says why.
+func testContextCanceled(t *testing.T, s tinyhead.Store) {
+	const src = "incoming/ctx.csv"
+	d := doc(src, "1", "v1", "text", map[string]string{"task": "x"})
+	put(t, s, d)
+	ctx := canceled(t)
+	calls := map[string]func() error{
+		"PutDocuments": func() error { return s.PutDocuments(ctx, []tinyhead.Document{doc(src, "2", "v1", "t", nil)}) },
+		"GetDocument":  func() error { _, err := s.GetDocument(ctx, src, "1"); return err },
+		"SetLabel":     func() error { return s.SetLabel(ctx, src, "1", "task", "y") },
+		"PruneSource":  func() error { _, err := s.PruneSource(ctx, src, "v2"); return err },
+		"EmbeddingsByHash": func() error {
+			_, err := s.EmbeddingsByHash(ctx, model, []string{d.ContentHash})
+			return err
+		},
+		"Stats":       func() error { _, err := s.Stats(ctx); return err },
+		"BeginIngest": func() error { _, err := s.BeginIngest(ctx, src, "e1"); return err },
+		"GetIngest":   func() error { _, err := s.GetIngest(ctx, src, "e1"); return err },
+		"FinishIngest": func() error {
+			return s.FinishIngest(ctx, tinyhead.Ingest{Source: src, ETag: "e1", Status: tinyhead.IngestDone})
+		},
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a canceled context: error %v, want context.Canceled", name, err)
+		}
+	}
+	// Nothing was written.
+	checkDoc(t, get(t, s, src, "1"), d)
+	if st := stats(t, s); st.Documents != 1 {
+		t.Errorf("%d documents, want 1", st.Documents)
+	}
+}

@@ -1,0 +1,37 @@
+package sqlstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// EncodeVector returns v as float32 little-endian bytes, the format of the
+// embedding column. The result is never nil, so an empty vector is stored as
+// an empty value rather than NULL.
+func EncodeVector(v []float32) []byte {
+	return AppendVector(make([]byte, 0, 4*len(v)), v)
+}
+
+// AppendVector appends v to dst as float32 little-endian bytes; it lets a
+// caller reuse one buffer for many rows.
+func AppendVector(dst []byte, v []float32) []byte {
+	for _, f := range v {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f))
+	}
+	return dst
+}
+
+// DecodeVector turns float32 little-endian bytes back into a vector. The
+// bits are copied as they are, so the round trip is exact (negative zero,
+// subnormals and NaN payloads included).
+func DecodeVector(b []byte) ([]float32, error) {
+	if len(b)%4 != 0 {
+		return nil, fmt.Errorf("decode vector: %d bytes is not a multiple of 4", len(b))
+	}
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v, nil
+}
