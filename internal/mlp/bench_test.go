@@ -1,0 +1,110 @@
+package mlp
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/mlp/mlptest"
+)
+
+// benchData is a 512-d, 10-class synthetic set split into training and
+// validation rows.
+type benchData struct {
+	trainX, valX []float32
+	trainY, valY []int32
+	dim, classes int
+}
+
+func newBenchData(tb testing.TB, train, val int) benchData {
+	tb.Helper()
+	const dim, classes = 512, 10
+	x, y := mlptest.Synthetic(train+val, dim, classes, 1)
+	return benchData{trainX: x[:train*dim], trainY: y[:train], valX: x[train*dim:], valY: y[train:], dim: dim, classes: classes}
+}
+
+// runBench trains with the default recipe once per iteration and reports
+// the validation accuracy of the last model.
+func runBench[T float32 | float64](b *testing.B, d benchData, workers int) {
+	runBenchConfig[T](b, d, Config{}, workers)
+}
+
+func runBenchConfig[T float32 | float64](b *testing.B, d benchData, cfg Config, workers int) {
+	var m *Model
+	b.ReportAllocs()
+	for b.Loop() {
+		src := NewMemoryBatches(d.trainX, d.trainY, d.dim, DefaultBatchSize, 1)
+		var err error
+		m, _, err = train[T](context.Background(), cfg, d.dim, d.classes, src, workers)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(Evaluate(m, d.valX, d.valY).Accuracy, "val-accuracy")
+}
+
+// BenchmarkTrain100k is one training run of the default recipe (1000 steps
+// of 256 rows) over 100,000 synthetic 512-d rows of 10 classes.
+func BenchmarkTrain100k(b *testing.B) {
+	d := newBenchData(b, 100_000, 10_000)
+	b.ResetTimer()
+	runBench[float32](b, d, runtime.GOMAXPROCS(0))
+}
+
+// BenchmarkPrecision compares training in float32 and float64.
+func BenchmarkPrecision(b *testing.B) {
+	d := newBenchData(b, 20_000, 5_000)
+	for _, w := range []int{1, 2} {
+		b.Run(fmt.Sprintf("float32/workers=%d", w), func(b *testing.B) { runBench[float32](b, d, w) })
+		b.Run(fmt.Sprintf("float64/workers=%d", w), func(b *testing.B) { runBench[float64](b, d, w) })
+	}
+}
+
+// BenchmarkHidden prices the hidden layer's width (the default for 10
+// classes is 8).
+func BenchmarkHidden(b *testing.B) {
+	d := newBenchData(b, 20_000, 5_000)
+	for _, h := range []int{2, 8, 16, 32} {
+		b.Run(fmt.Sprintf("hidden=%d", h), func(b *testing.B) {
+			runBenchConfig[float32](b, d, Config{Hidden: h}, runtime.GOMAXPROCS(0))
+		})
+	}
+}
+
+func BenchmarkPredict(b *testing.B) {
+	d := newBenchData(b, 1000, 1024)
+	m, _, err := Train(context.Background(), Config{Steps: 10}, d.dim, d.classes,
+		NewMemoryBatches(d.trainX, d.trainY, d.dim, DefaultBatchSize, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	probs := make([]float32, 1024*d.classes)
+	for _, n := range []int{1, 1024} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Predict(d.valX, n, probs)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+		})
+	}
+}
+
+// BenchmarkAdam is one optimiser step of a 512→8→10 head with 4 shards.
+func BenchmarkAdam(b *testing.B) {
+	n := paramCount(512, 8, 10)
+	a := newAdamW[float32](Config{}.WithDefaults(10), n)
+	p := make([]float32, n)
+	grads := make([][]float32, 4)
+	for i := range grads {
+		grads[i] = make([]float32, n)
+		for j := range grads[i] {
+			grads[i][j] = float32(j%7) * 1e-3
+		}
+	}
+	for b.Loop() {
+		a.step(p, grads, 1e-3)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/param")
+}

@@ -1,0 +1,112 @@
+package mlp
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Model is a trained head: probabilities = softmax(W2·act(W1·x + B1) + B2).
+// The weights are float32, the type of the stored embeddings and of the
+// ONNX export, whatever precision training used. A Model can be rebuilt
+// from its fields alone (check it with Validate).
+type Model struct {
+	Dim        int        `json:"dim"`
+	Hidden     int        `json:"hidden"`
+	Classes    int        `json:"classes"`
+	Activation Activation `json:"activation"`
+	// W1 is Hidden×Dim and W2 Classes×Hidden, row-major: PyTorch's
+	// Linear.weight layout, and ONNX Gemm's B with transB=1.
+	W1 []float32 `json:"w1"`
+	B1 []float32 `json:"b1"`
+	W2 []float32 `json:"w2"`
+	B2 []float32 `json:"b2"`
+	// Labels names the classes in output order; Train leaves it nil.
+	Labels []string `json:"labels,omitempty"`
+}
+
+// ParamCount is the number of trainable parameters.
+func (m *Model) ParamCount() int {
+	return paramCount(m.Dim, m.Hidden, m.Classes)
+}
+
+func paramCount(dim, hidden, classes int) int {
+	return hidden*dim + hidden + classes*hidden + classes
+}
+
+// Validate checks that the weights have the shapes the dimensions say.
+func (m *Model) Validate() error {
+	switch {
+	case m.Dim < 1 || m.Hidden < 1 || m.Classes < 1:
+		return fmt.Errorf("mlp: bad dimensions %d→%d→%d", m.Dim, m.Hidden, m.Classes)
+	case m.Activation != ReLU && m.Activation != None:
+		return fmt.Errorf("mlp: unknown activation %q", m.Activation)
+	case len(m.W1) != m.Hidden*m.Dim || len(m.B1) != m.Hidden || len(m.W2) != m.Classes*m.Hidden || len(m.B2) != m.Classes:
+		return fmt.Errorf("mlp: weights of %d, %d, %d, %d values do not fit %d→%d→%d",
+			len(m.W1), len(m.B1), len(m.W2), len(m.B2), m.Dim, m.Hidden, m.Classes)
+	case m.Labels != nil && len(m.Labels) != m.Classes:
+		return fmt.Errorf("mlp: %d labels for %d classes", len(m.Labels), m.Classes)
+	}
+	return nil
+}
+
+// Predict writes the class probabilities of the n rows of x (n×Dim,
+// row-major) into probs (n×Classes). It allocates nothing, and is safe for
+// concurrent use.
+func (m *Model) Predict(x []float32, n int, probs []float32) {
+	d, h, c := m.Dim, m.Hidden, m.Classes
+	if len(x) < n*d || len(probs) < n*c {
+		panic(fmt.Sprintf("mlp: Predict of %d rows given %d inputs and %d outputs", n, len(x), len(probs)))
+	}
+	// Row by row: one row's input stays in L1 while each hidden unit is a
+	// dot product, and the hidden activations need no buffer.
+	var impl gonum.Implementation
+	relu := m.Activation != None
+	for i := range n {
+		xi := x[i*d : (i+1)*d]
+		p := probs[i*c : (i+1)*c]
+		copy(p, m.B2)
+		for j := range h {
+			a := m.B1[j] + impl.Sdot(d, xi, 1, m.W1[j*d:(j+1)*d], 1)
+			if relu && a <= 0 {
+				continue
+			}
+			for k := range p {
+				p[k] += m.W2[k*h+j] * a
+			}
+		}
+		softmax(p)
+	}
+}
+
+// softmax replaces logits by their softmax; exponentials are taken in
+// float64 so that a row's probabilities sum to 1 to float32 precision.
+func softmax[T float32 | float64](p []T) {
+	top := p[0]
+	for _, v := range p[1:] {
+		top = max(top, v)
+	}
+	var sum float64
+	for k, v := range p {
+		e := math.Exp(float64(v - top))
+		p[k] = T(e)
+		sum += e
+	}
+	inv := 1 / sum
+	for k, v := range p {
+		p[k] = T(float64(v) * inv)
+	}
+}
+
+// Argmax is the index of the largest value (the first one among ties): a
+// row of probabilities' predicted class.
+func Argmax(p []float32) int {
+	best := 0
+	for i, v := range p {
+		if v > p[best] {
+			best = i
+		}
+	}
+	return best
+}
