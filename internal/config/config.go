@@ -1,0 +1,141 @@
+// Package config reads the handler's settings from environment variables —
+// app settings in Azure, local.settings.json "Values" locally — in one
+// place, with defaults, so that the list of settings the app reads can be
+// checked against what infra/ sets.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Setting names read by the handler. Storage settings follow the Azure
+// Functions connection convention: StorageConnection holds a connection
+// string, or StorageConnection+"__blobServiceUri" (with "__credential" and
+// "__clientId") selects managed identity.
+const (
+	Port              = "FUNCTIONS_CUSTOMHANDLER_PORT"
+	StorageConnection = "AzureWebJobsStorage"
+	SQLDriver         = "TINYHEAD_SQL_DRIVER"
+	SQLDSN            = "TINYHEAD_SQL_DSN"
+	ModelDir          = "TINYHEAD_MODEL_DIR"
+	ORTLib            = "TINYHEAD_ORT_LIB"
+	EmbedThreads      = "TINYHEAD_EMBED_THREADS"
+	EmbedBatch        = "TINYHEAD_EMBED_BATCH"
+	IngestBatch       = "TINYHEAD_INGEST_BATCH"
+	MaxTextBytes      = "TINYHEAD_MAX_TEXT_BYTES"
+	LogLevel          = "TINYHEAD_LOG_LEVEL"
+)
+
+// Containers used by the app. The blob trigger's path in
+// functions/EmbedBlob/function.json names IncomingContainer too.
+const (
+	IncomingContainer = "incoming"
+	ModelsContainer   = "models"
+)
+
+// Config is the handler's configuration.
+type Config struct {
+	Port         int
+	SQLDriver    string // "sqlite" or "sqlserver"
+	SQLDSN       string
+	ModelDir     string
+	ORTLib       string
+	EmbedThreads int // 0: one per CPU
+	EmbedBatch   int
+	IngestBatch  int
+	MaxTextBytes int
+	LogLevel     string
+}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+// Relative paths are resolved against base, the directory of the handler
+// executable in a deployment package or the repository root locally.
+func Load(getenv func(string) string, base string) (Config, error) {
+	c := Config{
+		SQLDriver: or(getenv(SQLDriver), "sqlite"),
+		SQLDSN:    getenv(SQLDSN),
+		ModelDir:  abs(base, or(getenv(ModelDir), "model")),
+		ORTLib:    abs(base, or(getenv(ORTLib), "lib/libonnxruntime.so")),
+		LogLevel:  or(getenv(LogLevel), "info"),
+	}
+	var err error
+	ints := []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{Port, &c.Port, 8080},
+		{EmbedThreads, &c.EmbedThreads, 0},
+		{EmbedBatch, &c.EmbedBatch, 32},
+		{IngestBatch, &c.IngestBatch, 256},
+		{MaxTextBytes, &c.MaxTextBytes, 1 << 20},
+	}
+	for _, s := range ints {
+		if *s.dst, err = intSetting(getenv, s.name, s.def); err != nil {
+			return Config{}, err
+		}
+	}
+	switch c.SQLDriver {
+	case "sqlite":
+		c.SQLDSN = abs(base, or(c.SQLDSN, "tinyhead.db"))
+	case "sqlserver":
+		if c.SQLDSN == "" {
+			return Config{}, fmt.Errorf("%s is required when %s=sqlserver", SQLDSN, SQLDriver)
+		}
+	default:
+		return Config{}, fmt.Errorf("%s=%q: want sqlite or sqlserver", SQLDriver, c.SQLDriver)
+	}
+	return c, nil
+}
+
+func intSetting(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func abs(base, p string) string {
+	if p == "" || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// LocalSettings reads the "Values" of a local.settings.json file, the way
+// the Functions Core Tools do, and returns a getenv that prefers real
+// environment variables over those values.
+func LocalSettings(path string) (func(string) string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read local settings: %w", err)
+	}
+	var f struct {
+		Values map[string]string `json:"Values"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return func(name string) string {
+		if v, ok := os.LookupEnv(name); ok {
+			return v
+		}
+		return f.Values[name]
+	}, nil
+}
