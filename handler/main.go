@@ -1,0 +1,185 @@
+// Command handler is tinyhead's Azure Functions custom handler.
+//
+//	handler                      serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
+//	handler local [flags]        serve them locally and play the host's part for blobs (see local.go)
+//	handler convert-model [...]  convert the default embedding model from TF.js to ONNX (set-up)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/app"
+	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/config"
+	"github.com/tinyhead/tinyhead/internal/docparse"
+	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/onnxembed"
+	"github.com/tinyhead/tinyhead/internal/onnxrt"
+	"github.com/tinyhead/tinyhead/internal/sqlstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "handler:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serveCommand(ctx, args)
+	case "local":
+		return localCommand(ctx, args)
+	case "convert-model":
+		return convertCommand(args)
+	default:
+		return fmt.Errorf("unknown command %q (want serve, local or convert-model)", cmd)
+	}
+}
+
+// serveCommand is what the Functions host runs: settings come from the
+// environment, relative paths from the executable's directory (the root of
+// the deployment package).
+func serveCommand(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(os.Getenv, filepath.Dir(exe))
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	svc, err := openServices(ctx, cfg, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	return serve(ctx, cfg.Port, svc.App.Handler(), log)
+}
+
+// services are the handler's long-lived dependencies, opened once per
+// process: one database pool, one ONNX Runtime session, one blob client.
+type services struct {
+	App      *app.App
+	Blobs    *blobstore.Client
+	Store    *sqlstore.Store
+	Embedder *onnxembed.Embedder
+}
+
+func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*services, error) {
+	blobs, err := blobstore.NewFromEnv(config.StorageConnection, getenv)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.Open(ctx, cfg.SQLDriver, cfg.SQLDSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := onnxrt.Init(cfg.ORTLib); err != nil {
+		store.Close()
+		return nil, err
+	}
+	emb, err := onnxembed.Open(onnxembed.Config{Dir: cfg.ModelDir, Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	log.Info("services ready", "sql", cfg.SQLDriver, "model", emb.ModelID(), "dim", emb.Dim())
+	pipeline := &ingest.Pipeline{
+		Blobs:     blobs,
+		Store:     store,
+		Embedder:  emb,
+		Log:       log,
+		BatchSize: cfg.IngestBatch,
+		Parse:     docparse.Options{MaxTextBytes: cfg.MaxTextBytes},
+	}
+	return &services{
+		App:      &app.App{Ingest: pipeline, Log: log},
+		Blobs:    blobs,
+		Store:    store,
+		Embedder: emb,
+	}, nil
+}
+
+func (s *services) Close() {
+	s.Embedder.Close()
+	s.Store.Close()
+}
+
+// serve answers on 127.0.0.1:port until ctx ends, then drains in-flight
+// invocations for up to 30 s.
+func serve(ctx context.Context, port int, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", port, err)
+	}
+	return serveListener(ctx, ln, h, log)
+}
+
+func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("custom handler listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func convertCommand(args []string) error {
+	fs := flag.NewFlagSet("convert-model", flag.ContinueOnError)
+	src := fs.String("src", "", "directory of the TF.js model (model.json, shards, vocab.json)")
+	out := fs.String("out", "", "model directory to write (model.onnx, vocab.json, model.json)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *src == "" || *out == "" {
+		return errors.New("convert-model: --src and --out are required")
+	}
+	info, err := onnxembed.ConvertUSELite(*src, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("converted %s (%d-d) into %s\n", info.ID, info.Dim, *out)
+	return nil
+}

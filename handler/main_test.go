@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/app"
+	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/config"
+	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/testenv"
+)
+
+// TestExecutableAsTheHostRunsIt builds the handler, starts it the way the
+// Functions host does (settings in the environment, the port in
+// FUNCTIONS_CUSTOMHANDLER_PORT), waits for GET / to answer, sends a
+// blob-trigger invocation and checks the rows landed in the database.
+func TestExecutableAsTheHostRunsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the handler binary")
+	}
+	bin := filepath.Join(t.TempDir(), "handler")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	az := azurite.StartForTest(t)
+	ctx := context.Background()
+	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.EnsureContainer(ctx, config.IncomingContainer); err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("id,text,lang\n1,Bonjour tout le monde,fr\n2,Hello world,en\n")
+	etag, err := blobs.UploadBytes(ctx, config.IncomingContainer, "greetings.csv", content, "text/csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	port := freePort(t)
+	db := filepath.Join(t.TempDir(), "tinyhead.db")
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		config.Port+"="+fmt.Sprint(port),
+		config.StorageConnection+"="+az.ConnectionString(),
+		config.SQLDSN+"="+db,
+		config.ModelDir+"="+testenv.ModelDir(t),
+		config.ORTLib+"="+testenv.ORTLib(t),
+	)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("handler exit after SIGTERM: %v\n%s", err, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("handler did not stop within 30 s of SIGTERM")
+		}
+	}()
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(60 * time.Second) // the host's limit
+	for {
+		resp, err := http.Get(base + "/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handler not ready after 60 s: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	req := customhandler.BlobTriggerRequest(app.EmbedBlobFunction, app.BlobBinding,
+		blobs.URL(config.IncomingContainer, "greetings.csv"), "greetings.csv", content,
+		customhandler.BlobProperties{ETag: etag, ContentType: "text/csv"})
+	body, _ := json.Marshal(req)
+	resp, err := http.Post(base+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "2 rows stored") {
+		t.Fatalf("EmbedBlob: %d %s\n%s", resp.StatusCode, raw, logs.String())
+	}
+	store, err := sqlstore.Open(ctx, "sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	doc, err := store.GetDocument(ctx, "incoming/greetings.csv", "1")
+	if err != nil || doc.Labels["lang"] != "fr" || len(doc.Embedding) != 512 {
+		t.Fatalf("stored document %+v, %v", doc.Labels, err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/training"
+)
+
+// Function names of the training side.
+const (
+	TrainFunction        = "Train"
+	ClassifyFunction     = "Classify"
+	NightlyTrainFunction = "NightlyTrain"
+	RollbackFunction     = "Rollback"
+	TimerBinding         = "timer"
+)
+
+// train: POST /api/train/{task} with optional hyperparameter overrides.
+func (a *App) train(w http.ResponseWriter, r *http.Request) {
+	inv, err := decodeHTTP(r)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	task := inv.param("task")
+	var req training.Request
+	if err := validTask(task); err != nil {
+		a.apiFail(w, err)
+		return
+	}
+	if err := inv.body(&req); err != nil {
+		a.apiFail(w, fmt.Errorf("%w: body: %v", training.ErrBadRequest, err))
+		return
+	}
+	out, err := a.Training.Train(r.Context(), task, req)
+	if err != nil {
+		a.apiFail(w, err)
+		return
+	}
+	respond(w, http.StatusOK, out, fmt.Sprintf("trained %s version %s: accuracy %.4f, promoted %v (%s)",
+		task, out.Version, out.Metrics.Accuracy, out.Promoted, out.Reason))
+}
+
+// classify: POST /api/classify/{task} with {"texts": [...]}.
+func (a *App) classify(w http.ResponseWriter, r *http.Request) {
+	inv, err := decodeHTTP(r)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	task := inv.param("task")
+	var req struct {
+		Texts []string `json:"texts"`
+	}
+	if err := validTask(task); err != nil {
+		a.apiFail(w, err)
+		return
+	}
+	if err := inv.body(&req); err != nil {
+		a.apiFail(w, fmt.Errorf("%w: body: %v", training.ErrBadRequest, err))
+		return
+	}
+	out, err := a.Training.Classify(r.Context(), task, req.Texts)
+	if err != nil {
+		a.apiFail(w, err)
+		return
+	}
+	respond(w, http.StatusOK, out)
+}
+
+// rollback: POST /api/models/{task}/rollback with {"version": "..."}.
+func (a *App) rollback(w http.ResponseWriter, r *http.Request) {
+	inv, err := decodeHTTP(r)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	task := inv.param("task")
+	var req struct {
+		Version string `json:"version"`
+	}
+	if err := validTask(task); err != nil {
+		a.apiFail(w, err)
+		return
+	}
+	if err := inv.body(&req); err != nil || req.Version == "" {
+		a.apiFail(w, fmt.Errorf(`%w: body must be {"version": "<version>"}`, training.ErrBadRequest))
+		return
+	}
+	if err := a.Training.Rollback(r.Context(), task, req.Version); err != nil {
+		a.apiFail(w, err)
+		return
+	}
+	respond(w, http.StatusOK, map[string]string{"task": task, "version": req.Version, "reason": "rollback"},
+		fmt.Sprintf("%s now serves version %s", task, req.Version))
+}
+
+// nightlyTrain: the timer. Timers are never retried, so the invocation
+// succeeds even when some tasks failed; the logs list every task.
+func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
+	results, err := a.Training.RetrainChanged(r.Context())
+	logs := make([]string, 0, len(results)+1)
+	for _, res := range results {
+		line := fmt.Sprintf("%s: %s (%s)", res.Task, res.Action, res.Why)
+		if res.Outcome != nil {
+			line += fmt.Sprintf(": version %s, accuracy %.4f, promoted %v", res.Outcome.Version, res.Outcome.Metrics.Accuracy, res.Outcome.Promoted)
+		}
+		if res.ErrorMsg != "" {
+			line += ": " + res.ErrorMsg
+		}
+		logs = append(logs, line)
+	}
+	if err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	if len(results) == 0 {
+		logs = append(logs, "no labelled tasks")
+	}
+	writeJSON(w, http.StatusOK, customhandler.InvokeResponse{Logs: logs, ReturnValue: results})
+}
