@@ -28,15 +28,18 @@ import (
 
 // localCommand runs tinyhead on one machine without the Functions host:
 // settings from local.settings.json, Azurite as blob storage (started here
-// when nothing answers on its port), the handler on --port, and a
-// development host that invokes EmbedBlob for every new blob in incoming/.
+// when nothing answers on its port), the handler on a loopback port of its
+// own, and a development host in front of it that does the Functions
+// host's part: it invokes EmbedBlob for every new blob in incoming/, and
+// serves the HTTP API on --port (/api/..., /admin/functions/...).
 func localCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	settings := fs.String("settings", "local.settings.json", "settings file (its Values; environment variables win)")
-	port := fs.Int("port", 7071, "port of the handler")
+	port := fs.Int("port", 7071, "port of the HTTP API (the host's front door, as `func start` serves it)")
 	seed := fs.String("seed-spamassassin", "", "upload the SpamAssassin data set from this directory into incoming/ first")
 	once := fs.Bool("exit-when-done", false, "ingest what is in incoming/ now, print a summary and exit (instead of watching)")
 	fresh := fs.Bool("fresh", false, "start from an empty database and an empty Azurite")
+	trainTasks := fs.String("train", "", "with --exit-when-done: then train these comma-separated tasks over the HTTP API and classify two sample e-mails")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,14 +85,35 @@ func localCommand(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+	// The handler gets a port of its own, as FUNCTIONS_CUSTOMHANDLER_PORT
+	// gives it one under the host; --port is the gateway's.
+	handlerLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		return fmt.Errorf("listen for the handler: %w", err)
+	}
+	handlerURL := "http://" + handlerLn.Addr().String()
+	functions, err := devhost.LoadFunctions(filepath.Join(base, "functions"))
+	if err != nil {
+		handlerLn.Close()
+		return err
+	}
+	gateway, err := (&devhost.Gateway{HandlerURL: handlerURL, Functions: functions, Log: log}).Handler()
+	if err != nil {
+		handlerLn.Close()
+		return err
+	}
+	apiLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+	if err != nil {
+		handlerLn.Close()
 		return fmt.Errorf("listen on port %d (is another handler running?): %w", *port, err)
 	}
+	apiURL := "http://" + apiLn.Addr().String()
 	serveCtx, stopServing := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- serveListener(serveCtx, ln, svc.App.Handler(), log) }()
-	defer func() { stopServing(); <-served }()
+	served := make(chan error, 2)
+	go func() { served <- serveListener(serveCtx, handlerLn, svc.App.Handler(), log) }()
+	go func() { served <- serveListener(serveCtx, apiLn, gateway, log) }()
+	defer func() { stopServing(); <-served; <-served }()
+	log.Info("HTTP API ready", "url", apiURL+"/api/", "functions", len(functions))
 
 	if *seed != "" {
 		n, err := uploadSpamAssassin(ctx, svc, *seed, log)
@@ -100,7 +124,7 @@ func localCommand(ctx context.Context, args []string) error {
 	}
 	host := &devhost.Host{
 		Blobs:      svc.Blobs,
-		HandlerURL: "http://" + ln.Addr().String(),
+		HandlerURL: handlerURL,
 		Container:  config.IncomingContainer,
 		Function:   app.EmbedBlobFunction,
 		Binding:    app.BlobBinding,
@@ -115,7 +139,13 @@ func localCommand(ctx context.Context, args []string) error {
 	if _, err := host.Sync(ctx, func(inv devhost.Invocation) { logInvocation(log, inv); sum.add(inv) }); err != nil {
 		return err
 	}
-	return sum.print(ctx, os.Stdout, svc, time.Since(start))
+	if err := sum.print(ctx, os.Stdout, svc, time.Since(start)); err != nil {
+		return err
+	}
+	if *trainTasks == "" {
+		return nil
+	}
+	return trainAndClassify(ctx, os.Stdout, apiURL, strings.Split(*trainTasks, ","))
 }
 
 // ensureAzurite starts Azurite on 127.0.0.1:10000 (where

@@ -27,7 +27,9 @@ import (
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
+	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/training"
 )
 
 func main() {
@@ -117,8 +119,21 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		BatchSize: cfg.IngestBatch,
 		Parse:     docparse.Options{MaxTextBytes: cfg.MaxTextBytes},
 	}
+	// The models container is created here rather than by infra/, so a
+	// fresh storage account works without set-up.
+	if err := blobs.EnsureContainer(ctx, config.ModelsContainer); err != nil {
+		emb.Close()
+		store.Close()
+		return nil, err
+	}
+	trainer := &training.Service{
+		Data:     store,
+		Registry: &registry.Registry{Blobs: blobs, Container: config.ModelsContainer, Log: log},
+		Embedder: emb,
+		Log:      log,
+	}
 	return &services{
-		App:      &app.App{Ingest: pipeline, Log: log},
+		App:      &app.App{Ingest: pipeline, Training: trainer, Log: log},
 		Blobs:    blobs,
 		Store:    store,
 		Embedder: emb,

@@ -119,6 +119,33 @@ func TestExecutableAsTheHostRunsIt(t *testing.T) {
 	if err != nil || doc.Labels["lang"] != "fr" || len(doc.Embedding) != 512 {
 		t.Fatalf("stored document %+v, %v", doc.Labels, err)
 	}
+
+	// The training side is wired too: the timer runs and reports the task
+	// (two rows are too few to train), and Train answers 422 through the
+	// http output binding.
+	timer, _ := json.Marshal(customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false))
+	status, out := postRaw(t, base+"/"+app.NightlyTrainFunction, timer)
+	if status != 200 || !strings.Contains(out, "lang: skipped") {
+		t.Errorf("NightlyTrain: %d %s\n%s", status, out, logs.String())
+	}
+	train, _ := json.Marshal(customhandler.HTTPTriggerRequest(app.TrainFunction, app.HTTPRequestBinding, customhandler.HTTPRequest{
+		Method: "POST", Params: map[string]string{"task": "lang"}, Body: json.RawMessage(`""`),
+	}))
+	status, out = postRaw(t, base+"/"+app.TrainFunction, train)
+	if status != 200 || !strings.Contains(out, `"statusCode":422`) {
+		t.Errorf("Train: %d %s", status, out)
+	}
+}
+
+func postRaw(t *testing.T, url string, body []byte) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
 }
 
 func freePort(t *testing.T) int {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tinyhead/tinyhead/internal/app"
@@ -22,18 +23,23 @@ import (
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
+	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
+	"github.com/tinyhead/tinyhead/internal/training"
 )
 
 // fixture is a real handler over HTTP with a real Azurite, a real SQLite
 // file and the real embedding model; tests play the Functions host.
 type fixture struct {
-	t      *testing.T
-	blobs  *blobstore.Client
-	store  *sqlstore.Store
-	server *httptest.Server
+	t        *testing.T
+	blobs    *blobstore.Client
+	store    *sqlstore.Store
+	registry *registry.Registry
+	server   *httptest.Server
 }
+
+var modelsContainers atomic.Int64
 
 // One Azurite serves every test in this package (each test has its own
 // database and its own blob names); starting one takes seconds.
@@ -82,19 +88,27 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Each test has its own models container in the shared Azurite.
+	models := fmt.Sprintf("models-%d", modelsContainers.Add(1))
+	if err := blobs.EnsureContainer(ctx, models); err != nil {
+		t.Fatal(err)
+	}
+	reg := &registry.Registry{Blobs: blobs, Container: models, Log: log}
+	embedder := embedtest.Embedder(t)
 	a := &app.App{
 		Ingest: &ingest.Pipeline{
 			Blobs:     blobs,
 			Store:     store,
-			Embedder:  embedtest.Embedder(t),
+			Embedder:  embedder,
 			Log:       log,
 			BatchSize: 4, // several batches per small file
 		},
-		Log: log,
+		Training: &training.Service{Data: store, Registry: reg, Embedder: embedder, Log: log},
+		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, blobs: blobs, store: store, server: srv}
+	return &fixture{t: t, blobs: blobs, store: store, registry: reg, server: srv}
 }
 
 // upload puts a blob into incoming/ and returns its ETag.

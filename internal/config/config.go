@@ -28,6 +28,12 @@ const (
 	IngestBatch       = "TINYHEAD_INGEST_BATCH"
 	MaxTextBytes      = "TINYHEAD_MAX_TEXT_BYTES"
 	LogLevel          = "TINYHEAD_LOG_LEVEL"
+	// NightlySchedule is the CRON expression of the NightlyTrain timer. The
+	// Functions host reads it (functions/NightlyTrain/function.json names
+	// it as %TINYHEAD_NIGHTLY_SCHEDULE%), not the handler.
+	NightlySchedule = "TINYHEAD_NIGHTLY_SCHEDULE"
+	// DefaultNightlySchedule is 02:00 every day (UTC unless WEBSITE_TIME_ZONE says otherwise).
+	DefaultNightlySchedule = "0 0 2 * * *"
 )
 
 // Containers used by the app. The blob trigger's path in

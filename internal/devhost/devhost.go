@@ -1,17 +1,17 @@
-// Package devhost plays the Azure Functions host's part for blob triggers
-// when the host itself cannot run (locally, and on machines where Core Tools
-// cannot be installed): it watches a container, and for every new blob
-// version POSTs the exact invocation the host would send to the custom
-// handler's /{FunctionName} endpoint, retrying failures up to the host's
-// default of 5 tries before giving the blob up as poison.
+// Package devhost plays the Azure Functions host's part when the host itself
+// cannot run (locally, and on machines where Core Tools cannot be
+// installed). Host watches a container, and for every new blob version
+// POSTs the exact invocation the host would send to the custom handler's
+// /{FunctionName} endpoint, retrying failures up to the host's default of
+// 5 tries before giving the blob up as poison. Gateway is the host's HTTP
+// front door: /api/{route} for HTTP triggers, /admin/functions/{name} for
+// the others.
 package devhost
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -169,22 +169,7 @@ func (h *Host) invoke(ctx context.Context, it blobstore.Item) (int, json.RawMess
 	if err != nil {
 		return 0, nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, h.HandlerURL+"/"+h.Function, bytes.NewReader(payload))
-	if err != nil {
-		return 0, nil, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	client := h.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(hreq)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return post(ctx, h.HTTP, h.HandlerURL+"/"+h.Function, payload)
 }
 
 func (h *Host) log() *slog.Logger {

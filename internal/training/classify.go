@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
 )
@@ -91,7 +92,7 @@ func (s *Service) Classify(ctx context.Context, task string, texts []string) (*C
 	out := &Classification{Task: task, Version: h.version, Predictions: make([]Prediction, len(vecs))}
 	for i := range vecs {
 		p := probs[i*classes : (i+1)*classes]
-		pred := Prediction{Label: h.manifest.Labels[argmax(p)], Probabilities: make(map[string]float64, classes)}
+		pred := Prediction{Label: h.manifest.Labels[mlp.Argmax(p)], Probabilities: make(map[string]float64, classes)}
 		for k, l := range h.manifest.Labels {
 			pred.Probabilities[l] = float64(p[k])
 		}

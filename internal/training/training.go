@@ -49,14 +49,11 @@ type Service struct {
 // Request is a training request: hyperparameter overrides and options.
 // Zero fields take the defaults of the recipe (DESIGN.md).
 type Request struct {
-	Hidden       int     `json:"hidden,omitempty"`
-	Activation   string  `json:"activation,omitempty"` // "relu" or "none"
-	LearningRate float64 `json:"learning_rate,omitempty"`
-	WeightDecay  float64 `json:"weight_decay,omitempty"`
-	BatchSize    int     `json:"batch_size,omitempty"`
-	Steps        int     `json:"steps,omitempty"`
-	Seed         uint64  `json:"seed,omitempty"`
-	NoAMSGrad    bool    `json:"no_amsgrad,omitempty"`
+	// Config overrides the recipe's hyperparameters field by field (hidden,
+	// min_hidden, activation, learning_rate, weight_decay, beta1, beta2,
+	// epsilon, no_amsgrad, batch_size, steps, seed); zero fields keep the
+	// defaults.
+	mlp.Config
 	// Force promotes the new model even if it is worse than the current one.
 	Force bool `json:"force,omitempty"`
 	// FromSQL samples every mini-batch from the database instead of loading
@@ -232,16 +229,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 
 // config applies the request's overrides to the default recipe.
 func (s *Service) config(req Request, classes int) (mlp.Config, error) {
-	cfg := mlp.Config{
-		Hidden:       req.Hidden,
-		Activation:   mlp.Activation(req.Activation),
-		LearningRate: req.LearningRate,
-		WeightDecay:  req.WeightDecay,
-		BatchSize:    req.BatchSize,
-		Steps:        req.Steps,
-		Seed:         req.Seed,
-		NoAMSGrad:    req.NoAMSGrad,
-	}.WithDefaults(classes)
+	cfg := req.Config.WithDefaults(classes)
 	if err := cfg.Validate(); err != nil {
 		return mlp.Config{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -318,21 +306,11 @@ func (s *Service) evaluateVersion(ctx context.Context, task, version string, ds 
 	classes := len(h.manifest.Labels)
 	pred := make([]int32, ds.valRows)
 	for i := range pred {
-		best := argmax(probs[i*classes : (i+1)*classes])
+		best := mlp.Argmax(probs[i*classes : (i+1)*classes])
 		pred[i] = mapped[best]
 	}
 	acc, f1 := mlp.Score(ds.valY, pred, len(ds.labels))
 	return &Comparison{Version: version, Accuracy: acc, MacroF1: f1}, nil
-}
-
-func argmax(p []float32) int {
-	best := 0
-	for i, v := range p {
-		if v > p[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // promote points current.json at version and records it in SQL. The

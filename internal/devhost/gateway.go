@@ -1,0 +1,281 @@
+package devhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/tinyhead/tinyhead/internal/customhandler"
+)
+
+// Function is what the gateway needs from one functions/<Name>/function.json.
+type Function struct {
+	Name       string
+	Trigger    string   // binding type of the trigger: "httpTrigger", "timerTrigger", "blobTrigger", …
+	Binding    string   // the trigger's binding name
+	Route      string   // httpTrigger: route template; "" means the function's name
+	Methods    []string // httpTrigger: allowed methods; empty means all
+	OutBinding string   // httpTrigger: the http output binding's name
+}
+
+// LoadFunctions reads every functions/*/function.json under dir, the way the
+// host indexes a function app.
+func LoadFunctions(dir string) ([]Function, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "function.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no */function.json under %s", dir)
+	}
+	sort.Strings(paths)
+	var out []Function
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read function definition: %w", err)
+		}
+		var def struct {
+			Bindings []struct {
+				Name      string   `json:"name"`
+				Type      string   `json:"type"`
+				Direction string   `json:"direction"`
+				Route     string   `json:"route"`
+				Methods   []string `json:"methods"`
+			} `json:"bindings"`
+		}
+		if err := json.Unmarshal(raw, &def); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", p, err)
+		}
+		fn := Function{Name: filepath.Base(filepath.Dir(p))}
+		for _, b := range def.Bindings {
+			switch {
+			case strings.HasSuffix(b.Type, "Trigger"):
+				fn.Trigger, fn.Binding, fn.Route, fn.Methods = b.Type, b.Name, b.Route, b.Methods
+			case b.Type == "http" && b.Direction == "out":
+				fn.OutBinding = b.Name
+			}
+		}
+		if fn.Trigger == "" {
+			return nil, fmt.Errorf("%s has no trigger binding", p)
+		}
+		out = append(out, fn)
+	}
+	return out, nil
+}
+
+// Gateway plays the host's HTTP front door, as `func start` does: it
+// serves /api/{route} for every httpTrigger function and POST
+// /admin/functions/{name} for the others (the host's way to run a timer by
+// hand), and turns each request into the invocation the host would send
+// to the custom handler. Function keys are not checked, as locally by the
+// Core Tools.
+type Gateway struct {
+	HandlerURL string
+	Functions  []Function
+	HTTP       *http.Client
+	Log        *slog.Logger
+}
+
+// Handler returns the gateway's routes.
+func (g *Gateway) Handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	for _, fn := range g.Functions {
+		if fn.Trigger != "httpTrigger" {
+			mux.HandleFunc("POST /admin/functions/"+fn.Name, g.admin(fn))
+			continue
+		}
+		route, params := muxRoute(fn)
+		methods := fn.Methods
+		if len(methods) == 0 {
+			methods = []string{""}
+		}
+		for _, m := range methods {
+			pattern := strings.TrimSpace(strings.ToUpper(m) + " /api/" + route)
+			if err := register(mux, pattern, g.http(fn, params)); err != nil {
+				return nil, fmt.Errorf("function %s: %w", fn.Name, err)
+			}
+		}
+	}
+	return mux, nil
+}
+
+// register adds a route, turning ServeMux's panic on a bad or conflicting
+// pattern into an error.
+func register(mux *http.ServeMux, pattern string, h http.HandlerFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("route %q: %v", pattern, r)
+		}
+	}()
+	mux.HandleFunc(pattern, h)
+	return nil
+}
+
+// routeParam matches a route template's parameter, with the host's
+// optional constraint (":alpha") and optional marker ("?").
+var routeParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?\??\}`)
+
+// muxRoute turns a host route template into a ServeMux path and the names
+// of its parameters.
+func muxRoute(fn Function) (string, []string) {
+	route := strings.Trim(fn.Route, "/")
+	if route == "" {
+		route = fn.Name
+	}
+	var params []string
+	route = routeParam.ReplaceAllStringFunc(route, func(m string) string {
+		name := routeParam.FindStringSubmatch(m)[1]
+		params = append(params, name)
+		return "{" + name + "}"
+	})
+	return route, params
+}
+
+// MaxRequestBody bounds an API request, as the host's own limit does.
+const MaxRequestBody = 100 << 20
+
+func (g *Gateway) http(fn Function, params []string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+		if err != nil {
+			http.Error(w, "read request body: "+err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		req := customhandler.HTTPRequest{
+			URL:     "http://" + r.Host + r.URL.RequestURI(),
+			Method:  r.Method,
+			Query:   map[string]string{},
+			Headers: r.Header,
+			Params:  map[string]string{},
+			Body:    requestBody(body),
+		}
+		for k, v := range r.URL.Query() {
+			req.Query[k] = v[0]
+		}
+		for _, p := range params {
+			req.Params[p] = r.PathValue(p)
+		}
+		status, raw, err := g.invoke(r.Context(), fn.Name, customhandler.HTTPTriggerRequest(fn.Name, fn.Binding, req))
+		if err != nil || status < 200 || status > 299 {
+			g.log().Error("invocation failed", "function", fn.Name, "status", status, "error", err, "response", truncate(raw, 500))
+			http.Error(w, "function invocation failed", http.StatusInternalServerError)
+			return
+		}
+		var resp struct {
+			Outputs map[string]customhandler.HTTPResponse `json:"Outputs"`
+			Logs    []string                              `json:"Logs"`
+		}
+		if err := json.Unmarshal(raw, &resp); err != nil {
+			http.Error(w, "bad invocation response: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		g.logs(fn.Name, resp.Logs)
+		out, ok := resp.Outputs[fn.OutBinding]
+		if !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		for k, v := range out.Headers {
+			w.Header().Set(k, v)
+		}
+		if out.StatusCode == 0 {
+			out.StatusCode = http.StatusOK
+		}
+		w.WriteHeader(out.StatusCode)
+		switch b := out.Body.(type) {
+		case nil:
+		case string:
+			io.WriteString(w, b)
+		default:
+			_ = json.NewEncoder(w).Encode(b)
+		}
+	}
+}
+
+// requestBody is the trigger's Body: JSON documents travel as JSON, anything
+// else as a string.
+func requestBody(body []byte) json.RawMessage {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return json.RawMessage(`""`)
+	}
+	if json.Valid(body) {
+		return json.RawMessage(body)
+	}
+	s, _ := json.Marshal(string(body))
+	return s
+}
+
+// admin runs a non-HTTP function now. Like the host it answers 202 at
+// once; the outcome goes to the log.
+func (g *Gateway) admin(fn Function) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var inv customhandler.InvokeRequest
+		switch fn.Trigger {
+		case "timerTrigger":
+			inv = customhandler.TimerTriggerRequest(fn.Name, fn.Binding, false)
+		default:
+			http.Error(w, fmt.Sprintf("running a %s by hand is not supported here", fn.Trigger), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		go func() {
+			status, raw, err := g.invoke(context.WithoutCancel(r.Context()), fn.Name, inv)
+			var resp customhandler.InvokeResponse
+			_ = json.Unmarshal(raw, &resp)
+			g.logs(fn.Name, resp.Logs)
+			if err != nil || status < 200 || status > 299 {
+				g.log().Error("invocation failed", "function", fn.Name, "status", status, "error", err)
+			}
+		}()
+	}
+}
+
+// invoke POSTs one invocation to the handler.
+func (g *Gateway) invoke(ctx context.Context, function string, inv customhandler.InvokeRequest) (int, []byte, error) {
+	payload, err := json.Marshal(inv)
+	if err != nil {
+		return 0, nil, err
+	}
+	return post(ctx, g.HTTP, g.HandlerURL+"/"+function, payload)
+}
+
+func post(ctx context.Context, client *http.Client, url string, payload []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+func (g *Gateway) logs(function string, lines []string) {
+	for _, l := range lines {
+		g.log().Info(function, "log", l)
+	}
+}
+
+func (g *Gateway) log() *slog.Logger {
+	if g.Log == nil {
+		return slog.Default()
+	}
+	return g.Log
+}
