@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,22 +136,12 @@ func (f *fixture) trigger(name string) (int, customhandler.InvokeResponse, inges
 	req := customhandler.BlobTriggerRequest(app.EmbedBlobFunction, app.BlobBinding,
 		f.blobs.URL(config.IncomingContainer, name), name, content,
 		customhandler.BlobProperties{ETag: props.ETag, ContentType: props.ContentType, LastModified: props.LastModified})
-	body, _ := json.Marshal(req)
-	resp, err := http.Post(f.server.URL+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out customhandler.InvokeResponse
-	if err := json.Unmarshal(raw, &out); err != nil {
-		f.t.Fatalf("response %q: %v", raw, err)
-	}
+	status, out := f.invoke(app.EmbedBlobFunction, req)
 	var res struct {
 		ReturnValue ingest.Result
 	}
-	_ = json.Unmarshal(raw, &res)
-	return resp.StatusCode, out, res.ReturnValue
+	f.decode(out, &res)
+	return status, out, res.ReturnValue
 }
 
 func (f *fixture) doc(source, item string) tinyhead.Document {

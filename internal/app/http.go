@@ -114,6 +114,26 @@ func (a *App) apiFail(w http.ResponseWriter, err error) {
 	respond(w, status, apiError{Error: err.Error()}, "error: "+err.Error())
 }
 
+// apiRequest decodes an API invocation whose route has a {task}: the task
+// and the JSON body into v. On failure it has answered, and ok is false.
+func (a *App) apiRequest(w http.ResponseWriter, r *http.Request, v any) (task string, ok bool) {
+	inv, err := decodeHTTP(r)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+		return "", false
+	}
+	task = inv.param("task")
+	if err := validTask(task); err != nil {
+		a.apiFail(w, err)
+		return "", false
+	}
+	if err := inv.body(v); err != nil {
+		a.apiFail(w, fmt.Errorf("%w: body: %v", training.ErrBadRequest, err))
+		return "", false
+	}
+	return task, true
+}
+
 // validTask rejects task names that cannot be blob path segments.
 func validTask(task string) error {
 	if task == "" || len(task) > 256 || strings.ContainsAny(task, "/\\") || task == "." || task == ".." {

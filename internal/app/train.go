@@ -19,19 +19,9 @@ const (
 
 // train: POST /api/train/{task} with optional hyperparameter overrides.
 func (a *App) train(w http.ResponseWriter, r *http.Request) {
-	inv, err := decodeHTTP(r)
-	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
-		return
-	}
-	task := inv.param("task")
 	var req training.Request
-	if err := validTask(task); err != nil {
-		a.apiFail(w, err)
-		return
-	}
-	if err := inv.body(&req); err != nil {
-		a.apiFail(w, fmt.Errorf("%w: body: %v", training.ErrBadRequest, err))
+	task, ok := a.apiRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	out, err := a.Training.Train(r.Context(), task, req)
@@ -45,21 +35,11 @@ func (a *App) train(w http.ResponseWriter, r *http.Request) {
 
 // classify: POST /api/classify/{task} with {"texts": [...]}.
 func (a *App) classify(w http.ResponseWriter, r *http.Request) {
-	inv, err := decodeHTTP(r)
-	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
-		return
-	}
-	task := inv.param("task")
 	var req struct {
 		Texts []string `json:"texts"`
 	}
-	if err := validTask(task); err != nil {
-		a.apiFail(w, err)
-		return
-	}
-	if err := inv.body(&req); err != nil {
-		a.apiFail(w, fmt.Errorf("%w: body: %v", training.ErrBadRequest, err))
+	task, ok := a.apiRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	out, err := a.Training.Classify(r.Context(), task, req.Texts)
@@ -72,20 +52,14 @@ func (a *App) classify(w http.ResponseWriter, r *http.Request) {
 
 // rollback: POST /api/models/{task}/rollback with {"version": "..."}.
 func (a *App) rollback(w http.ResponseWriter, r *http.Request) {
-	inv, err := decodeHTTP(r)
-	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
-		return
-	}
-	task := inv.param("task")
 	var req struct {
 		Version string `json:"version"`
 	}
-	if err := validTask(task); err != nil {
-		a.apiFail(w, err)
+	task, ok := a.apiRequest(w, r, &req)
+	if !ok {
 		return
 	}
-	if err := inv.body(&req); err != nil || req.Version == "" {
+	if req.Version == "" {
 		a.apiFail(w, fmt.Errorf(`%w: body must be {"version": "<version>"}`, training.ErrBadRequest))
 		return
 	}

@@ -195,7 +195,7 @@ func TestTrainClassifyRollback(t *testing.T) {
 	if strings.Join(first.Labels, ",") != "cooking,weather" || first.Rows.Train+first.Rows.Validation != 80 || first.Rows.Validation == 0 {
 		t.Errorf("labels %v, rows %+v", first.Labels, first.Rows)
 	}
-	if first.Hyperparams.Hidden != 8 || first.Hyperparams.Steps != 1000 || first.Hyperparams.LearningRate != 1e-3 || first.Parameters != 512*8+8+8*2+2 {
+	if first.Hyperparams.Hidden != 16 || first.Hyperparams.Steps != 1000 || first.Hyperparams.LearningRate != 1e-3 || first.Parameters != 512*16+16+16*2+2 {
 		t.Errorf("default recipe not applied: %+v, %d parameters", first.Hyperparams, first.Parameters)
 	}
 	if got := f.current("topic"); got != first.Version {
@@ -213,7 +213,7 @@ func TestTrainClassifyRollback(t *testing.T) {
 	if png := f.modelBlob(first.Files.Report); !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("report is not a PNG")
 	}
-	if len(f.modelBlob(first.Files.ONNX)) < 4*512*8 {
+	if len(f.modelBlob(first.Files.ONNX)) < 4*512*16 {
 		t.Errorf("model.onnx too small to hold the weights")
 	}
 

@@ -29,10 +29,10 @@ func TestWithDefaultsHidden(t *testing.T) {
 		classes int
 		want    int
 	}{
-		{"binary gets the floor", Config{}, 2, 8},
-		{"reference 14 classes under the floor", Config{}, 14, 8},
-		{"16 classes", Config{}, 16, 8},
-		{"18 classes: classes/2", Config{}, 18, 9},
+		{"binary gets the floor", Config{}, 2, 16},
+		{"reference 14 classes under the floor", Config{}, 14, 16},
+		{"32 classes", Config{}, 32, 16},
+		{"34 classes: classes/2", Config{}, 34, 17},
 		{"100 classes", Config{}, 100, 50},
 		{"no floor: the reference's classes/2", Config{MinHidden: -1}, 14, 7},
 		{"no floor, binary: still one unit", Config{MinHidden: -1}, 2, 1},
@@ -50,7 +50,7 @@ func TestWithDefaultsHidden(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	want := Config{
-		Hidden: 8, MinHidden: 8, Activation: ReLU, LearningRate: 1e-3, WeightDecay: 1e-5,
+		Hidden: 16, MinHidden: 16, Activation: ReLU, LearningRate: 1e-3, WeightDecay: 1e-5,
 		Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, BatchSize: 256, Steps: 1000,
 	}
 	got := Config{}.WithDefaults(10)

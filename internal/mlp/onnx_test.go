@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -69,7 +70,7 @@ func TestONNXMatchesPredict(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer meta.Destroy()
-			wantMeta := map[string]string{"dim": "64", "hidden": "8", "classes": "4", "activation": string(act)}
+			wantMeta := map[string]string{"dim": "64", "hidden": strconv.Itoa(m.Hidden), "classes": "4", "activation": string(act)}
 			labels, _ := json.Marshal(m.Labels)
 			wantMeta["labels"] = string(labels)
 			for k, v := range wantMeta {

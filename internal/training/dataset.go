@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -32,6 +33,7 @@ type dataset struct {
 	trainIDs       []int64
 	trainRows      int
 	valRows        int
+	scaler         mlp.Scaler // fitted on the training rows
 	labelOf        map[string]int32
 	dataRows       int
 	embeddingModel string
@@ -64,18 +66,25 @@ func loadInMemory(ctx context.Context, data tinyhead.TrainingData, sum tinyhead.
 		return nil, fmt.Errorf("load rows of task %s: %w", sum.Task, err)
 	}
 	ds.trainRows, ds.valRows = len(ds.trainY), len(ds.valY)
+	ds.scaler = mlp.FitScaler(ds.trainX, dim)
 	return ds, nil
 }
 
-// loadKeysOnly reads ids and labels only; the validation vectors are then
-// fetched by id. Training batches come from the store (sqlBatches).
+// loadKeysOnly keeps ids and labels only: one pass over the rows fits the
+// scaler on the training vectors without keeping them, the validation
+// vectors are then fetched by id, and training batches come from the store
+// (sqlBatches).
 func loadKeysOnly(ctx context.Context, data tinyhead.TrainingData, sum tinyhead.TaskSummary, model string, dim int, valFraction float64) (*dataset, error) {
 	ds := newDataset(sum, model, dim)
 	var valIDs []int64
-	err := data.ScanLabeled(ctx, sum.Task, model, false, func(r tinyhead.LabeledRow) error {
+	fit := mlp.NewScalerFit(dim)
+	err := data.ScanLabeled(ctx, sum.Task, model, true, func(r tinyhead.LabeledRow) error {
 		y, ok := ds.labelOf[r.Label]
 		if !ok {
 			return nil
+		}
+		if len(r.Embedding) != dim {
+			return fmt.Errorf("document %d has a %d-d embedding, want %d", r.ID, len(r.Embedding), dim)
 		}
 		if inValidation(r.Source, r.Item, valFraction) {
 			valIDs = append(valIDs, r.ID)
@@ -83,6 +92,7 @@ func loadKeysOnly(ctx context.Context, data tinyhead.TrainingData, sum tinyhead.
 		} else {
 			ds.trainIDs = append(ds.trainIDs, r.ID)
 			ds.trainY = append(ds.trainY, y)
+			fit.Add(r.Embedding)
 		}
 		return nil
 	})
@@ -105,6 +115,7 @@ func loadKeysOnly(ctx context.Context, data tinyhead.TrainingData, sum tinyhead.
 		}
 	}
 	ds.trainRows, ds.valRows = len(ds.trainIDs), len(ds.valY)
+	ds.scaler = fit.Scaler()
 	return ds, nil
 }
 
@@ -118,6 +129,34 @@ func newDataset(sum tinyhead.TaskSummary, model string, dim int) *dataset {
 		ds.labelOf[l] = int32(i)
 	}
 	return ds
+}
+
+// loader picks how a dataset is loaded: the training matrix in memory, or
+// keys only when batches come from SQL.
+func loader(fromSQL bool) func(context.Context, tinyhead.TrainingData, tinyhead.TaskSummary, string, int, float64) (*dataset, error) {
+	if fromSQL {
+		return loadKeysOnly
+	}
+	return loadInMemory
+}
+
+// newBatches is the mini-batch source of a training run, standardised
+// unless cfg.NoStandardize. In memory the training matrix is standardised
+// in place (no copy; the trainer's parallel fast path for MemoryBatches
+// stays), so it may be called once per dataset.
+func newBatches(ds *dataset, data tinyhead.TrainingData, cfg mlp.Config, fromSQL bool) mlp.Batches {
+	if fromSQL {
+		var b mlp.Batches = &sqlBatches{data: data, ids: ds.trainIDs, labels: ds.trainY, batchSize: cfg.BatchSize, dim: ds.dim,
+			rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
+		if !cfg.NoStandardize {
+			b = mlp.ScaleBatches(b, ds.scaler)
+		}
+		return b
+	}
+	if !cfg.NoStandardize {
+		ds.scaler.Apply(ds.trainX)
+	}
+	return mlp.NewMemoryBatches(ds.trainX, ds.trainY, ds.dim, cfg.BatchSize, cfg.Seed)
 }
 
 // sqlBatches samples each mini-batch straight from the store: for tables

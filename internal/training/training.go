@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -146,11 +145,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, err
 	}
 
-	load := loadInMemory
-	if req.FromSQL {
-		load = loadKeysOnly
-	}
-	ds, err := load(ctx, s.Data, sum, s.Embedder.ModelID(), s.Embedder.Dim(), s.valFraction())
+	ds, err := loader(req.FromSQL)(ctx, s.Data, sum, s.Embedder.ModelID(), s.Embedder.Dim(), s.valFraction())
 	if err != nil {
 		return nil, err
 	}
@@ -159,18 +154,17 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	}
 	loaded := time.Now()
 
-	var batches mlp.Batches
-	if req.FromSQL {
-		batches = &sqlBatches{data: s.Data, ids: ds.trainIDs, labels: ds.trainY, batchSize: cfg.BatchSize, dim: ds.dim,
-			rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
-	} else {
-		batches = mlp.NewMemoryBatches(ds.trainX, ds.trainY, ds.dim, cfg.BatchSize, cfg.Seed)
-	}
+	batches := newBatches(ds, s.Data, cfg, req.FromSQL)
 	model, hist, err := mlp.Train(ctx, cfg, ds.dim, len(ds.labels), batches)
 	if err != nil {
 		return nil, fmt.Errorf("train task %s: %w", task, err)
 	}
 	model.Labels = ds.labels
+	if !cfg.NoStandardize {
+		if err := model.Fold(ds.scaler); err != nil {
+			return nil, err
+		}
+	}
 	trained := time.Now()
 	metrics := mlp.Evaluate(model, ds.valX, ds.valY)
 
