@@ -19,7 +19,7 @@ go test -run XXX -bench EmbedThroughput -benchtime 2x "$@" ./internal/ingest/
 go test -run XXX -bench . -benchtime 3x "$@" ./internal/sqlstore/
 go test -run XXX -bench 'Train100k|Precision' -benchtime 3x "$@" ./internal/mlp/
 if [[ -f .cache/local/tinyhead.db ]]; then
-  TINYHEAD_BENCH_DB=.cache/local/tinyhead.db go test -run XXX -bench TrainStored -benchtime 1x "$@" ./internal/training/
+  TINYHEAD_BENCH_DB="$ROOT/.cache/local/tinyhead.db" go test -run XXX -bench TrainStored -benchtime 1x "$@" ./internal/training/
 else
   echo "training on SpamAssassin skipped: run ./scripts/run-local.sh first"
 fi

@@ -20,7 +20,7 @@ import (
 // with the default recipe, from SQL to a scored model, and reports the
 // validation figures, the time to load and to train, and the peak memory.
 //
-//	TINYHEAD_BENCH_DB=.cache/local/tinyhead.db go test -run XXX -bench TrainStored -benchtime 1x ./internal/training/
+//	TINYHEAD_BENCH_DB=$PWD/.cache/local/tinyhead.db go test -run XXX -bench TrainStored -benchtime 1x ./internal/training/
 //
 // The mode "sql" samples every mini-batch from the database instead.
 func BenchmarkTrainStored(b *testing.B) {
@@ -46,6 +46,7 @@ func BenchmarkTrainStored(b *testing.B) {
 		for _, mode := range []string{"memory", "sql"} {
 			b.Run(sum.Task+"/"+mode, func(b *testing.B) {
 				resetPeakRSS()
+				base := procStatusMiB("VmRSS")
 				var m mlp.Metrics
 				var load, fit time.Duration
 				var rows int
@@ -78,7 +79,8 @@ func BenchmarkTrainStored(b *testing.B) {
 				b.ReportMetric(load.Seconds(), "load-s")
 				b.ReportMetric(float64(rows)/load.Seconds(), "load-rows/s")
 				b.ReportMetric(fit.Seconds(), "train-s")
-				b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+				b.ReportMetric(procStatusMiB("VmHWM"), "peak-RSS-MiB")
+				b.ReportMetric(procStatusMiB("VmHWM")-base, "peak-growth-MiB")
 			})
 		}
 	}
@@ -92,14 +94,15 @@ func resetPeakRSS() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// peakRSSMiB reads VmHWM from /proc/self/status (0 where there is none).
-func peakRSSMiB() float64 {
+// procStatusMiB reads a memory figure of /proc/self/status, such as VmHWM
+// (peak RSS) or VmRSS, in MiB (0 where there is none).
+func procStatusMiB(field string) float64 {
 	raw, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			return float64(kb) / 1024
 		}

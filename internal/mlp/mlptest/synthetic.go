@@ -9,8 +9,9 @@ import (
 
 // DefaultNoise is Synthetic's noise: each row's noise vector is about
 // DefaultNoise times as long as its class centroid. With it a 512-d,
-// 10-class problem is learnable but not saturated: the default recipe
-// reaches about 92% validation accuracy, so a better or worse recipe shows.
+// 10-class problem is learnable but not trivial: the recipe reaches about
+// 92% validation accuracy at hidden width 8 and 98.6% at the default 16,
+// so a better or worse recipe shows.
 const DefaultNoise = 5.0
 
 // Spec describes a synthetic data set.
