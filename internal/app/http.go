@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/training"
@@ -100,7 +101,8 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, training.ErrBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, registry.ErrBusy):
+	case errors.Is(err, registry.ErrBusy), errors.Is(err, blobstore.ErrChanged):
+		// ErrChanged: current.json was replaced between read and promotion.
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
