@@ -67,14 +67,18 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 	if withVectors {
 		cols += ", d.embedding"
 	}
-	where := ` FROM labels l JOIN documents d ON d.id = l.document_id
-		WHERE l.task = ` + s.d.param(1) + ` AND d.embedding_model = ` + s.d.param(2) + ` AND d.id > ` + s.d.param(3) + `
-		ORDER BY d.id`
 	var q string
 	if _, ok := s.d.(mssqlDialect); ok {
-		q = "SELECT TOP (" + s.d.param(4) + ") " + cols + where
+		q = "SELECT TOP (@p4) " + cols + ` FROM labels l JOIN documents d ON d.id = l.document_id
+			WHERE l.task = @p1 AND d.embedding_model = @p2 AND d.id > @p3 ORDER BY d.id`
 	} else {
-		q = "SELECT " + cols + where + " LIMIT " + s.d.param(4)
+		// Walk documents by rowid from the cursor and look each label up by
+		// primary key, so that a page costs only its own rows: CROSS JOIN fixes
+		// the join order and the unary + keeps SQLite off the model index.
+		// Left to itself SQLite starts from an index and sorts every row of
+		// the task for each page, which is quadratic in the task's size.
+		q = "SELECT " + cols + ` FROM documents d CROSS JOIN labels l ON l.document_id = d.id
+			WHERE l.task = ? AND +d.embedding_model = ? AND d.id > ? ORDER BY d.id LIMIT ?`
 	}
 	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
 	after := int64(math.MinInt64)
