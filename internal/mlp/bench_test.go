@@ -52,6 +52,15 @@ func BenchmarkTrain100k(b *testing.B) {
 	runBench[float32](b, d, runtime.GOMAXPROCS(0))
 }
 
+// BenchmarkTrain5k is the size of SpamAssassin's spam task: 4,900
+// training rows of 512-d, two classes, the default recipe (hidden 16).
+func BenchmarkTrain5k(b *testing.B) {
+	x, y := mlptest.Synthetic(6000, 512, 2, 1)
+	d := benchData{trainX: x[:4900*512], trainY: y[:4900], valX: x[4900*512:], valY: y[4900:], dim: 512, classes: 2}
+	b.ResetTimer()
+	runBench[float32](b, d, runtime.GOMAXPROCS(0))
+}
+
 // BenchmarkPrecision compares training in float32 and float64.
 func BenchmarkPrecision(b *testing.B) {
 	d := newBenchData(b, 20_000, 5_000)

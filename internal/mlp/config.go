@@ -65,7 +65,9 @@ type Config struct {
 	// Steps is the number of optimiser steps (1000).
 	Steps int `json:"steps"`
 	// Seed makes training deterministic: the same seed, data and Config
-	// give bit-identical weights on every machine and core count.
+	// give bit-identical weights on any core count, with or without AVX2
+	// (math.Exp and math.Log may differ in the last bit between CPU
+	// architectures, and so may the weights).
 	Seed uint64 `json:"seed"`
 }
 

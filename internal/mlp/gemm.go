@@ -5,7 +5,8 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// matmul calls gonum's native Sgemm or Dgemm.
+// matmul calls gonum's native Sgemm or Dgemm (the float64 trainer's
+// products; float32 has its own kernels, see gemmAcc32).
 type matmul[T float32 | float64] struct {
 	f func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 }
@@ -42,15 +43,19 @@ func (mm matmul[T]) gemm(transA, transB bool, m, n, k int, alpha T, a []T, lda i
 	}
 	for i := 0; i < m; i += tileRows {
 		mi := min(tileRows, m-i)
-		ai := a[i*lda:]
+		var ai []T
 		if transA {
 			ai = a[i:]
+		} else {
+			ai = a[i*lda:]
 		}
 		for j := 0; j < n; j += tileCols {
 			nj := min(tileCols, n-j)
-			bj := b[j:]
+			var bj []T
 			if transB {
 				bj = b[j*ldb:]
+			} else {
+				bj = b[j:]
 			}
 			mm.f(tA, tB, mi, nj, k, alpha, ai, lda, bj, ldb, beta, c[i*ldc+j:], ldc)
 		}

@@ -60,9 +60,7 @@ func replay[T float32 | float64](t *testing.T, cfg Config, ref torchReference, i
 	if len(init) != len(tr.params) || len(final) != len(tr.params) {
 		t.Fatalf("reference has %d and %d parameters, model %d", len(init), len(final), len(tr.params))
 	}
-	for i, v := range init {
-		tr.params[i] = T(v)
-	}
+	tr.setTorchParams(init)
 	for step := range ref.Steps {
 		copy(tr.x, xs[step])
 		copy(tr.y, ys[step])
@@ -71,8 +69,9 @@ func replay[T float32 | float64](t *testing.T, cfg Config, ref torchReference, i
 			t.Errorf("step %d: loss %.15g, PyTorch %.15g", step, got, loss[step])
 		}
 	}
+	params := tr.torchParams()
 	for i, want := range final {
-		if got := float64(tr.params[i]); !near(got, want, tol) {
+		if got := params[i]; !near(got, want, tol) {
 			t.Errorf("parameter %d: %.15g, PyTorch %.15g", i, got, want)
 		}
 	}

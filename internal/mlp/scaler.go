@@ -38,7 +38,7 @@ func (f *ScalerFit) Add(rows []float32) {
 	for i := 0; i+f.dim <= len(rows); i += f.dim {
 		for j, v := range rows[i : i+f.dim] {
 			f.sum[j] += float64(v)
-			f.sumSq[j] += float64(v) * float64(v)
+			f.sumSq[j] += float64(float64(v) * float64(v)) // rounded: never fused
 		}
 		f.n++
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // History is the training curve, one entry per optimiser step.
@@ -22,21 +21,19 @@ type History struct {
 // classes on the batches src serves; zero fields of cfg take the recipe's
 // defaults. It stops with ctx.Err() when ctx is done.
 //
-// Training runs in float32, the faster precision. BenchmarkPrecision
-// (default recipe: 1000 steps of 256 rows drawn from 20,000 512-d rows of
-// 10 classes, on the 2-core development machine):
-//
-//	           1 core   2 cores
-//	float32    0.86 s   0.55 s
-//	float64    1.35 s   0.85 s
-//
-// gonum's SSE kernels take 4 float32 or 2 float64 per instruction, and the
-// batch's bytes halve; float32 still matches PyTorch's float64 reference
-// to 2e-5 (TestTorchReference). The batch is cut into fixed shards whose
-// gradients are summed in a fixed order, so the weights are the same
-// bit for bit, for a given build, whatever the number of cores
-// (TestTrainDeterministic); two
-// cores train 1.55× as fast as one when the second is free.
+// Training runs in float32 on AVX2 kernels (kernel_amd64.s; gemmAcc32
+// says how they keep results machine-independent), where a step of the
+// default recipe is two 8-MFLOP products, the optimiser's update and a
+// 512-KB gather of the batch's rows. BenchmarkPrecision (1000 steps of 256
+// rows drawn from 20,000 512-d rows of 10 classes, 2-core development
+// machine): float32 0.51 s on 1 core, 0.33 s on 2; float64 (gonum's
+// Dgemm, benchmarks only) 4.3 s and 2.4 s. float32 matches PyTorch's
+// float64 reference to 2e-5 (TestTorchReference). The batch is cut into
+// fixed shards whose gradients are summed in a fixed order, and every
+// product adds its terms in a fixed order without fused multiply-adds, so
+// the weights are the same bit for bit whatever the number of cores
+// (TestTrainDeterministic) and whether or not the CPU has AVX2
+// (TestTrainSameWithoutAVX2).
 func Train(ctx context.Context, cfg Config, dim, classes int, src Batches) (*Model, History, error) {
 	return train[float32](ctx, cfg, dim, classes, src, runtime.GOMAXPROCS(0))
 }
@@ -117,11 +114,16 @@ const (
 type trainer[T float32 | float64] struct {
 	dim, hidden, classes int
 	relu                 bool
-	mul                  matmul[T]
 
-	params         []T // W1 | B1 | W2 | B2, the layout of the shard gradients
-	w1, b1, w2, b2 []T
-	opt            *adamW[T]
+	// params is W1ᵀ | B1 | W2ᵀ | B2, the layout of the shard gradients:
+	// the weights are kept transposed (input-major) so that the products
+	// that read or write them run on the kernels' contiguous rows.
+	params           []T
+	w1t, b1, w2t, b2 []T
+	w2               []T // W2 (classes×hidden), refreshed before each gradient
+	opt              *adamW[T]
+	lr               float64 // the current step's learning rate
+	coef             adamCoef[T]
 
 	x       []float32 // the batch as src fills it
 	xt      []T       // the batch in precision T (x itself for float32)
@@ -134,10 +136,13 @@ type trainer[T float32 | float64] struct {
 	shards    []shard[T]
 	grads     [][]T // the shards' gradients, for the optimiser
 
-	// One step's parallel work: rows in the batch, the next shard to take.
+	// One step's parallel work: rows in the batch, the phase (shards or
+	// optimiser chunks), its items and the workers sharing them.
 	n       int
-	next    atomic.Int64
-	start   chan struct{}
+	phase   int
+	items   int
+	active  int
+	start   []chan struct{} // one per helper
 	done    sync.WaitGroup
 	helpers int
 }
@@ -146,7 +151,7 @@ type trainer[T float32 | float64] struct {
 type shard[T float32 | float64] struct {
 	hid, act, logit, dact []T
 	grad                  []T
-	gw1, gb1, gw2, gb2    []T
+	gw1t, gb1, gw2t, gb2  []T
 	loss                  float64
 }
 
@@ -155,13 +160,13 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int) *tra
 	np := paramCount(dim, h, c)
 	tr := &trainer[T]{
 		dim: dim, hidden: h, classes: c, relu: cfg.Activation != None,
-		mul:    newMatmul[T](),
 		params: make([]T, np),
+		w2:     make([]T, c*h),
 		opt:    newAdamW[T](cfg, np),
 		x:      make([]float32, b*dim),
 		y:      make([]int32, b),
 	}
-	tr.w1, tr.b1, tr.w2, tr.b2 = split(tr.params, dim, h, c)
+	tr.w1t, tr.b1, tr.w2t, tr.b2 = split(tr.params, dim, h, c)
 	if xt, ok := any(tr.x).([]T); ok {
 		tr.xt = xt
 	} else {
@@ -177,9 +182,12 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int) *tra
 			p[i] = T((2*rng.Float64() - 1) * bound)
 		}
 	}
-	uniform(tr.w1, dim)
+	w1 := make([]T, h*dim) // drawn in PyTorch's order, stored transposed
+	uniform(w1, dim)
+	transpose(tr.w1t, w1, h, dim)
 	uniform(tr.b1, dim)
 	uniform(tr.w2, h)
+	transpose(tr.w2t, tr.w2, c, h)
 	uniform(tr.b2, h)
 
 	tr.shardRows = max(minShardRows, (b+maxShards-1)/maxShards)
@@ -197,18 +205,21 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int) *tra
 		s.logit = make([]T, rows*c)
 		s.dact = make([]T, rows*h)
 		s.grad = make([]T, np)
-		s.gw1, s.gb1, s.gw2, s.gb2 = split(s.grad, dim, h, c)
+		s.gw1t, s.gb1, s.gw2t, s.gb2 = split(s.grad, dim, h, c)
 		tr.grads[i] = s.grad
 	}
 
-	// Helpers are started once; each step wakes them with one send.
-	tr.helpers = min(workers, ns) - 1
+	// Helpers are started once; each phase of a step wakes them with one
+	// send each.
+	tr.helpers = min(workers, max(ns, tr.chunks())) - 1
 	if tr.helpers > 0 {
-		tr.start = make(chan struct{})
-		for range tr.helpers {
+		tr.start = make([]chan struct{}, tr.helpers)
+		for id := range tr.helpers {
+			start := make(chan struct{})
+			tr.start[id] = start
 			go func() {
-				for range tr.start {
-					tr.work()
+				for range start {
+					tr.work(id + 1)
 					tr.done.Done()
 				}
 			}()
@@ -226,33 +237,44 @@ func split[T any](p []T, dim, h, c int) (w1, b1, w2, b2 []T) {
 }
 
 func (tr *trainer[T]) stop() {
-	if tr.start != nil {
-		close(tr.start)
+	for _, start := range tr.start {
+		close(start)
 	}
 }
 
 // step takes one optimiser step on the batch's n rows and returns its mean
-// loss.
+// loss. Both phases, the gradient over the batch's shards and the
+// optimiser's update over chunks of the parameters, are shared by the
+// workers.
 func (tr *trainer[T]) step(n int, lr float64) float64 {
-	loss, grads := tr.gradient(n)
-	tr.opt.step(tr.params, grads, lr)
+	loss, _ := tr.gradient(n)
+	tr.coef = tr.opt.next(lr)
+	tr.run(phaseUpdate, tr.chunks())
 	return loss
+}
+
+// The phases of a step.
+const (
+	phaseGradient = iota
+	phaseUpdate
+)
+
+// updateChunk is the number of parameters in one chunk of the optimiser's
+// update. The update is element-wise, so the cut changes nothing but who
+// computes what.
+const updateChunk = 2048
+
+func (tr *trainer[T]) chunks() int {
+	return (len(tr.params) + updateChunk - 1) / updateChunk
 }
 
 // gradient computes the batch's mean loss and its gradient, as partial
 // gradients to be summed in order.
 func (tr *trainer[T]) gradient(n int) (float64, [][]T) {
 	tr.n = n
-	tr.next.Store(0)
+	transpose(tr.w2, tr.w2t, tr.hidden, tr.classes)
 	used := (n + tr.shardRows - 1) / tr.shardRows
-	wake := min(tr.helpers, used-1)
-	tr.done.Add(wake)
-	for range wake {
-		tr.start <- struct{}{}
-	}
-	tr.work()
-	tr.done.Wait()
-
+	tr.run(phaseGradient, used)
 	var loss float64
 	for i := range used {
 		loss += tr.shards[i].loss
@@ -260,15 +282,35 @@ func (tr *trainer[T]) gradient(n int) (float64, [][]T) {
 	return loss / float64(n), tr.grads[:used]
 }
 
-// work computes shards until none is left.
-func (tr *trainer[T]) work() {
-	used := int64((tr.n + tr.shardRows - 1) / tr.shardRows)
-	for {
-		s := tr.next.Add(1) - 1
-		if s >= used {
-			return
+// run does items 0…items−1 of a phase, with as many helpers as there is
+// work for, and returns when all are done. Worker w of k takes items w,
+// w+k, w+2k, …: the same shards and chunks every step, so that each
+// shard's rows, activations and gradient, and each chunk's optimiser
+// state, stay in one core's cache. (The result does not depend on who
+// computes what.)
+func (tr *trainer[T]) run(phase, items int) {
+	tr.phase, tr.items = phase, items
+	wake := min(tr.helpers, items-1)
+	tr.active = wake + 1
+	tr.done.Add(wake)
+	for _, start := range tr.start[:wake] {
+		start <- struct{}{}
+	}
+	tr.work(0)
+	tr.done.Wait()
+}
+
+// work does worker w's items of the current phase.
+func (tr *trainer[T]) work(w int) {
+	for i := w; i < tr.items; i += tr.active {
+		if tr.phase == phaseGradient {
+			tr.shard(i)
+		} else {
+			lo := i * updateChunk
+			hi := min(lo+updateChunk, len(tr.params))
+			used := (tr.n + tr.shardRows - 1) / tr.shardRows
+			tr.opt.update(tr.coef, tr.params, tr.grads[:used], lo, hi)
 		}
-		tr.shard(int(s))
 	}
 }
 
@@ -281,7 +323,6 @@ func (tr *trainer[T]) shard(s int) {
 	nr := min(r0+tr.shardRows, n) - r0
 	x := tr.xt[r0*d : (r0+nr)*d]
 	y := tr.y[r0 : r0+nr]
-	mm := tr.mul
 	switch {
 	case tr.gather != nil:
 		for i, r := range tr.gather[r0 : r0+nr] {
@@ -301,7 +342,7 @@ func (tr *trainer[T]) shard(s int) {
 	for i := range nr {
 		copy(hid[i*h:(i+1)*h], tr.b1)
 	}
-	mm.gemm(false, true, nr, h, d, 1, x, d, tr.w1, d, 1, hid, h)
+	gemmAcc(nr, h, d, x, d, 1, tr.w1t, h, hid, h)
 	act := hid
 	if tr.relu {
 		act = sh.act[:nr*h]
@@ -313,7 +354,7 @@ func (tr *trainer[T]) shard(s int) {
 	for i := range nr {
 		copy(logit[i*c:(i+1)*c], tr.b2)
 	}
-	mm.gemm(false, true, nr, c, h, 1, act, h, tr.w2, h, 1, logit, c)
+	gemmAcc(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
 
 	// Loss and its gradient: softmax minus one-hot, over the whole batch's n.
 	var loss float64
@@ -340,13 +381,15 @@ func (tr *trainer[T]) shard(s int) {
 	}
 	sh.loss = loss
 
-	// Backward: gW2 = dlogitᵀ·act, dact = dlogit·W2 (masked by the ReLU),
-	// gW1 = dactᵀ·x; the bias gradients are column sums.
+	// Backward: gW2ᵀ = actᵀ·dlogit, dact = dlogit·W2 (masked by the ReLU),
+	// gW1ᵀ = xᵀ·dact; the bias gradients are column sums.
 	dlogit := logit
-	mm.gemm(true, false, c, h, nr, 1, dlogit, c, act, h, 0, sh.gw2, h)
+	clear(sh.gw2t)
+	gemmAcc(h, c, nr, act, 1, h, dlogit, c, sh.gw2t, c)
 	colSums(sh.gb2, dlogit)
 	dact := sh.dact[:nr*h]
-	mm.gemm(false, false, nr, h, c, 1, dlogit, c, tr.w2, h, 0, dact, h)
+	clear(dact)
+	gemmAcc(nr, h, c, dlogit, c, 1, tr.w2, h, dact, h)
 	if tr.relu {
 		for i, v := range hid {
 			if v <= 0 {
@@ -354,8 +397,70 @@ func (tr *trainer[T]) shard(s int) {
 			}
 		}
 	}
-	mm.gemm(true, false, h, d, nr, 1, dact, h, x, d, 0, sh.gw1, d)
+	clear(sh.gw1t)
+	gemmAcc(d, h, nr, x, 1, d, dact, h, sh.gw1t, h)
 	colSums(sh.gb1, dact)
+}
+
+// gemmAcc is C += A·B (see gemmAcc32): the kernels in float32; in
+// float64 (benchmarks and tests only) gonum's Dgemm, with A read through
+// its transpose when its columns are the contiguous ones.
+func gemmAcc[T float32 | float64](m, n, k int, a []T, rsA, csA int, b []T, ldb int, c []T, ldc int) {
+	if a32, ok := any(a).([]float32); ok {
+		gemmAcc32(m, n, k, a32, rsA, csA, any(b).([]float32), ldb, any(c).([]float32), ldc)
+		return
+	}
+	mm := newMatmul[T]()
+	if csA == 1 {
+		mm.gemm(false, false, m, n, k, 1, a, rsA, b, ldb, 1, c, ldc)
+	} else {
+		mm.gemm(true, false, m, n, k, 1, a, csA, b, ldb, 1, c, ldc)
+	}
+}
+
+// transpose sets dst (cols×rows) to the transpose of src (rows×cols).
+func transpose[T any](dst, src []T, rows, cols int) {
+	for i := range rows {
+		for j, v := range src[i*cols : (i+1)*cols] {
+			dst[j*rows+i] = v
+		}
+	}
+}
+
+// torchParams returns the parameters in PyTorch's order and layout:
+// W1 (hidden×dim), B1, W2 (classes×hidden), B2.
+func (tr *trainer[T]) torchParams() []float64 {
+	w1, w2 := tr.weights()
+	out := make([]float64, 0, len(tr.params))
+	for _, p := range [][]T{w1, tr.b1, w2, tr.b2} {
+		for _, v := range p {
+			out = append(out, float64(v))
+		}
+	}
+	return out
+}
+
+// weights returns W1 and W2 in PyTorch's layout.
+func (tr *trainer[T]) weights() (w1, w2 []T) {
+	d, h, c := tr.dim, tr.hidden, tr.classes
+	w1, w2 = make([]T, h*d), make([]T, c*h)
+	transpose(w1, tr.w1t, d, h)
+	transpose(w2, tr.w2t, h, c)
+	return w1, w2
+}
+
+// setTorchParams sets the parameters from PyTorch's order and layout.
+func (tr *trainer[T]) setTorchParams(p []float64) {
+	d, h, c := tr.dim, tr.hidden, tr.classes
+	tp := make([]T, len(p))
+	for i, v := range p {
+		tp[i] = T(v)
+	}
+	w1, b1, w2, b2 := split(tp, d, h, c)
+	transpose(tr.w1t, w1, h, d)
+	copy(tr.b1, b1)
+	transpose(tr.w2t, w2, c, h)
+	copy(tr.b2, b2)
 }
 
 func convert[T float32 | float64](dst []T, src []float32) {
@@ -376,9 +481,10 @@ func colSums[T float32 | float64](sums, m []T) {
 
 // model returns the trained weights as a float32 Model.
 func (tr *trainer[T]) model() *Model {
+	w1, w2 := tr.weights()
 	m := &Model{
 		Dim: tr.dim, Hidden: tr.hidden, Classes: tr.classes, Activation: ReLU,
-		W1: toFloat32(tr.w1), B1: toFloat32(tr.b1), W2: toFloat32(tr.w2), B2: toFloat32(tr.b2),
+		W1: toFloat32(w1), B1: toFloat32(tr.b1), W2: toFloat32(w2), B2: toFloat32(tr.b2),
 	}
 	if !tr.relu {
 		m.Activation = None

@@ -1,0 +1,25 @@
+//go:build !amd64
+
+package mlp
+
+const useAVX2 = false
+
+func kern4x16(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int) {
+	panic("mlp: no AVX2 kernel")
+}
+
+func kern4x8(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int) {
+	panic("mlp: no AVX2 kernel")
+}
+
+func adamKern(n int, p, m, v, vmax, grad *float32, k *adamCoef[float32], ams bool) {
+	panic("mlp: no AVX2 kernel")
+}
+
+func addTo(n int, dst, src *float32) {
+	panic("mlp: no AVX2 kernel")
+}
+
+func kern4x8m(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, mask *int32) {
+	panic("mlp: no AVX2 kernel")
+}
