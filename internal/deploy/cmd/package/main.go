@@ -1,0 +1,62 @@
+// Command package builds tinyhead's deployment package (see package
+// deploy): the linux/amd64 handler, ONNX Runtime, the embedding model,
+// host.json and one folder per function, staged in <out>/package and
+// zipped into <out>/tinyhead.zip. scripts/package.sh runs it after
+// scripts/setup.sh:
+//
+//	go run ./internal/deploy/cmd/package [-out dist] [-ort $TINYHEAD_ORT_LIB] [-model $TINYHEAD_MODEL_DIR]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/tinyhead/tinyhead/internal/deploy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "package:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("package", flag.ContinueOnError)
+	root := fs.String("root", ".", "repository root")
+	out := fs.String("out", "dist", "output directory (receives package/ and tinyhead.zip)")
+	ort := fs.String("ort", os.Getenv("TINYHEAD_ORT_LIB"), "ONNX Runtime shared library for linux/amd64 (default $TINYHEAD_ORT_LIB)")
+	model := fs.String("model", os.Getenv("TINYHEAD_MODEL_DIR"), "embedding model directory (default $TINYHEAD_MODEL_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *ort == "" || *model == "" {
+		return fmt.Errorf("-ort and -model are required (source scripts/env.sh after scripts/setup.sh to set them)")
+	}
+	fmt.Fprintln(os.Stderr, "package: building the handler for linux/amd64 (cgo)")
+	res, err := deploy.Build(ctx, deploy.Options{Root: *root, ORTLib: *ort, ModelDir: *model, OutDir: *out, Stderr: os.Stderr})
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Files {
+		st, err := os.Stat(filepath.Join(res.StageDir, filepath.FromSlash(f)))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %s %10d  %s\n", st.Mode().Perm(), st.Size(), f)
+	}
+	zst, err := os.Stat(res.Zip)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("handler: %v %v, needs glibc >= %s (ONNX Runtime: glibc >= %s; the limit is %s)\n",
+		res.Binary.Machine, res.Binary.Type, res.Binary.GlibcFloor, res.ORTLib.GlibcFloor, deploy.MaxGlibc)
+	fmt.Printf("staged %s\nwrote  %s (%.1f MiB)\n", res.StageDir, res.Zip, float64(zst.Size())/(1<<20))
+	return nil
+}

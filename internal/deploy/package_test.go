@@ -1,0 +1,382 @@
+package deploy_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/app"
+	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/config"
+	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/deploy"
+	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/testenv"
+)
+
+// TestPackage builds the deployment package exactly as scripts/package.sh
+// does (deploy.Build: go build with cgo for linux/amd64, then the staged
+// tree and the zip), then checks the zip: its layout and file modes, that
+// its files are the sources', that the handler is an x86-64 Linux
+// executable, and — the real test — that the handler unpacked from it,
+// started the way the Functions host starts it with no path settings at
+// all, loads the packaged ONNX Runtime and model and ingests a blob from a
+// blob-trigger invocation.
+func TestPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the handler binary")
+	}
+	root := repoRoot(t)
+	ortLib, modelDir := testenv.ORTLib(t), testenv.ModelDir(t)
+	ctx := context.Background()
+	res, err := deploy.Build(ctx, deploy.Options{Root: root, ORTLib: ortLib, ModelDir: modelDir, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fns, err := deploy.LoadFunctions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the zip must hold: path → source file (nil for directories)
+	// and mode.
+	type want struct {
+		src  string
+		mode fs.FileMode
+	}
+	wantEntries := map[string]want{
+		"host.json":             {filepath.Join(root, "host.json"), 0o644},
+		"handler":               {"", 0o755}, // built: checked as ELF below
+		"lib/":                  {"", fs.ModeDir | 0o755},
+		"lib/libonnxruntime.so": {ortLib, 0o755},
+		"model/":                {"", fs.ModeDir | 0o755},
+		"model/model.json":      {filepath.Join(modelDir, "model.json"), 0o644},
+		"model/model.onnx":      {filepath.Join(modelDir, "model.onnx"), 0o644},
+		"model/vocab.json":      {filepath.Join(modelDir, "vocab.json"), 0o644},
+	}
+	for _, fn := range fns {
+		wantEntries[fn.Name+"/"] = want{"", fs.ModeDir | 0o755}
+		wantEntries[fn.Name+"/function.json"] = want{fn.Path, 0o644}
+	}
+
+	zr, err := zip.OpenReader(res.Zip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+
+	t.Run("layout", func(t *testing.T) {
+		var got, wantNames []string
+		for _, f := range zr.File {
+			got = append(got, f.Name)
+		}
+		for name := range wantEntries {
+			wantNames = append(wantNames, name)
+		}
+		slices.Sort(wantNames)
+		if !slices.Equal(got, wantNames) {
+			t.Fatalf("zip entries\n  %v\nwant (sorted)\n  %v", got, wantNames)
+		}
+		for _, f := range zr.File {
+			if w := wantEntries[f.Name]; f.Mode() != w.mode {
+				t.Errorf("%s: mode %v, want %v", f.Name, f.Mode(), w.mode)
+			}
+		}
+		// The staged tree (what azd deploys) has the same files.
+		var staged []string
+		for _, name := range wantNames {
+			if !strings.HasSuffix(name, "/") {
+				staged = append(staged, name)
+			}
+		}
+		if !slices.Equal(res.Files, staged) {
+			t.Errorf("staged files %v, want %v", res.Files, staged)
+		}
+	})
+
+	t.Run("contents", func(t *testing.T) {
+		for _, f := range zr.File {
+			w := wantEntries[f.Name]
+			if w.src == "" {
+				continue
+			}
+			if got, want := zipSum(t, f), fileSum(t, w.src); got != want {
+				t.Errorf("%s differs from %s", f.Name, w.src)
+			}
+			staged := filepath.Join(res.StageDir, filepath.FromSlash(f.Name))
+			if got, want := fileSum(t, staged), fileSum(t, w.src); got != want {
+				t.Errorf("staged %s differs from %s", f.Name, w.src)
+			}
+		}
+	})
+
+	dir := t.TempDir()
+	unzip(t, zr, dir)
+
+	t.Run("handler is an x86-64 Linux executable", func(t *testing.T) {
+		f, err := elf.Open(filepath.Join(dir, deploy.Executable))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || (f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX) {
+			t.Errorf("ELF %v %v %v, want ELFCLASS64 EM_X86_64 (System V or Linux ABI)", f.Class, f.Machine, f.OSABI)
+		}
+		info, err := deploy.InspectELF(filepath.Join(dir, deploy.Executable))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Interpreter != "/lib64/ld-linux-x86-64.so.2" {
+			t.Errorf("interpreter %q: not a glibc x86-64 executable", info.Interpreter)
+		}
+		if deploy.CompareVersions(info.GlibcFloor, deploy.MaxGlibc) > 0 {
+			t.Errorf("the handler needs glibc %s, newer than deploy.MaxGlibc %s", info.GlibcFloor, deploy.MaxGlibc)
+		}
+		t.Logf("handler: %v %v, needs glibc >= %s, loads %v", info.Machine, info.Type, info.GlibcFloor, info.Needed)
+		lib, err := deploy.InspectELF(filepath.Join(dir, filepath.FromSlash(deploy.ORTLibPath)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lib.Machine != elf.EM_X86_64 || lib.Type != elf.ET_DYN {
+			t.Errorf("%s: %v %v, want an x86-64 shared library", deploy.ORTLibPath, lib.Machine, lib.Type)
+		}
+	})
+
+	t.Run("the handler's default paths are the package's", func(t *testing.T) {
+		cfg, err := config.Load(func(string) string { return "" }, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.ORTLib != filepath.Join(dir, filepath.FromSlash(deploy.ORTLibPath)) {
+			t.Errorf("default %s is %s; the package has the library at %s", config.ORTLib, cfg.ORTLib, deploy.ORTLibPath)
+		}
+		if cfg.ModelDir != filepath.Join(dir, deploy.ModelPath) {
+			t.Errorf("default %s is %s; the package has the model at %s", config.ModelDir, cfg.ModelDir, deploy.ModelPath)
+		}
+	})
+
+	t.Run("the packaged handler ingests a blob", func(t *testing.T) {
+		startPackagedHandler(t, dir)
+	})
+}
+
+// startPackagedHandler starts <dir>/handler as the Functions host does —
+// settings in the environment, the port in FUNCTIONS_CUSTOMHANDLER_PORT —
+// with storage on Azurite and SQLite in a temporary directory, and no
+// TINYHEAD_MODEL_DIR or TINYHEAD_ORT_LIB (scripts/env.sh exports both: they
+// are removed), from another working directory: the library and the model
+// can only come from the package, found next to the executable. Then it
+// sends the blob-trigger invocation the host sends and checks the rows.
+func startPackagedHandler(t *testing.T, dir string) {
+	az := azurite.StartForTest(t)
+	ctx := context.Background()
+	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.EnsureContainer(ctx, config.IncomingContainer); err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("id,text,topic\n1,The dog is running in the park,pets\n2,I love pizza,food\n")
+	etag, err := blobs.UploadBytes(ctx, config.IncomingContainer, "deploy/greetings.csv", content, "text/csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	port := freePort(t)
+	db := filepath.Join(t.TempDir(), "tinyhead.db")
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "TINYHEAD_") || strings.HasPrefix(name, "AzureWebJobs") || strings.HasPrefix(name, "FUNCTIONS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		config.Port+"="+fmt.Sprint(port),
+		config.StorageConnection+"="+az.ConnectionString(),
+		config.SQLDSN+"="+db,
+	)
+	cmd := exec.Command(filepath.Join(dir, deploy.Executable))
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("handler exit after SIGTERM: %v\n%s", err, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("handler did not stop within 30 s of SIGTERM")
+		}
+	}()
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(60 * time.Second) // the host's limit
+	for {
+		resp, err := http.Get(base + "/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("the packaged handler exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the packaged handler did not answer within 60 s: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	inv := customhandler.BlobTriggerRequest(app.EmbedBlobFunction, app.BlobBinding,
+		blobs.URL(config.IncomingContainer, "deploy/greetings.csv"), "deploy/greetings.csv", content,
+		customhandler.BlobProperties{ETag: etag, ContentType: "text/csv"})
+	body, err := json.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(base+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "2 rows stored") {
+		t.Fatalf("EmbedBlob: %d %s\n%s", resp.StatusCode, raw, logs.String())
+	}
+
+	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	doc, err := store.GetDocument(ctx, "incoming/deploy/greetings.csv", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Labels["topic"] != "food" || len(doc.Embedding) != 512 {
+		t.Errorf("stored document: labels %v, %d-d embedding; want topic=food, 512-d", doc.Labels, len(doc.Embedding))
+	}
+	if !strings.Contains(logs.String(), "use-lite-en") {
+		t.Errorf("the handler's log does not name the packaged model:\n%s", logs.String())
+	}
+}
+
+func unzip(t *testing.T, zr *zip.ReadCloser, dir string) {
+	t.Helper()
+	for _, f := range zr.File {
+		clean := path.Clean(f.Name)
+		if !fs.ValidPath(clean) {
+			t.Fatalf("zip entry %q escapes the directory", f.Name)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(clean))
+		if f.FileInfo().IsDir() {
+			if err := os.MkdirAll(dst, f.Mode().Perm()); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, f.Mode().Perm())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(out, rc)
+		rc.Close()
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func zipSum(t *testing.T, f *zip.File) [32]byte {
+	t.Helper()
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+func fileSum(t *testing.T, p string) [32]byte {
+	t.Helper()
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(raw)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestCompareVersions(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"2.34", "2.36", -1},
+		{"2.36", "2.36", 0},
+		{"2.3.2", "2.17", -1},
+		{"2.17", "2.3.4", 1},
+		{"", "2.2.5", -1},
+		{"2.40", "2.4", 1},
+	}
+	for _, tt := range tests {
+		if got := deploy.CompareVersions(tt.a, tt.b); got != tt.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
