@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -37,9 +38,34 @@ func benchDocs(rng *rand.Rand, source, version string, first, n int) []tinyhead.
 	return docs
 }
 
-func openBench(b *testing.B) *Store {
+// benchDialects are the stores the benchmarks run on: SQLite always, SQL
+// Server when TINYHEAD_TEST_MSSQL_DSN names a database (whose tinyhead
+// tables every benchmark empties, as the tests do).
+func benchDialects() []string {
+	if os.Getenv(mssqlEnv) != "" {
+		return []string{"SQLite", "SQLServer"}
+	}
+	return []string{"SQLite"}
+}
+
+func openBench(b *testing.B, dialect string) *Store {
 	b.Helper()
-	s, err := Open(b.Context(), DriverSQLite, filepath.Join(b.TempDir(), "bench.db"))
+	var (
+		s   *Store
+		err error
+	)
+	if dialect == "SQLServer" {
+		s, err = Open(b.Context(), DriverSQLServer, os.Getenv(mssqlEnv))
+		if err == nil {
+			for _, table := range []string{"labels", "documents", "ingests", "models"} {
+				if _, err = s.db.ExecContext(b.Context(), "DELETE FROM "+table); err != nil {
+					break
+				}
+			}
+		}
+	} else {
+		s, err = Open(b.Context(), DriverSQLite, filepath.Join(b.TempDir(), "bench.db"))
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,31 +73,36 @@ func openBench(b *testing.B) *Store {
 	return s
 }
 
-// BenchmarkPutDocuments writes files of 16,384 rows in batches of 256 on
-// SQLite: "insert" writes new rows, "update" rewrites the same rows (a new
-// version of the file).
+// BenchmarkPutDocuments writes files of 16,384 rows in batches of 256:
+// "insert" writes new rows, "update" rewrites the same rows (a new version
+// of the file). On SQLite, and SQL Server when TINYHEAD_TEST_MSSQL_DSN is
+// set.
 func BenchmarkPutDocuments(b *testing.B) {
-	for _, mode := range []string{"insert", "update"} {
-		b.Run(mode, func(b *testing.B) {
-			s := openBench(b)
-			rng := rand.New(rand.NewPCG(1, 2))
-			docs := benchDocs(rng, "incoming/bench.csv", "v1", 0, benchFile)
-			if mode == "update" {
-				putAll(b, s, docs)
-			}
-			b.ResetTimer()
-			for i := range b.N {
-				if mode == "insert" {
-					// New items each op (renumbering costs well under 1%).
-					for j := range docs {
-						docs[j].Item = itoa(i*benchFile + j)
-					}
-				}
-				putAll(b, s, docs)
-			}
-			b.ReportMetric(float64(b.N*benchFile)/b.Elapsed().Seconds(), "rows/s")
-		})
+	for _, d := range benchDialects() {
+		for _, mode := range []string{"insert", "update"} {
+			b.Run(d+"/"+mode, func(b *testing.B) { benchPut(b, d, mode) })
+		}
 	}
+}
+
+func benchPut(b *testing.B, dialect, mode string) {
+	s := openBench(b, dialect)
+	rng := rand.New(rand.NewPCG(1, 2))
+	docs := benchDocs(rng, "incoming/bench.csv", "v1", 0, benchFile)
+	if mode == "update" {
+		putAll(b, s, docs)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if mode == "insert" {
+			// New items each op (renumbering costs well under 1%).
+			for j := range docs {
+				docs[j].Item = itoa(i*benchFile + j)
+			}
+		}
+		putAll(b, s, docs)
+	}
+	b.ReportMetric(float64(b.N*benchFile)/b.Elapsed().Seconds(), "rows/s")
 }
 
 func putAll(b *testing.B, s *Store, docs []tinyhead.Document) {
@@ -82,11 +113,18 @@ func putAll(b *testing.B, s *Store, docs []tinyhead.Document) {
 	}
 }
 
-// BenchmarkReadEmbeddings scans every embedding of a 50,000-row SQLite
-// table with ScanEmbeddings, as training does.
+// BenchmarkReadEmbeddings scans every embedding of a 50,000-row table
+// with ScanEmbeddings, as training does (SQLite; SQL Server too when
+// TINYHEAD_TEST_MSSQL_DSN is set).
 func BenchmarkReadEmbeddings(b *testing.B) {
+	for _, d := range benchDialects() {
+		b.Run(d, func(b *testing.B) { benchRead(b, d) })
+	}
+}
+
+func benchRead(b *testing.B, dialect string) {
 	const rows = 50_000
-	s := openBench(b)
+	s := openBench(b, dialect)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < rows; i += benchFile {
 		putAll(b, s, benchDocs(rng, "incoming/bench.csv", "v1", i, min(benchFile, rows-i)))

@@ -2,6 +2,7 @@ package training
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // BenchmarkTrainStored trains every task of a database that the local run
@@ -24,6 +26,122 @@ import (
 //
 // The mode "sql" samples every mini-batch from the database instead.
 func BenchmarkTrainStored(b *testing.B) {
+	store, tasks := openBenchDB(b)
+	for _, sum := range tasks {
+		for _, mode := range []string{"memory", "sql"} {
+			b.Run(sum.Task+"/"+mode, func(b *testing.B) {
+				benchTrainOnce(b, store, sum, mlp.Config{}, mode == "sql")
+			})
+		}
+	}
+}
+
+// run is one measured training run: load, train, evaluate.
+type run struct {
+	metrics            mlp.Metrics
+	rows               int
+	load, fit, total   time.Duration
+	peakMiB, growthMiB float64
+}
+
+// benchTrainOnce trains a task once per iteration the way Service.Train
+// does (load, standardise unless cfg says not to, train, fold, evaluate)
+// and reports the last run's figures.
+func benchTrainOnce(b *testing.B, data tinyhead.TrainingData, sum tinyhead.TaskSummary, cfg mlp.Config, fromSQL bool) run {
+	return benchTrainModel(b, data, sum, onnxembed.USELiteID, cfg, fromSQL)
+}
+
+// benchTrainModel is benchTrainOnce for rows embedded by model.
+func benchTrainModel(b *testing.B, data tinyhead.TrainingData, sum tinyhead.TaskSummary, model string, cfg mlp.Config, fromSQL bool) run {
+	const dim = 512
+	ctx := context.Background()
+	resetPeakRSS()
+	base := procStatusMiB("VmRSS")
+	var r run
+	for b.Loop() {
+		start := time.Now()
+		ds, err := loader(fromSQL)(ctx, data, sum, model, dim, 0.2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := cfg.WithDefaults(len(ds.labels))
+		batches := newBatches(ds, data, cfg, fromSQL)
+		loaded := time.Now()
+		model, _, err := mlp.Train(ctx, cfg, dim, len(ds.labels), batches)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.fit = time.Since(loaded)
+		r.load = loaded.Sub(start)
+		model.Labels = ds.labels
+		if !cfg.NoStandardize {
+			if err := model.Fold(ds.scaler); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r.metrics = mlp.Evaluate(model, ds.valX, ds.valY)
+		r.total = time.Since(start)
+		r.rows = ds.trainRows + ds.valRows
+	}
+	r.peakMiB = procStatusMiB("VmHWM")
+	r.growthMiB = r.peakMiB - base
+	b.ReportMetric(r.metrics.Accuracy, "val-accuracy")
+	b.ReportMetric(r.metrics.MacroF1, "val-macro-F1")
+	b.ReportMetric(float64(r.rows), "rows")
+	b.ReportMetric(r.load.Seconds(), "load-s")
+	b.ReportMetric(float64(r.rows)/r.load.Seconds(), "load-rows/s")
+	b.ReportMetric(r.fit.Seconds(), "train-s")
+	b.ReportMetric(r.total.Seconds(), "total-s")
+	b.ReportMetric(r.peakMiB, "peak-RSS-MiB")
+	b.ReportMetric(r.growthMiB, "peak-growth-MiB")
+	return r
+}
+
+// Recipes that bench/torch_mlp.py implements in PyTorch.
+var benchRecipes = []struct {
+	name string
+	cfg  mlp.Config
+}{
+	// The default: standardised inputs, ReLU, hidden max(classes/2, 16).
+	{"default", mlp.Config{}},
+	// DESIGN.md's reference: raw inputs, no activation, hidden classes/2.
+	{"reference", mlp.Config{MinHidden: -1, Activation: mlp.None, NoStandardize: true}},
+}
+
+// BenchmarkRecipes is tinyhead's side of the comparison with PyTorch
+// (scripts/bench.sh, bench/torch_mlp.py): each task of the local run's
+// database, each recipe, seeds 0–2 (TINYHEAD_BENCH_SEEDS), in memory, from
+// SQL to a scored model.
+//
+//	TINYHEAD_BENCH_DB=$PWD/.cache/local/tinyhead.db go test -run XXX -bench Recipes -benchtime 1x -cpu 1,2 ./internal/training/
+func BenchmarkRecipes(b *testing.B) {
+	store, tasks := openBenchDB(b)
+	seeds := []uint64{0, 1, 2}
+	if v := os.Getenv("TINYHEAD_BENCH_SEEDS"); v != "" {
+		seeds = nil
+		for _, f := range strings.Split(v, ",") {
+			s, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				b.Fatalf("TINYHEAD_BENCH_SEEDS: %v", err)
+			}
+			seeds = append(seeds, s)
+		}
+	}
+	for _, sum := range tasks {
+		for _, rc := range benchRecipes {
+			for _, seed := range seeds {
+				b.Run(fmt.Sprintf("%s/%s/seed=%d", sum.Task, rc.name, seed), func(b *testing.B) {
+					cfg := rc.cfg
+					cfg.Seed = seed
+					benchTrainOnce(b, store, sum, cfg, false)
+				})
+			}
+		}
+	}
+}
+
+// openBenchDB opens TINYHEAD_BENCH_DB and lists its tasks, or skips.
+func openBenchDB(b *testing.B) (*sqlstore.Store, []tinyhead.TaskSummary) {
 	path := os.Getenv("TINYHEAD_BENCH_DB")
 	if path == "" {
 		b.Skip("set TINYHEAD_BENCH_DB to a database filled by scripts/run-local.sh")
@@ -33,7 +151,7 @@ func BenchmarkTrainStored(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer store.Close()
+	b.Cleanup(func() { store.Close() })
 	tasks, err := store.Tasks(ctx, onnxembed.USELiteID)
 	if err != nil {
 		b.Fatal(err)
@@ -41,49 +159,7 @@ func BenchmarkTrainStored(b *testing.B) {
 	if len(tasks) == 0 {
 		b.Skip("no labelled tasks in " + path)
 	}
-	const dim = 512
-	for _, sum := range tasks {
-		for _, mode := range []string{"memory", "sql"} {
-			b.Run(sum.Task+"/"+mode, func(b *testing.B) {
-				resetPeakRSS()
-				base := procStatusMiB("VmRSS")
-				var m mlp.Metrics
-				var load, fit time.Duration
-				var rows int
-				for b.Loop() {
-					start := time.Now()
-					fromSQL := mode == "sql"
-					ds, err := loader(fromSQL)(ctx, store, sum, onnxembed.USELiteID, dim, 0.2)
-					if err != nil {
-						b.Fatal(err)
-					}
-					cfg := mlp.Config{}.WithDefaults(len(ds.labels))
-					batches := newBatches(ds, store, cfg, fromSQL)
-					loaded := time.Now()
-					model, _, err := mlp.Train(ctx, cfg, dim, len(ds.labels), batches)
-					if err != nil {
-						b.Fatal(err)
-					}
-					fit = time.Since(loaded)
-					load = loaded.Sub(start)
-					model.Labels = ds.labels
-					if err := model.Fold(ds.scaler); err != nil {
-						b.Fatal(err)
-					}
-					m = mlp.Evaluate(model, ds.valX, ds.valY)
-					rows = ds.trainRows + ds.valRows
-				}
-				b.ReportMetric(m.Accuracy, "val-accuracy")
-				b.ReportMetric(m.MacroF1, "val-macro-F1")
-				b.ReportMetric(float64(rows), "rows")
-				b.ReportMetric(load.Seconds(), "load-s")
-				b.ReportMetric(float64(rows)/load.Seconds(), "load-rows/s")
-				b.ReportMetric(fit.Seconds(), "train-s")
-				b.ReportMetric(procStatusMiB("VmHWM"), "peak-RSS-MiB")
-				b.ReportMetric(procStatusMiB("VmHWM")-base, "peak-growth-MiB")
-			})
-		}
-	}
+	return store, tasks
 }
 
 // resetPeakRSS frees what earlier benchmarks left and resets the kernel's
