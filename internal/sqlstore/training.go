@@ -61,7 +61,9 @@ func (s *Store) Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary
 }
 
 // ScanLabeled streams a task's labelled documents embedded by model, in id
-// order, a page at a time; no connection is held while fn runs.
+// order, a page at a time; no connection is held while fn runs. A row's
+// Embedding lives in a buffer reused for the next page: fn copies what it
+// keeps, so that a scan of any size allocates one page.
 func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error {
 	cols := "d.id, d.source, d.item, l.label"
 	if withVectors {
@@ -81,10 +83,12 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 			WHERE l.task = ? AND +d.embedding_model = ? AND d.id > ? ORDER BY d.id LIMIT ?`
 	}
 	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
+	var vecs []float32 // the page's embeddings, back to back
+	ends := make([]int, 0, scanPageSize)
 	after := int64(math.MinInt64)
 	for {
 		err := s.retry(ctx, func() error {
-			page = page[:0]
+			page, vecs, ends = page[:0], vecs[:0], ends[:0]
 			rows, err := s.db.QueryContext(ctx, q, task, model, after, scanPageSize)
 			if err != nil {
 				return err
@@ -101,9 +105,10 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 					return err
 				}
 				if withVectors {
-					if r.Embedding, err = DecodeVector(emb); err != nil {
+					if vecs, err = AppendDecoded(vecs, emb); err != nil {
 						return fmt.Errorf("document %d: %w", r.ID, err)
 					}
+					ends = append(ends, len(vecs))
 				}
 				page = append(page, r)
 			}
@@ -112,7 +117,15 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 		if err != nil {
 			return fmt.Errorf("scan labelled rows of task %s after id %d: %w", task, after, err)
 		}
-		for _, r := range page {
+		start := 0
+		for i, r := range page {
+			if withVectors {
+				r.Embedding = vecs[start:ends[i]:ends[i]]
+				if r.Embedding == nil {
+					r.Embedding = []float32{} // stored empty, not absent
+				}
+				start = ends[i]
+			}
 			if err := fn(r); err != nil {
 				return err
 			}

@@ -26,12 +26,21 @@ func AppendVector(dst []byte, v []float32) []byte {
 // bits are copied as they are, so the round trip is exact (negative zero,
 // subnormals and NaN payloads included).
 func DecodeVector(b []byte) ([]float32, error) {
+	v, err := AppendDecoded(nil, b)
+	if v == nil && err == nil {
+		v = []float32{} // an empty value is an empty vector, not NULL
+	}
+	return v, err
+}
+
+// AppendDecoded appends the vector in b to dst (DecodeVector into a buffer
+// the caller reuses).
+func AppendDecoded(dst []float32, b []byte) ([]float32, error) {
 	if len(b)%4 != 0 {
-		return nil, fmt.Errorf("decode vector: %d bytes is not a multiple of 4", len(b))
+		return dst, fmt.Errorf("decode vector: %d bytes is not a multiple of 4", len(b))
 	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	for i := 0; i < len(b); i += 4 {
+		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b[i:])))
 	}
-	return v, nil
+	return dst, nil
 }

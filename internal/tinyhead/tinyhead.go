@@ -169,7 +169,9 @@ type TrainingData interface {
 	Tasks(ctx context.Context, model string) ([]TaskSummary, error)
 	// ScanLabeled streams the labelled documents of a task embedded by
 	// model, in id order, a page at a time; withVectors false leaves
-	// Embedding nil (cheap: keys and labels only).
+	// Embedding nil (cheap: keys and labels only). A row's Embedding is
+	// valid only while fn runs (the store reuses its memory): fn copies
+	// what it keeps.
 	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(LabeledRow) error) error
 	// EmbeddingsByID returns the embeddings of the given documents.
 	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)

@@ -79,7 +79,9 @@ func benchTrainModel(b *testing.B, data tinyhead.TrainingData, sum tinyhead.Task
 				b.Fatal(err)
 			}
 		}
-		r.metrics = mlp.Evaluate(model, ds.valX, ds.valY)
+		if r.metrics, err = ds.evaluate(ctx, data, model); err != nil {
+			b.Fatal(err)
+		}
 		r.total = time.Since(start)
 		r.rows = ds.trainRows + ds.valRows
 	}

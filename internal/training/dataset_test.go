@@ -2,7 +2,14 @@ package training
 
 import (
 	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/mlp"
+	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 func TestInValidation(t *testing.T) {
@@ -42,5 +49,112 @@ func TestInValidation(t *testing.T) {
 	}
 	if differ < 300 {
 		t.Errorf("source does not affect the split: %d same, %d differ", same, differ)
+	}
+}
+
+// TestLoaders: the in-memory and keys-only loaders split the same rows the
+// same way, in id order, and score a model identically; rows beyond the
+// summary's count (labelled after it was read) are left for the next run.
+func TestLoaders(t *testing.T) {
+	ctx := t.Context()
+	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	// More rows than a ScanLabeled page and validation rows than a chunk.
+	const dim, n, valFraction = 8, 2600, 0.5
+	var docs []tinyhead.Document
+	for i := range n {
+		text := fmt.Sprintf("row %d", i)
+		emb := make([]float32, dim)
+		for j := range emb {
+			emb[j] = float32((i*31+j*7)%17) / 17
+		}
+		emb[i%3] += 2 // class structure
+		docs = append(docs, tinyhead.Document{
+			Source: "incoming/x.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1",
+			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: "m",
+			Embedding: emb, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]},
+		})
+	}
+	if err := store.PutDocuments(ctx, docs[:n-100]); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := store.Tasks(ctx, "m")
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("tasks %v, %v", tasks, err)
+	}
+	// 100 more rows arrive after the summary was read.
+	if err := store.PutDocuments(ctx, docs[n-100:]); err != nil {
+		t.Fatal(err)
+	}
+	var wantTrainX, wantValX []float32
+	var wantTrainY, wantValY []int32
+	for _, d := range docs[:n-100] {
+		y := int32(d.Labels["t"][0] - 'a')
+		if inValidation(d.Source, d.Item, valFraction) {
+			wantValX, wantValY = append(wantValX, d.Embedding...), append(wantValY, y)
+		} else {
+			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
+		}
+	}
+	if len(wantValY) <= validationChunk {
+		t.Fatalf("only %d validation rows: the test needs more than a chunk", len(wantValY))
+	}
+
+	mem, err := loadInMemory(ctx, store, tasks[0], "m", dim, valFraction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := loadKeysOnly(ctx, store, tasks[0], "m", dim, valFraction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(mem.trainX, wantTrainX) || !slices.Equal(mem.trainY, wantTrainY) ||
+		!slices.Equal(mem.valX, wantValX) || !slices.Equal(mem.valY, wantValY) {
+		t.Fatalf("in memory: %d+%d rows, not the %d+%d documents in id order", mem.trainRows, mem.valRows, len(wantTrainY), len(wantValY))
+	}
+	if keys.valX != nil || !slices.Equal(keys.trainY, wantTrainY) || !slices.Equal(keys.valY, wantValY) ||
+		len(keys.trainIDs) != len(wantTrainY) || len(keys.valIDs) != len(wantValY) {
+		t.Fatalf("keys only: %d+%d rows, want %d+%d and no vectors", keys.trainRows, keys.valRows, len(wantTrainY), len(wantValY))
+	}
+	if !slices.Equal(mem.scaler.Mean, keys.scaler.Mean) || !slices.Equal(mem.scaler.Std, keys.scaler.Std) {
+		t.Errorf("scalers differ: %+v and %+v", mem.scaler, keys.scaler)
+	}
+	var streamed []float32
+	err = keys.eachValidation(ctx, store, func(first int, x []float32) error {
+		if first*dim != len(streamed) {
+			t.Errorf("chunk at row %d after %d rows", first, len(streamed)/dim)
+		}
+		streamed = append(streamed, x...)
+		return nil
+	})
+	if err != nil || !slices.Equal(streamed, wantValX) {
+		t.Fatalf("keys-only validation rows differ from the documents (%v)", err)
+	}
+
+	cfg := mlp.Config{Steps: 200, LearningRate: 0.01}.WithDefaults(3)
+	model, _, err := mlp.Train(ctx, cfg, dim, 3, newBatches(mem, store, cfg, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model.Labels = mem.labels
+	if err := model.Fold(mem.scaler); err != nil {
+		t.Fatal(err)
+	}
+	a, err := mem.evaluate(ctx, store, model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := keys.evaluate(ctx, store, model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rows != len(wantValY) || !reflect.DeepEqual(a, b) {
+		t.Errorf("metrics differ between the modes:\n%+v\n%+v", a, b)
+	}
+	if a.Accuracy < 0.9 {
+		t.Errorf("accuracy %.3f on separable classes", a.Accuracy)
 	}
 }

@@ -166,7 +166,10 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		}
 	}
 	trained := time.Now()
-	metrics := mlp.Evaluate(model, ds.valX, ds.valY)
+	metrics, err := ds.evaluate(ctx, s.Data, model)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate task %s: %w", task, err)
+	}
 
 	out := &Outcome{
 		Task:           task,
@@ -284,7 +287,8 @@ func (s *Service) evaluateVersion(ctx context.Context, task, version string, ds 
 	if h.manifest.EmbeddingModel != ds.embeddingModel {
 		return nil, fmt.Errorf("it was trained on %s embeddings, not %s", h.manifest.EmbeddingModel, ds.embeddingModel)
 	}
-	probs, err := h.clf.Predict(ds.valX, ds.valRows)
+	classes := len(h.manifest.Labels)
+	best, err := ds.predictValidation(ctx, s.Data, classes, h.clf.Predict)
 	if err != nil {
 		return nil, err
 	}
@@ -297,11 +301,9 @@ func (s *Service) evaluateVersion(ctx context.Context, task, version string, ds 
 			mapped[i] = -1
 		}
 	}
-	classes := len(h.manifest.Labels)
 	pred := make([]int32, ds.valRows)
-	for i := range pred {
-		best := mlp.Argmax(probs[i*classes : (i+1)*classes])
-		pred[i] = mapped[best]
+	for i, b := range best {
+		pred[i] = mapped[b]
 	}
 	acc, f1 := mlp.Score(ds.valY, pred, len(ds.labels))
 	return &Comparison{Version: version, Accuracy: acc, MacroF1: f1}, nil
