@@ -75,12 +75,36 @@ func serveCommand(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel)
-	svc, err := openServices(ctx, cfg, os.Getenv, log)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return err
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
-	defer svc.Close()
-	return serve(ctx, cfg.Port, svc.App.Handler(), log)
+	// Listen first, open the services behind the gate (startup.go).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g := newGate()
+	var svc *services
+	go func() {
+		var err error
+		svc, err = openWithRetry(ctx, log, openPatience, openFirstDelay, openMaxDelay, func(ctx context.Context) (*services, error) {
+			return openServices(ctx, cfg, os.Getenv, log)
+		})
+		if err != nil {
+			g.open(nil, err)
+			cancel(err) // stop serving: the host restarts the handler
+			return
+		}
+		g.open(svc.App.Handler(), nil)
+	}()
+	err = serveListener(ctx, ln, g, log)
+	<-g.ready
+	if svc != nil {
+		svc.Close()
+	}
+	if err == nil && g.err != nil && !errors.Is(g.err, context.Canceled) {
+		err = g.err // the services could not be opened
+	}
+	return err
 }
 
 // services are the handler's long-lived dependencies, opened once per
@@ -99,7 +123,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	}
 	store, err := sqlstore.Open(ctx, cfg.SQLDriver, cfg.SQLDSN)
 	if err != nil {
-		return nil, err
+		return nil, unavailable{err}
 	}
 	if err := onnxrt.Init(cfg.ORTLib); err != nil {
 		store.Close()
@@ -124,7 +148,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err := blobs.EnsureContainer(ctx, config.ModelsContainer); err != nil {
 		emb.Close()
 		store.Close()
-		return nil, err
+		return nil, unavailable{err}
 	}
 	trainer := &training.Service{
 		Data:     store,
@@ -145,16 +169,8 @@ func (s *services) Close() {
 	s.Store.Close()
 }
 
-// serve answers on 127.0.0.1:port until ctx ends, then drains in-flight
+// serveListener answers on ln until ctx ends, then drains in-flight
 // invocations for up to 30 s.
-func serve(ctx context.Context, port int, h http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", port, err)
-	}
-	return serveListener(ctx, ln, h, log)
-}
-
 func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -156,4 +157,48 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestExecutableFailsOnABadSetting: a setting that no retry can fix (here
+// a model directory that does not exist) stops the handler at once with
+// the reason, so that the host logs it and restarts it (TestGate checks the
+// 503 that invocations get meanwhile).
+func TestExecutableFailsOnABadSetting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the handler binary")
+	}
+	bin := filepath.Join(t.TempDir(), "handler")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	az := azurite.StartForTest(t)
+	missing := filepath.Join(t.TempDir(), "no-model-here")
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		config.Port+"="+fmt.Sprint(freePort(t)),
+		config.StorageConnection+"="+az.ConnectionString(),
+		config.SQLDSN+"="+filepath.Join(t.TempDir(), "tinyhead.db"),
+		config.ModelDir+"="+missing,
+		config.ORTLib+"="+testenv.ORTLib(t),
+	)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("exit: %v, want status 1\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running after 60 s with a missing model directory\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "handler: open services") || !strings.Contains(logs.String(), missing) {
+		t.Errorf("the reason is not in the log:\n%s", logs.String())
+	}
 }
