@@ -2,32 +2,24 @@ package deploy_test
 
 import (
 	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
-	"encoding/json"
-	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/azurite"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
-	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/deploy"
+	"github.com/tinyhead/tinyhead/internal/handlertest"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/testenv"
 )
@@ -192,16 +184,6 @@ func startPackagedHandler(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := blobs.EnsureContainer(ctx, config.IncomingContainer); err != nil {
-		t.Fatal(err)
-	}
-	content := []byte("id,text,topic\n1,The dog is running in the park,pets\n2,I love pizza,food\n")
-	etag, err := blobs.UploadBytes(ctx, config.IncomingContainer, "deploy/greetings.csv", content, "text/csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	port := freePort(t)
 	db := filepath.Join(t.TempDir(), "tinyhead.db")
 	var env []string
 	for _, kv := range os.Environ() {
@@ -212,68 +194,16 @@ func startPackagedHandler(t *testing.T, dir string) {
 		env = append(env, kv)
 	}
 	env = append(env,
-		config.Port+"="+fmt.Sprint(port),
 		config.StorageConnection+"="+az.ConnectionString(),
 		config.SQLDSN+"="+db,
 	)
-	cmd := exec.Command(filepath.Join(dir, deploy.Executable))
-	cmd.Env = env
-	cmd.Dir = t.TempDir()
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("handler exit after SIGTERM: %v\n%s", err, logs.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Error("handler did not stop within 30 s of SIGTERM")
-		}
-	}()
+	h := handlertest.Start(t, filepath.Join(dir, deploy.Executable), t.TempDir(), env)
+	h.Ready(t)
 
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(60 * time.Second) // the host's limit
-	for {
-		resp, err := http.Get(base + "/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("the packaged handler exited: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the packaged handler did not answer within 60 s: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	inv := customhandler.BlobTriggerRequest(app.EmbedBlobFunction, app.BlobBinding,
-		blobs.URL(config.IncomingContainer, "deploy/greetings.csv"), "deploy/greetings.csv", content,
-		customhandler.BlobProperties{ETag: etag, ContentType: "text/csv"})
-	body, err := json.Marshal(inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(base+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "2 rows stored") {
-		t.Fatalf("EmbedBlob: %d %s\n%s", resp.StatusCode, raw, logs.String())
+	content := []byte("id,text,topic\n1,The dog is running in the park,pets\n2,I love pizza,food\n")
+	status, out := h.EmbedBlob(t, blobs, "deploy/greetings.csv", content, "text/csv")
+	if status != http.StatusOK || !strings.Contains(out, "2 rows stored") {
+		t.Fatalf("EmbedBlob: %d %s\n%s", status, out, h.Logs())
 	}
 
 	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, db)
@@ -288,8 +218,8 @@ func startPackagedHandler(t *testing.T, dir string) {
 	if doc.Labels["topic"] != "food" || len(doc.Embedding) != 512 {
 		t.Errorf("stored document: labels %v, %d-d embedding; want topic=food, 512-d", doc.Labels, len(doc.Embedding))
 	}
-	if !strings.Contains(logs.String(), "use-lite-en") {
-		t.Errorf("the handler's log does not name the packaged model:\n%s", logs.String())
+	if !strings.Contains(h.Logs(), "use-lite-en") {
+		t.Errorf("the handler's log does not name the packaged model:\n%s", h.Logs())
 	}
 }
 
@@ -350,16 +280,6 @@ func fileSum(t *testing.T, p string) [32]byte {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(raw)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func TestCompareVersions(t *testing.T) {
