@@ -42,6 +42,27 @@ type dataset struct {
 	embeddingModel   string
 }
 
+// scanTask streams the rows a training run of the task takes, with their
+// label index and side of the split: the rows of sum's labels, at most
+// sum.Rows of them. A row labelled after the summary was read is left out —
+// the data has changed since, so the next (nightly) training takes it — and
+// every loader, and Export, see the same rows.
+func scanTask(ctx context.Context, data tinyhead.TrainingData, ds *dataset, sum tinyhead.TaskSummary, valFraction float64,
+	fn func(r tinyhead.LabeledRow, y int32, inValidation bool) error) error {
+	taken := 0
+	return data.ScanLabeled(ctx, sum.Task, ds.embeddingModel, true, func(r tinyhead.LabeledRow) error {
+		y, ok := ds.labelOf[r.Label]
+		if !ok || taken == sum.Rows {
+			return nil
+		}
+		if len(r.Embedding) != ds.dim {
+			return fmt.Errorf("document %d has a %d-d embedding, want %d", r.ID, len(r.Embedding), ds.dim)
+		}
+		taken++
+		return fn(r, y, inValidation(r.Source, r.Item, valFraction))
+	})
+}
+
 // loadInMemory streams the task's rows from the store into one matrix of
 // the summary's size: training rows fill it from the front, validation rows
 // from the back, so memory is the data itself whatever the split.
@@ -51,18 +72,9 @@ func loadInMemory(ctx context.Context, data tinyhead.TrainingData, sum tinyhead.
 	x := make([]float32, rows*dim)
 	y := make([]int32, rows)
 	train, val := 0, 0
-	err := data.ScanLabeled(ctx, sum.Task, model, true, func(r tinyhead.LabeledRow) error {
-		if len(r.Embedding) != dim {
-			return fmt.Errorf("document %d has a %d-d embedding, want %d", r.ID, len(r.Embedding), dim)
-		}
-		label, ok := ds.labelOf[r.Label]
-		if !ok || train+val == rows {
-			// Labelled after the summary was read: the data has changed
-			// since, so the next (nightly) training takes it.
-			return nil
-		}
+	err := scanTask(ctx, data, ds, sum, valFraction, func(r tinyhead.LabeledRow, label int32, inVal bool) error {
 		k := train
-		if inValidation(r.Source, r.Item, valFraction) {
+		if inVal {
 			val++
 			k = rows - val
 		} else {
@@ -115,15 +127,8 @@ func reverseRows(x []float32, dim int) {
 func loadKeysOnly(ctx context.Context, data tinyhead.TrainingData, sum tinyhead.TaskSummary, model string, dim int, valFraction float64) (*dataset, error) {
 	ds := newDataset(sum, model, dim)
 	fit := mlp.NewScalerFit(dim)
-	err := data.ScanLabeled(ctx, sum.Task, model, true, func(r tinyhead.LabeledRow) error {
-		y, ok := ds.labelOf[r.Label]
-		if !ok || len(ds.trainY)+len(ds.valY) == sum.Rows {
-			return nil // as loadInMemory: labelled after the summary was read
-		}
-		if len(r.Embedding) != dim {
-			return fmt.Errorf("document %d has a %d-d embedding, want %d", r.ID, len(r.Embedding), dim)
-		}
-		if inValidation(r.Source, r.Item, valFraction) {
+	err := scanTask(ctx, data, ds, sum, valFraction, func(r tinyhead.LabeledRow, y int32, inVal bool) error {
+		if inVal {
 			ds.valIDs = append(ds.valIDs, r.ID)
 			ds.valY = append(ds.valY, y)
 		} else {

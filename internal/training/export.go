@@ -28,20 +28,11 @@ import (
 //
 // valFraction is Train's (0.2 by default).
 func Export(ctx context.Context, data tinyhead.TrainingData, task, model string, dim int, valFraction float64, dir string) (ExportSummary, error) {
-	tasks, err := data.Tasks(ctx, model)
+	sum, err := taskSummary(ctx, data, task, model)
 	if err != nil {
-		return ExportSummary{}, err
+		return ExportSummary{}, fmt.Errorf("export: %w", err)
 	}
-	var sum *tinyhead.TaskSummary
-	for i := range tasks {
-		if tasks[i].Task == task {
-			sum = &tasks[i]
-		}
-	}
-	if sum == nil {
-		return ExportSummary{}, fmt.Errorf("export: task %q has no labelled documents embedded by %s: %w", task, model, ErrUnknownTask)
-	}
-	ds := newDataset(*sum, model, dim) // its sorted labels are Train's label indices
+	ds := newDataset(sum, model, dim) // its sorted labels are Train's label indices
 	out := ExportSummary{Task: task, EmbeddingModel: model, Dim: dim, Labels: ds.labels, ValFraction: valFraction}
 	docs, _ := data.(documentReader)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -64,20 +55,13 @@ func Export(ctx context.Context, data tinyhead.TrainingData, task, model string,
 	}
 	fmt.Fprintf(ws[1], "id\tsplit\ty\tlabel\n")
 	buf := make([]byte, 4*dim)
-	err = data.ScanLabeled(ctx, task, model, true, func(r tinyhead.LabeledRow) error {
-		y, ok := ds.labelOf[r.Label]
-		if !ok {
-			return nil // as loadInMemory: labelled after the summary was read
-		}
-		if len(r.Embedding) != dim {
-			return fmt.Errorf("document %d has a %d-d embedding, want %d", r.ID, len(r.Embedding), dim)
-		}
+	err = scanTask(ctx, data, ds, sum, valFraction, func(r tinyhead.LabeledRow, y int32, inVal bool) error {
 		for j, v := range r.Embedding {
 			binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
 		}
 		ws[0].Write(buf)
 		split := "train"
-		if inValidation(r.Source, r.Item, valFraction) {
+		if inVal {
 			split = "val"
 			out.Validation++
 		} else {

@@ -100,7 +100,12 @@ func (s *Service) valFraction() float64 {
 
 // summary finds a task's summary for the embedder's model.
 func (s *Service) summary(ctx context.Context, task string) (tinyhead.TaskSummary, error) {
-	tasks, err := s.Data.Tasks(ctx, s.Embedder.ModelID())
+	return taskSummary(ctx, s.Data, task, s.Embedder.ModelID())
+}
+
+// taskSummary finds a task's summary among those of model.
+func taskSummary(ctx context.Context, data tinyhead.TrainingData, task, model string) (tinyhead.TaskSummary, error) {
+	tasks, err := data.Tasks(ctx, model)
 	if err != nil {
 		return tinyhead.TaskSummary{}, err
 	}
@@ -109,7 +114,7 @@ func (s *Service) summary(ctx context.Context, task string) (tinyhead.TaskSummar
 			return t, nil
 		}
 	}
-	return tinyhead.TaskSummary{}, fmt.Errorf("task %q has no labelled documents embedded by %s: %w", task, s.Embedder.ModelID(), ErrUnknownTask)
+	return tinyhead.TaskSummary{}, fmt.Errorf("task %q has no labelled documents embedded by %s: %w", task, model, ErrUnknownTask)
 }
 
 // Train trains a new version of the task's model, stores it, and promotes
