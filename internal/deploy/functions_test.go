@@ -21,6 +21,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/deploy"
 	"github.com/tinyhead/tinyhead/internal/devhost"
+	"github.com/tinyhead/tinyhead/internal/functionapp"
 	"github.com/tinyhead/tinyhead/internal/testenv"
 )
 
@@ -46,9 +47,9 @@ func readRepoFile(t *testing.T, rel string) string {
 // (internal/app), the trigger its function.json must declare.
 var wantFunctions = map[string]struct {
 	trigger string
-	check   func(t *testing.T, trigger deploy.Binding, fn deploy.Function)
+	check   func(t *testing.T, trigger functionapp.Binding, fn functionapp.Function)
 }{
-	app.EmbedBlobFunction: {"blobTrigger", func(t *testing.T, b deploy.Binding, fn deploy.Function) {
+	app.EmbedBlobFunction: {"blobTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		// The handler derives the blob from the Uri metadata or the
 		// {name} path parameter, streams it from the incoming container
 		// with the AzureWebJobsStorage connection, and decodes the
@@ -67,7 +68,7 @@ var wantFunctions = map[string]struct {
 	app.TrainFunction:    {"httpTrigger", httpFunction("train/{task}")},
 	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}")},
 	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback")},
-	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b deploy.Binding, fn deploy.Function) {
+	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be
 		// changed without a deployment; infra/ sets it (settings_test.go).
@@ -84,8 +85,8 @@ var wantFunctions = map[string]struct {
 // httpFunction checks an API function: the route (the handler reads its
 // {task} parameter), POST only, a function key required, and the http
 // output binding the handler answers through.
-func httpFunction(route string) func(t *testing.T, b deploy.Binding, fn deploy.Function) {
-	return func(t *testing.T, b deploy.Binding, fn deploy.Function) {
+func httpFunction(route string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
+	return func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.HTTPRequestBinding)
 		expect(t, "route", b.Route, route)
 		if !strings.Contains(b.Route, "{task}") {

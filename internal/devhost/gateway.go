@@ -8,13 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/functionapp"
 )
 
 // Function is what the gateway needs from one functions/<Name>/function.json.
@@ -27,46 +25,24 @@ type Function struct {
 	OutBinding string   // httpTrigger: the http output binding's name
 }
 
-// LoadFunctions reads every functions/*/function.json under dir, the way the
-// host indexes a function app.
+// LoadFunctions reads every functions/*/function.json under dir
+// (functionapp.LoadFunctions) and keeps what the gateway needs.
 func LoadFunctions(dir string) ([]Function, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*", "function.json"))
+	defs, err := functionapp.LoadFunctions(dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no */function.json under %s", dir)
-	}
-	sort.Strings(paths)
-	var out []Function
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
+	out := make([]Function, 0, len(defs))
+	for _, def := range defs {
+		trigger, err := def.Trigger()
 		if err != nil {
-			return nil, fmt.Errorf("read function definition: %w", err)
+			return nil, err
 		}
-		var def struct {
-			Bindings []struct {
-				Name      string   `json:"name"`
-				Type      string   `json:"type"`
-				Direction string   `json:"direction"`
-				Route     string   `json:"route"`
-				Methods   []string `json:"methods"`
-			} `json:"bindings"`
-		}
-		if err := json.Unmarshal(raw, &def); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", p, err)
-		}
-		fn := Function{Name: filepath.Base(filepath.Dir(p))}
-		for _, b := range def.Bindings {
-			switch {
-			case strings.HasSuffix(b.Type, "Trigger"):
-				fn.Trigger, fn.Binding, fn.Route, fn.Methods = b.Type, b.Name, b.Route, b.Methods
-			case b.Type == "http" && b.Direction == "out":
+		fn := Function{Name: def.Name, Trigger: trigger.Type, Binding: trigger.Name, Route: trigger.Route, Methods: trigger.Methods}
+		for _, b := range def.Outputs() {
+			if b.Type == "http" {
 				fn.OutBinding = b.Name
 			}
-		}
-		if fn.Trigger == "" {
-			return nil, fmt.Errorf("%s has no trigger binding", p)
 		}
 		out = append(out, fn)
 	}

@@ -1,4 +1,7 @@
-package deploy
+// Package functionapp reads a function app's definition files as the
+// Functions host does: functions/<Name>/function.json and host.json. The
+// local development host serves from them and the deployment checks them.
+package functionapp
 
 import (
 	"encoding/json"
@@ -8,11 +11,6 @@ import (
 	"sort"
 	"strings"
 )
-
-// FunctionsDir is the repository folder that holds one folder per function
-// (functions/<Name>/function.json). In the package those folders sit at the
-// root, where the Functions host looks for them.
-const FunctionsDir = "functions"
 
 // Binding is one entry of a function.json "bindings" array: the fields the
 // bindings tinyhead uses have.
@@ -65,16 +63,17 @@ func (f Function) Outputs() []Binding {
 	return out
 }
 
-// LoadFunctions reads every <root>/functions/<Name>/function.json, sorted
-// by name. Unknown fields are an error: a typo in a binding would otherwise
-// go unnoticed until the host rejects or ignores it.
-func LoadFunctions(root string) ([]Function, error) {
-	paths, err := filepath.Glob(filepath.Join(root, FunctionsDir, "*", "function.json"))
+// LoadFunctions reads every <dir>/<Name>/function.json, sorted by name, the
+// way the host indexes a function app. Unknown fields are an error: a typo
+// in a binding would otherwise go unnoticed until the host rejects or
+// ignores it.
+func LoadFunctions(dir string) ([]Function, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "function.json"))
 	if err != nil {
 		return nil, err
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("no %s/*/function.json under %s", FunctionsDir, root)
+		return nil, fmt.Errorf("no */function.json under %s", dir)
 	}
 	sort.Strings(paths)
 	fns := make([]Function, 0, len(paths))
@@ -111,9 +110,8 @@ type HostJSON struct {
 	Raw []byte `json:"-"`
 }
 
-// LoadHostJSON reads <root>/host.json.
-func LoadHostJSON(root string) (HostJSON, error) {
-	p := filepath.Join(root, HostFile)
+// LoadHostJSON reads the host.json file at path.
+func LoadHostJSON(p string) (HostJSON, error) {
 	raw, err := os.ReadFile(p)
 	if err != nil {
 		return HostJSON{}, fmt.Errorf("read host.json: %w", err)
