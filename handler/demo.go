@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -58,7 +59,7 @@ func trainAndClassify(ctx context.Context, w io.Writer, apiURL string, tasks []s
 	}
 	fmt.Fprintf(w, "\n== classifying %d sample e-mails ==\n", len(texts))
 	for _, task := range trained {
-		var out training.Classification
+		var out serving.Classification
 		if err := postJSON(ctx, apiURL+"/api/classify/"+task, map[string][]string{"texts": texts}, &out); err != nil {
 			return err
 		}

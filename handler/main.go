@@ -28,6 +28,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
@@ -150,14 +151,11 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		store.Close()
 		return nil, unavailable{err}
 	}
-	trainer := &training.Service{
-		Data:     store,
-		Registry: &registry.Registry{Blobs: blobs, Container: config.ModelsContainer, Log: log},
-		Embedder: emb,
-		Log:      log,
-	}
+	models := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: config.ModelsContainer, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
+	trainer := &training.Service{Store: store, Registry: models, Embedding: emb, Log: log}
+	server := &serving.Service{Models: models, Embedder: emb, Log: log}
 	return &services{
-		App:      &app.App{Ingest: pipeline, Training: trainer, Log: log},
+		App:      &app.App{Ingest: pipeline, Training: trainer, Serving: server, Log: log},
 		Blobs:    blobs,
 		Store:    store,
 		Embedder: emb,

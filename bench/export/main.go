@@ -1,12 +1,12 @@
 // Command export writes the stored embeddings, labels, validation split
-// and texts of a database's tasks to files (training.Export), for the
+// and texts of a database's tasks to files (Export), for the
 // reference implementations in bench/ to train on exactly what tinyhead
 // trains on:
 //
 //	go run ./bench/export -db .cache/local/tinyhead.db -out /tmp/export
 //
 // It writes <task>.f32, <task>.tsv, <task>.texts.jsonl and <task>.json per
-// task (see training.Export) and prints one summary line per task.
+// task (see Export) and prints one summary line per task.
 package main
 
 import (
@@ -18,7 +18,6 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
-	"github.com/tinyhead/tinyhead/internal/training"
 )
 
 func main() {
@@ -52,7 +51,7 @@ func main() {
 		}
 	}
 	for _, task := range names {
-		sum, err := training.Export(ctx, store, task, *model, *dim, *val, *out)
+		sum, err := Export(ctx, store, task, *model, *dim, *val, *out)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -1,9 +1,12 @@
 // Package app is the custom handler's HTTP surface: one route per Azure
 // Function, answering the host's invocation payloads (internal/customhandler)
-// by calling the domain services (ingest, training).
+// by calling the domain services (ingest, training, serving). It is also
+// the one place where the domain's error kinds become HTTP statuses
+// (statusOf).
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -25,10 +29,29 @@ const (
 // functions/EmbedBlob/function.json.
 const BlobBinding = "blob"
 
+// Ingester ingests one blob; *ingest.Pipeline implements it.
+type Ingester interface {
+	Ingest(ctx context.Context, container, name string) (ingest.Result, error)
+}
+
+// Trainer trains and moves tasks' current versions; *training.Service
+// implements it.
+type Trainer interface {
+	Train(ctx context.Context, task string, req training.Request) (*training.Outcome, error)
+	Rollback(ctx context.Context, task, version string) error
+	RetrainChanged(ctx context.Context) ([]training.NightlyResult, error)
+}
+
+// Classifier serves the current versions; *serving.Service implements it.
+type Classifier interface {
+	Classify(ctx context.Context, task string, texts []string) (*serving.Classification, error)
+}
+
 // App holds the services the functions call.
 type App struct {
-	Ingest   *ingest.Pipeline
-	Training *training.Service
+	Ingest   Ingester
+	Training Trainer
+	Serving  Classifier
 	Log      *slog.Logger
 }
 
@@ -53,12 +76,12 @@ func (a *App) Handler() http.Handler {
 func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
 	var req customhandler.InvokeRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		a.fail(w, http.StatusBadRequest, fmt.Errorf("decode invocation: %w", err))
+		a.fail(w, http.StatusBadRequest, EmbedBlobFunction, fmt.Errorf("decode invocation: %w", err))
 		return
 	}
 	container, name, err := req.BlobPath(config.IncomingContainer)
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, http.StatusBadRequest, EmbedBlobFunction, err)
 		return
 	}
 	res, err := a.Ingest.Ingest(r.Context(), container, name)
@@ -67,7 +90,7 @@ func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &perm) {
 			err = fmt.Errorf("file cannot be ingested, retries will not help: %w", err)
 		}
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, http.StatusInternalServerError, EmbedBlobFunction, err, "blob", container+"/"+name)
 		return
 	}
 	logs := []string{summary(res)}
@@ -87,9 +110,12 @@ func summary(res ingest.Result) string {
 }
 
 // fail answers with a non-2xx status, which the host counts as a failed
-// invocation; the message goes to the invocation's logs.
-func (a *App) fail(w http.ResponseWriter, status int, err error) {
-	a.Log.Error("invocation failed", "error", err)
+// invocation. The host drops the Logs of a failed invocation, so the
+// reason is also written as one structured line to the handler's stderr,
+// which the host forwards to Application Insights; attrs name the blob or
+// task.
+func (a *App) fail(w http.ResponseWriter, status int, function string, err error, attrs ...any) {
+	a.Log.Error("invocation failed", append([]any{"function", function, "status", status, "error", err}, attrs...)...)
 	writeJSON(w, status, customhandler.InvokeResponse{Logs: []string{"error: " + err.Error()}})
 }
 

@@ -22,7 +22,9 @@ import (
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
+	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
@@ -92,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := blobs.EnsureContainer(ctx, models); err != nil {
 		t.Fatal(err)
 	}
-	reg := &registry.Registry{Blobs: blobs, Container: models, Log: log}
+	reg := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: models, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
 	embedder := embedtest.Embedder(t)
 	a := &app.App{
 		Ingest: &ingest.Pipeline{
@@ -102,7 +104,8 @@ func newFixture(t *testing.T) *fixture {
 			Log:       log,
 			BatchSize: 4, // several batches per small file
 		},
-		Training: &training.Service{Data: store, Registry: reg, Embedder: embedder, Log: log},
+		Training: &training.Service{Store: store, Registry: reg, Embedding: embedder, Log: log},
+		Serving:  &serving.Service{Models: reg, Embedder: embedder, Log: log},
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())

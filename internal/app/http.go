@@ -1,16 +1,16 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 
-	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
-	"github.com/tinyhead/tinyhead/internal/registry"
-	"github.com/tinyhead/tinyhead/internal/training"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // Binding names of the HTTP functions in their function.json.
@@ -78,68 +78,83 @@ func (inv *httpInvocation) body(v any) error {
 // succeeded (200 to the host), and the API answer travels in the http output
 // binding.
 func respond(w http.ResponseWriter, status int, body any, logs ...string) {
+	respondWith(w, status, nil, body, logs...)
+}
+
+// respondWith is respond with extra response headers.
+func respondWith(w http.ResponseWriter, status int, headers map[string]string, body any, logs ...string) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"encode answer"}`)
 	}
+	h := map[string]string{"Content-Type": "application/json"}
+	maps.Copy(h, headers)
 	writeJSON(w, http.StatusOK, customhandler.InvokeResponse{
 		Outputs: map[string]any{HTTPResponseBinding: customhandler.HTTPResponse{
 			StatusCode: status,
-			Headers:    map[string]string{"Content-Type": "application/json"},
+			Headers:    h,
 			Body:       string(b),
 		}},
 		Logs: logs,
 	})
 }
 
-// statusOf maps the services' errors to HTTP statuses.
+// statusOfKind is the HTTP status of each error kind: the one place where
+// the domain's errors become statuses.
+var statusOfKind = map[error]int{
+	tinyhead.ErrNotFound:      http.StatusNotFound,
+	tinyhead.ErrInvalid:       http.StatusBadRequest,
+	tinyhead.ErrUnprocessable: http.StatusUnprocessableEntity,
+	tinyhead.ErrConflict:      http.StatusConflict,
+	tinyhead.ErrUnavailable:   http.StatusServiceUnavailable,
+}
+
+// statusOf maps an error to its kind's HTTP status; an error of no kind is
+// an internal failure (500).
 func statusOf(err error) int {
-	switch {
-	case errors.Is(err, training.ErrUnknownTask), errors.Is(err, registry.ErrNoModel):
-		return http.StatusNotFound
-	case errors.Is(err, training.ErrNotEnoughData):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, training.ErrBadRequest):
-		return http.StatusBadRequest
-	case errors.Is(err, registry.ErrBusy), errors.Is(err, blobstore.ErrChanged):
-		// ErrChanged: current.json was replaced between read and promotion.
-		return http.StatusConflict
+	if status, ok := statusOfKind[tinyhead.KindOf(err)]; ok {
+		return status
 	}
 	return http.StatusInternalServerError
 }
 
-func (a *App) apiFail(w http.ResponseWriter, err error) {
+// retryAfter is the Retry-After of a 503: about how long a paused
+// serverless database or throttled storage takes to come back.
+const retryAfter = "30"
+
+// apiFail answers an API call with the error's status and {"error": …},
+// and writes one structured line to stderr (warning for the caller's
+// errors, error for the service's).
+func (a *App) apiFail(w http.ResponseWriter, function, task string, err error) {
 	status := statusOf(err)
+	level := slog.LevelWarn
 	if status >= 500 {
-		a.Log.Error("request failed", "error", err)
+		level = slog.LevelError
 	}
-	respond(w, status, apiError{Error: err.Error()}, "error: "+err.Error())
+	a.Log.Log(context.Background(), level, "request failed", "function", function, "task", task, "status", status, "error", err)
+	headers := map[string]string{}
+	if status == http.StatusServiceUnavailable {
+		headers["Retry-After"] = retryAfter
+	}
+	respondWith(w, status, headers, apiError{Error: err.Error()}, "error: "+err.Error())
 }
 
 // apiRequest decodes an API invocation whose route has a {task}: the task
 // and the JSON body into v. On failure it has answered, and ok is false.
-func (a *App) apiRequest(w http.ResponseWriter, r *http.Request, v any) (task string, ok bool) {
+func (a *App) apiRequest(w http.ResponseWriter, r *http.Request, function string, v any) (task string, ok bool) {
 	inv, err := decodeHTTP(r)
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, http.StatusBadRequest, function, err)
 		return "", false
 	}
 	task = inv.param("task")
-	if err := validTask(task); err != nil {
-		a.apiFail(w, err)
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		a.apiFail(w, function, task, err)
 		return "", false
 	}
 	if err := inv.body(v); err != nil {
-		a.apiFail(w, fmt.Errorf("%w: body: %v", training.ErrBadRequest, err))
+		a.apiFail(w, function, task, tinyhead.Errorf(tinyhead.ErrInvalid, "body: %w", err))
 		return "", false
 	}
 	return task, true
-}
-
-// validTask rejects task names that cannot be blob path segments.
-func validTask(task string) error {
-	if task == "" || len(task) > 256 || strings.ContainsAny(task, "/\\") || task == "." || task == ".." {
-		return fmt.Errorf("%w: invalid task name %q", training.ErrBadRequest, task)
-	}
-	return nil
 }

@@ -1,46 +1,47 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 
-	"github.com/tinyhead/tinyhead/internal/blobstore"
-	"github.com/tinyhead/tinyhead/internal/registry"
-	"github.com/tinyhead/tinyhead/internal/training"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
+// TestStatusOf: every error kind has its status, however deeply it is
+// wrapped; an error of no kind is a 500.
 func TestStatusOf(t *testing.T) {
-	wrap := func(err error) error { return fmt.Errorf("train task x: %w", err) }
-	tests := []struct {
-		err  error
-		want int
-	}{
-		{wrap(training.ErrUnknownTask), http.StatusNotFound},
-		{wrap(registry.ErrNoModel), http.StatusNotFound},
-		{wrap(training.ErrNotEnoughData), http.StatusUnprocessableEntity},
-		{wrap(training.ErrBadRequest), http.StatusBadRequest},
-		{wrap(registry.ErrBusy), http.StatusConflict},
-		{wrap(blobstore.ErrChanged), http.StatusConflict},
-		{errors.New("database is down"), http.StatusInternalServerError},
+	want := map[error]int{
+		tinyhead.ErrNotFound:      http.StatusNotFound,
+		tinyhead.ErrInvalid:       http.StatusBadRequest,
+		tinyhead.ErrUnprocessable: http.StatusUnprocessableEntity,
+		tinyhead.ErrConflict:      http.StatusConflict,
+		tinyhead.ErrUnavailable:   http.StatusServiceUnavailable,
 	}
-	for _, tt := range tests {
-		if got := statusOf(tt.err); got != tt.want {
-			t.Errorf("statusOf(%v) = %d, want %d", tt.err, got, tt.want)
+	if len(want) != len(tinyhead.Kinds) {
+		t.Fatalf("the test covers %d kinds; tinyhead has %d", len(want), len(tinyhead.Kinds))
+	}
+	for _, kind := range tinyhead.Kinds {
+		status, ok := want[kind]
+		if !ok {
+			t.Fatalf("kind %v has no expected status in this test", kind)
+		}
+		tests := []error{
+			kind,
+			fmt.Errorf("train task x: %w", kind),
+			fmt.Errorf("outer: %w", fmt.Errorf("middle: %w: %w", kind, errors.New("cause"))),
+		}
+		for _, err := range tests {
+			if got := statusOf(err); got != status {
+				t.Errorf("statusOf(%v) = %d, want %d", err, got, status)
+			}
 		}
 	}
-}
-
-func TestValidTask(t *testing.T) {
-	for _, task := range []string{"spam", "group", "topic-2", "ünïcode"} {
-		if err := validTask(task); err != nil {
-			t.Errorf("%q rejected: %v", task, err)
-		}
-	}
-	for _, task := range []string{"", ".", "..", "a/b", `a\b`, string(make([]byte, 257))} {
-		if err := validTask(task); !errors.Is(err, training.ErrBadRequest) {
-			t.Errorf("%q accepted", task)
+	for _, err := range []error{errors.New("database is down"), context.Canceled, nil} {
+		if got := statusOf(err); got != http.StatusInternalServerError {
+			t.Errorf("statusOf(%v) = %d, want 500", err, got)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -20,13 +21,13 @@ const (
 // train: POST /api/train/{task} with optional hyperparameter overrides.
 func (a *App) train(w http.ResponseWriter, r *http.Request) {
 	var req training.Request
-	task, ok := a.apiRequest(w, r, &req)
+	task, ok := a.apiRequest(w, r, TrainFunction, &req)
 	if !ok {
 		return
 	}
 	out, err := a.Training.Train(r.Context(), task, req)
 	if err != nil {
-		a.apiFail(w, err)
+		a.apiFail(w, TrainFunction, task, err)
 		return
 	}
 	respond(w, http.StatusOK, out, fmt.Sprintf("trained %s version %s: accuracy %.4f, promoted %v (%s)",
@@ -38,13 +39,13 @@ func (a *App) classify(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Texts []string `json:"texts"`
 	}
-	task, ok := a.apiRequest(w, r, &req)
+	task, ok := a.apiRequest(w, r, ClassifyFunction, &req)
 	if !ok {
 		return
 	}
-	out, err := a.Training.Classify(r.Context(), task, req.Texts)
+	out, err := a.Serving.Classify(r.Context(), task, req.Texts)
 	if err != nil {
-		a.apiFail(w, err)
+		a.apiFail(w, ClassifyFunction, task, err)
 		return
 	}
 	respond(w, http.StatusOK, out)
@@ -55,16 +56,16 @@ func (a *App) rollback(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Version string `json:"version"`
 	}
-	task, ok := a.apiRequest(w, r, &req)
+	task, ok := a.apiRequest(w, r, RollbackFunction, &req)
 	if !ok {
 		return
 	}
 	if req.Version == "" {
-		a.apiFail(w, fmt.Errorf(`%w: body must be {"version": "<version>"}`, training.ErrBadRequest))
+		a.apiFail(w, RollbackFunction, task, tinyhead.Errorf(tinyhead.ErrInvalid, `body must be {"version": "<version>"}`))
 		return
 	}
 	if err := a.Training.Rollback(r.Context(), task, req.Version); err != nil {
-		a.apiFail(w, err)
+		a.apiFail(w, RollbackFunction, task, err)
 		return
 	}
 	respond(w, http.StatusOK, map[string]string{"task": task, "version": req.Version, "reason": "rollback"},
@@ -87,8 +88,15 @@ func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
 		logs = append(logs, line)
 	}
 	if err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, http.StatusInternalServerError, NightlyTrainFunction, err)
 		return
+	}
+	for _, res := range results {
+		if res.Action == "failed" {
+			// The invocation succeeds (timers are not retried), so its Logs
+			// reach the host; the line on stderr makes the failure searchable too.
+			a.Log.Error("nightly training of a task failed", "function", NightlyTrainFunction, "task", res.Task, "error", res.ErrorMsg)
+		}
 	}
 	if len(results) == 0 {
 		logs = append(logs, "no labelled tasks")

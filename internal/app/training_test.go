@@ -15,6 +15,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -141,13 +142,13 @@ func (f *fixture) train(task string, req any) training.Outcome {
 	return out
 }
 
-func (f *fixture) classify(task string, texts ...string) training.Classification {
+func (f *fixture) classify(task string, texts ...string) serving.Classification {
 	f.t.Helper()
 	status, body := f.apiCall(app.ClassifyFunction, task, map[string][]string{"texts": texts})
 	if status != http.StatusOK {
 		f.t.Fatalf("classify %s: %d %s", task, status, body)
 	}
-	var out training.Classification
+	var out serving.Classification
 	if err := json.Unmarshal(body, &out); err != nil {
 		f.t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestTrainErrors(t *testing.T) {
 		{"bad hyperparameter", app.TrainFunction, "topic", map[string]any{"hidden": -1}, 400, "hidden"},
 		{"unknown field", app.TrainFunction, "topic", map[string]any{"epochs": 3}, 400, "epochs"},
 		{"not JSON", app.TrainFunction, "topic", "steps=3", 400, "body"},
-		{"bad task name", app.TrainFunction, "..", nil, 400, "invalid task"},
+		{"bad task name", app.TrainFunction, "..", nil, 400, "task name \"..\" is not allowed"},
 		{"classify without a model", app.ClassifyFunction, "topic", map[string][]string{"texts": {"hi"}}, 404, "no trained model"},
 		{"classify no texts", app.ClassifyFunction, "topic", map[string][]string{"texts": {}}, 400, "texts"},
 		{"classify empty text", app.ClassifyFunction, "topic", map[string][]string{"texts": {"ok", " "}}, 400, "text 1 is empty"},

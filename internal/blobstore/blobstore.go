@@ -1,10 +1,14 @@
 // Package blobstore is a thin wrapper over the azblob client: it connects the
 // way Azure Functions bindings do (a connection string, or an identity-based
-// connection), streams blobs with their ETag pinned, and maps missing blobs
-// and containers to ErrNotFound.
+// connection), streams blobs with their ETag pinned, and maps the storage
+// service's answers to the domain's error kinds (tinyhead.ErrNotFound for a
+// missing blob or container, tinyhead.ErrConflict for a failed condition or
+// a held lease, tinyhead.ErrUnavailable for throttling, server errors and
+// broken connections).
 package blobstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +18,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // DevelopmentConnectionString is what "UseDevelopmentStorage=true" stands for:
@@ -62,7 +68,8 @@ func WithClientOptions(o azblob.ClientOptions) Option {
 
 // WithReadChunk sets how many bytes one ranged GET of Open's reader asks for
 // (default 8 MiB). Each range is requested with If-Match on the ETag seen at
-// open, so a blob replaced mid-read gives ErrChanged.
+// open, so a blob replaced mid-read gives an error of kind
+// tinyhead.ErrConflict.
 func WithReadChunk(n int64) Option {
 	return func(opts *options) {
 		if n > 0 {
@@ -269,16 +276,13 @@ func (c *Client) URL(container, name string) string {
 // Azure returns the underlying azblob client, for what this package lacks.
 func (c *Client) Azure() *azblob.Client { return c.az }
 
-// ErrNotFound is matched (errors.Is) by errors for a missing blob or container.
-var ErrNotFound = errors.New("not found")
-
-// ErrChanged is matched by errors for a blob whose ETag is not the expected
-// one: it was replaced after it was opened, or before OpenETag.
-var ErrChanged = errors.New("blob changed")
+// errChanged is the conflict of a blob whose ETag is not the expected one:
+// it was replaced after it was opened, or before OpenETag.
+var errChanged = tinyhead.Errorf(tinyhead.ErrConflict, "blob changed")
 
 // ResponseError is a storage service's error answer, shortened to its
-// status and error code; it wraps the azcore.ResponseError and, for
-// missing resources or failed conditions, ErrNotFound or ErrChanged.
+// status and error code; it wraps the azcore.ResponseError and the
+// answer's kind: tinyhead.ErrNotFound, ErrConflict or ErrUnavailable.
 type ResponseError struct {
 	StatusCode int
 	Code       string
@@ -288,8 +292,13 @@ type ResponseError struct {
 
 func (e *ResponseError) Error() string {
 	what := "storage request failed"
-	if e.kind != nil {
-		what = e.kind.Error()
+	switch e.kind {
+	case tinyhead.ErrNotFound:
+		what = "blob not found"
+	case tinyhead.ErrConflict:
+		what = "blob changed"
+	case tinyhead.ErrUnavailable:
+		what = "storage unavailable"
 	}
 	return fmt.Sprintf("%s (HTTP %d %s)", what, e.StatusCode, e.Code)
 }
@@ -301,18 +310,25 @@ func (e *ResponseError) Unwrap() []error {
 	return []error{e.kind, e.err}
 }
 
-// mapErr turns azcore response errors into *ResponseError.
+// mapErr turns azcore response errors into *ResponseError, and marks a
+// failure to reach the service at all (after the SDK's own retries) as
+// tinyhead.ErrUnavailable.
 func mapErr(err error) error {
-	var re *azcore.ResponseError
-	if err == nil || !errors.As(err, &re) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return err
+	}
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return tinyhead.WithKind(tinyhead.ErrUnavailable, err)
 	}
 	e := &ResponseError{StatusCode: re.StatusCode, Code: re.ErrorCode, err: re}
 	switch {
 	case re.StatusCode == 404:
-		e.kind = ErrNotFound
+		e.kind = tinyhead.ErrNotFound
 	case re.StatusCode == 412 || re.ErrorCode == "ConditionNotMet":
-		e.kind = ErrChanged
+		e.kind = tinyhead.ErrConflict
+	case re.StatusCode == 408 || re.StatusCode == 429 || re.StatusCode >= 500:
+		e.kind = tinyhead.ErrUnavailable
 	}
 	return e
 }

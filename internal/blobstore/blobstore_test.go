@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // TestAzurite runs the client against a real Azurite (scripts/setup.sh
@@ -52,15 +53,15 @@ func TestAzurite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
-		if _, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":9}`), "", ""); !errors.Is(err, ErrChanged) {
-			t.Fatalf("create over an existing blob: err = %v, want ErrChanged", err)
+		if _, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":9}`), "", ""); !errors.Is(err, tinyhead.ErrConflict) {
+			t.Fatalf("create over an existing blob: err = %v, want a conflict", err)
 		}
 		second, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":2}`), "", first)
 		if err != nil {
 			t.Fatalf("replace with the right ETag: %v", err)
 		}
-		if _, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":3}`), "", first); !errors.Is(err, ErrChanged) {
-			t.Fatalf("replace with a stale ETag: err = %v, want ErrChanged", err)
+		if _, err := c.UploadIf(ctx, "models", "cond/current.json", []byte(`{"v":3}`), "", first); !errors.Is(err, tinyhead.ErrConflict) {
+			t.Fatalf("replace with a stale ETag: err = %v, want a conflict", err)
 		}
 		if got, _ := c.Download(ctx, "models", "cond/current.json"); string(got) != `{"v":2}` || second == first {
 			t.Fatalf("content %s", got)
@@ -72,8 +73,8 @@ func TestAzurite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.AcquireLease(ctx, "models", "lease/.lock", 15*time.Second); !errors.Is(err, ErrLeased) {
-			t.Fatalf("second holder: err = %v, want ErrLeased", err)
+		if _, err := c.AcquireLease(ctx, "models", "lease/.lock", 15*time.Second); !errors.Is(err, tinyhead.ErrConflict) {
+			t.Fatalf("second holder: err = %v, want a conflict", err)
 		}
 		if err := l.Renew(ctx); err != nil {
 			t.Fatal(err)
@@ -205,16 +206,16 @@ func TestAzurite(t *testing.T) {
 			t.Fatal(err)
 		}
 		rest, err := io.ReadAll(r)
-		if !errors.Is(err, ErrChanged) {
-			t.Fatalf("reading on after the blob was replaced: %d bytes, error %v; want ErrChanged", len(rest), err)
+		if !errors.Is(err, tinyhead.ErrConflict) {
+			t.Fatalf("reading on after the blob was replaced: %d bytes, error %v; want a conflict", len(rest), err)
 		}
 		if !bytes.Equal(rest, v1[1<<20:1<<20+len(rest)]) {
 			t.Error("bytes of the new version were returned")
 		}
 		t.Log(err)
 		// Reads stay failed.
-		if _, err2 := r.Read(make([]byte, 10)); !errors.Is(err2, ErrChanged) {
-			t.Errorf("second Read error = %v, want ErrChanged", err2)
+		if _, err2 := r.Read(make([]byte, 10)); !errors.Is(err2, tinyhead.ErrConflict) {
+			t.Errorf("second Read error = %v, want a conflict", err2)
 		}
 	})
 
@@ -231,8 +232,8 @@ func TestAzurite(t *testing.T) {
 		if _, err := c.UploadBytes(ctx, "incoming", "versioned.txt", []byte("v2"), "text/plain"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.OpenETag(ctx, "incoming", "versioned.txt", etag); !errors.Is(err, ErrChanged) {
-			t.Errorf("OpenETag(old ETag) error = %v, want ErrChanged", err)
+		if _, _, err := c.OpenETag(ctx, "incoming", "versioned.txt", etag); !errors.Is(err, tinyhead.ErrConflict) {
+			t.Errorf("OpenETag(old ETag) error = %v, want a conflict", err)
 		}
 	})
 
@@ -249,7 +250,7 @@ func TestAzurite(t *testing.T) {
 			wantLogs bool
 		}{
 			{"survived", 3, false, nil, true},
-			{"replaced while broken", 1, true, ErrChanged, true},
+			{"replaced while broken", 1, true, tinyhead.ErrConflict, true},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -360,7 +361,7 @@ func TestAzurite(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				err := tt.op()
-				if !errors.Is(err, ErrNotFound) {
+				if !errors.Is(err, tinyhead.ErrNotFound) {
 					t.Fatalf("error = %v, want ErrNotFound", err)
 				}
 				var re *azcore.ResponseError
@@ -382,7 +383,7 @@ func TestAzurite(t *testing.T) {
 		}
 		_, err = bc.Props(ctx, "incoming", "a.txt")
 		var re *ResponseError
-		if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden || errors.Is(err, ErrNotFound) {
+		if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden || errors.Is(err, tinyhead.ErrNotFound) {
 			t.Fatalf("error = %v, want a 403 ResponseError", err)
 		}
 		if strings.Contains(err.Error(), azurite.AccountKey[4:]) {

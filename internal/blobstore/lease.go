@@ -14,16 +14,14 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
-)
 
-// ErrLeased is matched by AcquireLease's error when another holder has the
-// lease: someone else holds the lock.
-var ErrLeased = errors.New("blob is leased by another holder")
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
 
 // UploadIf writes a small blob only if its current ETag is ifMatch, or,
 // with ifMatch "", only if it does not exist yet — optimistic concurrency
 // for pointers such as a model's current.json. A lost race returns an error
-// matching ErrChanged.
+// of kind tinyhead.ErrConflict.
 func (c *Client) UploadIf(ctx context.Context, container, name string, data []byte, contentType, ifMatch string) (string, error) {
 	cond := &blob.ModifiedAccessConditions{}
 	if ifMatch == "" {
@@ -39,7 +37,7 @@ func (c *Client) UploadIf(ctx context.Context, container, name string, data []by
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: cond},
 	})
 	if bloberror.HasCode(err, bloberror.BlobAlreadyExists) {
-		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, ErrChanged)
+		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, errChanged)
 	}
 	if err != nil {
 		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, mapErr(err))
@@ -56,9 +54,9 @@ type Lease struct {
 
 // AcquireLease takes a lease of ttl (15 to 60 s) on the blob, creating an
 // empty blob first if there is none. It fails with an error matching
-// ErrLeased when another holder has it.
+// tinyhead.ErrConflict when another holder has it.
 func (c *Client) AcquireLease(ctx context.Context, container, name string, ttl time.Duration) (*Lease, error) {
-	if _, err := c.UploadIf(ctx, container, name, nil, "", ""); err != nil && !errors.Is(err, ErrChanged) {
+	if _, err := c.UploadIf(ctx, container, name, nil, "", ""); err != nil && !errors.Is(err, tinyhead.ErrConflict) {
 		return nil, err
 	}
 	var id [16]byte
@@ -70,7 +68,7 @@ func (c *Client) AcquireLease(ctx context.Context, container, name string, ttl t
 	}
 	if _, err := lc.AcquireLease(ctx, int32(ttl/time.Second), nil); err != nil {
 		if bloberror.HasCode(err, bloberror.LeaseAlreadyPresent) {
-			return nil, fmt.Errorf("lease %s/%s: %w", container, name, ErrLeased)
+			return nil, tinyhead.Errorf(tinyhead.ErrConflict, "lease %s/%s: blob is leased by another holder", container, name)
 		}
 		return nil, fmt.Errorf("lease %s/%s: %w", container, name, mapErr(err))
 	}

@@ -113,13 +113,13 @@ func (c *Client) props(ctx context.Context, container, name, ifMatch string) (Pr
 // Open streams a blob. The returned reader fetches the blob in ranges, each
 // pinned to the ETag the blob had at open (If-Match) and resumed after
 // transient network errors, so a long read either returns exactly that
-// version or fails with an error matching ErrChanged. ctx must stay live
+// version or fails with an error of kind tinyhead.ErrConflict. ctx must stay live
 // while the reader is used; Close it when done.
 func (c *Client) Open(ctx context.Context, container, name string) (io.ReadCloser, Props, error) {
 	return c.open(ctx, container, name, "")
 }
 
-// OpenETag is Open for one version of the blob: it fails with ErrChanged
+// OpenETag is Open for one version of the blob: it fails with tinyhead.ErrConflict
 // unless the blob's ETag is etag.
 func (c *Client) OpenETag(ctx context.Context, container, name, etag string) (io.ReadCloser, Props, error) {
 	if etag == "" {

@@ -32,11 +32,27 @@ type Opener interface {
 	Open(ctx context.Context, container, name string) (io.ReadCloser, blobstore.Props, error)
 }
 
+// Store is what ingest records in the database; sqlstore.Store and
+// inmem.Store implement it.
+type Store interface {
+	// BeginIngest counts an attempt at a blob version and returns its
+	// record (done or failed: nothing more to do).
+	BeginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error)
+	// FinishIngest stores the outcome of an attempt.
+	FinishIngest(ctx context.Context, in tinyhead.Ingest) error
+	// EmbeddingsByHash returns the known embeddings of model among hashes.
+	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
+	// PutDocuments upserts documents and their labels in one transaction.
+	PutDocuments(ctx context.Context, docs []tinyhead.Document) error
+	// PruneSource deletes the documents of source not written by keepVersion.
+	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+}
+
 // Pipeline ingests blobs. Its fields are its dependencies and settings; the
 // zero values of the settings are sane defaults.
 type Pipeline struct {
 	Blobs    Opener
-	Store    tinyhead.Store
+	Store    Store
 	Embedder tinyhead.Embedder
 	Log      *slog.Logger
 

@@ -10,6 +10,10 @@
 // earlier one (rollback). current.json is only ever replaced conditionally
 // on the ETag it was read with, and a training holds the task's lease, so
 // two trainings of one task cannot both promote.
+//
+// current.json is the one source of truth for which version a task serves:
+// Classify reads it on every instance, and the SQL models table's promoted
+// flag is only a mirror of it that training repairs (see internal/training).
 package registry
 
 import (
@@ -17,12 +21,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // Manifest is a version's model.json.
@@ -68,25 +74,74 @@ type Files struct {
 	Report string `json:"report"`
 }
 
-// Current is {task}/current.json.
-type Current struct {
-	Task       string    `json:"task"`
-	Version    string    `json:"version"`
-	PromotedAt time.Time `json:"promoted_at"`
-	Reason     string    `json:"reason"`
+// Blobs is the blob storage the registry keeps versions in.
+// ClientBlobs adapts a *blobstore.Client to it; internal/inmem has a fake.
+type Blobs interface {
+	UploadBytes(ctx context.Context, container, name string, data []byte, contentType string) (etag string, err error)
+	// UploadIf writes only if the blob's ETag is ifMatch ("" = only if the
+	// blob does not exist); otherwise it fails with tinyhead.ErrConflict.
+	UploadIf(ctx context.Context, container, name string, data []byte, contentType, ifMatch string) (etag string, err error)
+	Download(ctx context.Context, container, name string) ([]byte, error)
+	Props(ctx context.Context, container, name string) (blobstore.Props, error)
+	// OpenETag reads the blob's version etag, or fails with
+	// tinyhead.ErrConflict if the blob is no longer that version.
+	OpenETag(ctx context.Context, container, name, etag string) (io.ReadCloser, blobstore.Props, error)
+	List(ctx context.Context, container, prefix string, fn func(blobstore.Item) error) error
+	// AcquireLease takes an exclusive lease of ttl on the blob (creating
+	// it if needed), or fails with tinyhead.ErrConflict if another holder
+	// has one.
+	AcquireLease(ctx context.Context, container, name string, ttl time.Duration) (Lease, error)
 }
 
-// ErrNoModel is matched when a task has no promoted model (or no such version).
-var ErrNoModel = errors.New("no model")
+// Lease is a held blob lease.
+type Lease interface {
+	Renew(ctx context.Context) error
+	Release(ctx context.Context) error
+}
 
-// ErrBusy is matched when another training of the task holds its lock.
-var ErrBusy = errors.New("another training of this task is running")
+// ClientBlobs adapts a *blobstore.Client to Blobs.
+func ClientBlobs(c *blobstore.Client) Blobs { return clientBlobs{c} }
+
+type clientBlobs struct{ *blobstore.Client }
+
+func (c clientBlobs) AcquireLease(ctx context.Context, container, name string, ttl time.Duration) (Lease, error) {
+	l, err := c.Client.AcquireLease(ctx, container, name, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Predictor runs a loaded classifier head: the class probabilities of n
+// embeddings stored row by row in x.
+type Predictor interface {
+	Predict(x []float32, n int) ([]float32, error)
+	Close() error
+}
+
+// Runtime loads a version's ONNX graph (dim inputs, classes outputs) into
+// a Predictor; production uses ONNX Runtime:
+// RuntimeOf(onnxrt.NewClassifier).
+type Runtime func(model []byte, dim, classes int) (Predictor, error)
+
+// RuntimeOf turns a constructor of a concrete predictor into a Runtime.
+func RuntimeOf[P Predictor](load func(model []byte, dim, classes int) (P, error)) Runtime {
+	return func(model []byte, dim, classes int) (Predictor, error) {
+		p, err := load(model, dim, classes)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
 
 // Registry reads and writes model artifacts.
 type Registry struct {
-	Blobs     *blobstore.Client
+	Blobs     Blobs
 	Container string
-	Log       *slog.Logger
+	// Runtime loads heads for LoadHead.
+	Runtime Runtime
+	Log     *slog.Logger
 }
 
 // NewVersion names a new version: a UTC timestamp that sorts in time order.
@@ -96,70 +151,128 @@ func (r *Registry) path(task string, parts ...string) string {
 	return task + "/" + strings.Join(parts, "/")
 }
 
-// Save writes a version's three artifacts; model.json goes last, so a
-// version with a manifest is complete.
-func (r *Registry) Save(ctx context.Context, m *Manifest, model, reportPNG []byte) error {
-	m.Files = Files{ONNX: r.path(m.Task, m.Version, "model.onnx"), Report: r.path(m.Task, m.Version, "report.png")}
-	if _, err := r.Blobs.UploadBytes(ctx, r.Container, m.Files.ONNX, model, "application/octet-stream"); err != nil {
-		return fmt.Errorf("save model of %s: %w", m.Task, err)
-	}
-	if _, err := r.Blobs.UploadBytes(ctx, r.Container, m.Files.Report, reportPNG, "image/png"); err != nil {
-		return fmt.Errorf("save report of %s: %w", m.Task, err)
-	}
-	raw, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
+// checkNames refuses a task or version that is not a single safe path
+// segment, before it becomes part of a blob name.
+func checkNames(task, version string) error {
+	if err := tinyhead.CheckTaskName(task); err != nil {
 		return err
 	}
-	if _, err := r.Blobs.UploadBytes(ctx, r.Container, r.path(m.Task, m.Version, "model.json"), raw, "application/json"); err != nil {
-		return fmt.Errorf("save manifest of %s: %w", m.Task, err)
+	if version == "" || strings.ContainsAny(version, `/\`) || version == "." || version == ".." || len(version) > 64 {
+		return tinyhead.Errorf(tinyhead.ErrInvalid, "version %q is not a version name (one path segment)", version)
 	}
 	return nil
 }
 
-// Manifest reads a version's model.json.
-func (r *Registry) Manifest(ctx context.Context, task, version string) (*Manifest, error) {
-	raw, err := r.Blobs.Download(ctx, r.Container, r.path(task, version, "model.json"))
-	if errors.Is(err, blobstore.ErrNotFound) {
-		return nil, fmt.Errorf("task %s version %s: %w", task, version, ErrNoModel)
+// Current is {task}/current.json.
+type Current struct {
+	Task       string    `json:"task"`
+	Version    string    `json:"version"`
+	PromotedAt time.Time `json:"promoted_at"`
+	Reason     string    `json:"reason"`
+}
+
+// Save writes a version's three artifacts; model.json goes last, so a
+// version with a manifest is complete.
+func (r *Registry) Save(ctx context.Context, m *Manifest, model, reportPNG []byte) error {
+	if err := checkNames(m.Task, m.Version); err != nil {
+		return err
 	}
+	m.Files = Files{ONNX: r.path(m.Task, m.Version, "model.onnx"), Report: r.path(m.Task, m.Version, "report.png")}
+	if _, err := r.Blobs.UploadBytes(ctx, r.Container, m.Files.ONNX, model, "application/octet-stream"); err != nil {
+		return fmt.Errorf("save model of %s/%s: %w", m.Task, m.Version, err)
+	}
+	if _, err := r.Blobs.UploadBytes(ctx, r.Container, m.Files.Report, reportPNG, "image/png"); err != nil {
+		return fmt.Errorf("save report of %s/%s: %w", m.Task, m.Version, err)
+	}
+	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("read manifest of %s/%s: %w", task, version, err)
+		return fmt.Errorf("encode manifest of %s/%s: %w", m.Task, m.Version, err)
+	}
+	if _, err := r.Blobs.UploadBytes(ctx, r.Container, r.path(m.Task, m.Version, "model.json"), raw, "application/json"); err != nil {
+		return fmt.Errorf("save manifest of %s/%s: %w", m.Task, m.Version, err)
+	}
+	return nil
+}
+
+// Manifest reads a version's model.json. A version without one is
+// tinyhead.ErrNotFound; one that cannot be parsed, or that names another
+// task or version, is tinyhead.ErrInvalid.
+func (r *Registry) Manifest(ctx context.Context, task, version string) (*Manifest, error) {
+	if err := checkNames(task, version); err != nil {
+		return nil, err
+	}
+	raw, err := r.Blobs.Download(ctx, r.Container, r.path(task, version, "model.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest of %s version %s: %w", task, version, err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("parse manifest of %s/%s: %w", task, version, err)
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "parse manifest of %s/%s: %w", task, version, err)
+	}
+	if m.Task != task || m.Version != version {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "manifest %s/%s names %s/%s", task, version, m.Task, m.Version)
 	}
 	return &m, nil
 }
 
-// Model reads a version's ONNX graph.
-func (r *Registry) Model(ctx context.Context, task, version string) ([]byte, error) {
-	b, err := r.Blobs.Download(ctx, r.Container, r.path(task, version, "model.onnx"))
-	if errors.Is(err, blobstore.ErrNotFound) {
-		return nil, fmt.Errorf("task %s version %s: %w", task, version, ErrNoModel)
+// Head is a version loaded for scoring.
+type Head struct {
+	Version  string
+	Manifest *Manifest
+	Predictor
+}
+
+// LoadHead reads a version's manifest and ONNX graph and loads it with the
+// registry's Runtime. Missing artifacts are tinyhead.ErrNotFound and
+// artifacts that cannot be loaded are tinyhead.ErrInvalid: both mean the
+// version is unusable for good, unlike storage errors, which may pass.
+func (r *Registry) LoadHead(ctx context.Context, task, version string) (*Head, error) {
+	man, err := r.Manifest(ctx, task, version)
+	if err != nil {
+		return nil, err
 	}
-	return b, err
+	model, err := r.Blobs.Download(ctx, r.Container, r.path(task, version, "model.onnx"))
+	if err != nil {
+		return nil, fmt.Errorf("read model of %s version %s: %w", task, version, err)
+	}
+	if r.Runtime == nil {
+		return nil, errors.New("registry: no Runtime to load heads with")
+	}
+	p, err := r.Runtime(model, man.EmbeddingDim, len(man.Labels))
+	if err != nil {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "load model %s/%s: %w", task, version, err)
+	}
+	return &Head{Version: version, Manifest: man, Predictor: p}, nil
 }
 
 // Current returns the promoted version of a task and the ETag of
-// current.json (for a conditional Promote), or ErrNoModel.
+// current.json (for a conditional Promote). A task without one is
+// tinyhead.ErrNotFound; a current.json that cannot be parsed, or that names
+// another task, is tinyhead.ErrInvalid (and its ETag is still returned).
 func (r *Registry) Current(ctx context.Context, task string) (Current, string, error) {
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		return Current{}, "", err
+	}
 	name := r.path(task, "current.json")
 	props, err := r.Blobs.Props(ctx, r.Container, name)
-	if errors.Is(err, blobstore.ErrNotFound) {
-		return Current{}, "", fmt.Errorf("task %s: %w", task, ErrNoModel)
+	if errors.Is(err, tinyhead.ErrNotFound) {
+		return Current{}, "", fmt.Errorf("task %s has no promoted model: %w", task, err)
 	}
 	if err != nil {
-		return Current{}, "", err
+		return Current{}, "", fmt.Errorf("read %s: %w", name, err)
 	}
 	body, _, err := r.Blobs.OpenETag(ctx, r.Container, name, props.ETag)
 	if err != nil {
-		return Current{}, "", err
+		return Current{}, "", fmt.Errorf("read %s: %w", name, err)
 	}
 	defer body.Close()
 	var cur Current
 	if err := json.NewDecoder(body).Decode(&cur); err != nil {
-		return Current{}, "", fmt.Errorf("parse %s: %w", name, err)
+		// The ETag still lets the caller replace the broken pointer.
+		return Current{}, props.ETag, tinyhead.Errorf(tinyhead.ErrInvalid, "parse %s: %w", name, err)
+	}
+	if cur.Task != task || checkNames(task, cur.Version) != nil {
+		return Current{}, props.ETag, tinyhead.Errorf(tinyhead.ErrInvalid, "%s names %s/%s", name, cur.Task, cur.Version)
 	}
 	return cur, props.ETag, nil
 }
@@ -167,23 +280,30 @@ func (r *Registry) Current(ctx context.Context, task string) (Current, string, e
 // CurrentETag returns only the ETag of current.json ("" when there is
 // none): a cheap check whether a cached model is still current.
 func (r *Registry) CurrentETag(ctx context.Context, task string) (string, error) {
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		return "", err
+	}
 	props, err := r.Blobs.Props(ctx, r.Container, r.path(task, "current.json"))
-	if errors.Is(err, blobstore.ErrNotFound) {
+	if errors.Is(err, tinyhead.ErrNotFound) {
 		return "", nil
 	}
-	return props.ETag, err
+	if err != nil {
+		return "", fmt.Errorf("read current model of %s: %w", task, err)
+	}
+	return props.ETag, nil
 }
 
 // Promote points current.json at version, provided it still has the ETag
-// the caller read ("" when there was none); a concurrent promotion makes it
-// fail with an error matching blobstore.ErrChanged.
+// the caller read ("" when there was none). The version must have a
+// manifest naming it; a concurrent promotion makes it fail with
+// tinyhead.ErrConflict. Nothing is written unless every check passes.
 func (r *Registry) Promote(ctx context.Context, task, version, reason, ifMatch string) error {
 	if _, err := r.Manifest(ctx, task, version); err != nil {
 		return err
 	}
 	raw, err := json.MarshalIndent(Current{Task: task, Version: version, PromotedAt: time.Now().UTC(), Reason: reason}, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("encode current.json of %s: %w", task, err)
 	}
 	if _, err := r.Blobs.UploadIf(ctx, r.Container, r.path(task, "current.json"), raw, "application/json", ifMatch); err != nil {
 		return fmt.Errorf("promote %s/%s: %w", task, version, err)
@@ -193,6 +313,9 @@ func (r *Registry) Promote(ctx context.Context, task, version, reason, ifMatch s
 
 // Versions lists a task's versions with a manifest, oldest first.
 func (r *Registry) Versions(ctx context.Context, task string) ([]string, error) {
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		return nil, err
+	}
 	var out []string
 	err := r.Blobs.List(ctx, r.Container, task+"/", func(it blobstore.Item) error {
 		rest := strings.TrimPrefix(it.Name, task+"/")
@@ -201,21 +324,27 @@ func (r *Registry) Versions(ctx context.Context, task string) ([]string, error) 
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", task, err)
+	}
 	sort.Strings(out)
-	return out, err
+	return out, nil
 }
 
 // Lock takes the task's training lock, a blob lease renewed in the
 // background until unlock is called. Another holder makes it fail with
-// ErrBusy.
+// tinyhead.ErrConflict.
 func (r *Registry) Lock(ctx context.Context, task string) (unlock func(), err error) {
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		return nil, err
+	}
 	const ttl = 60 * time.Second
 	l, err := r.Blobs.AcquireLease(ctx, r.Container, r.path(task, ".lock"), ttl)
-	if errors.Is(err, blobstore.ErrLeased) {
-		return nil, fmt.Errorf("task %s: %w", task, ErrBusy)
+	if errors.Is(err, tinyhead.ErrConflict) {
+		return nil, fmt.Errorf("task %s: another training of this task is running: %w", task, err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock task %s: %w", task, err)
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -228,8 +357,8 @@ func (r *Registry) Lock(ctx context.Context, task string) (unlock func(), err er
 			case <-stop:
 				return
 			case <-t.C:
-				if err := l.Renew(context.Background()); err != nil && r.Log != nil {
-					r.Log.Warn("renewing the training lock failed", "task", task, "error", err)
+				if err := l.Renew(context.WithoutCancel(ctx)); err != nil {
+					r.log().Warn("renewing the training lock failed", "task", task, "error", err)
 				}
 			}
 		}
@@ -237,8 +366,15 @@ func (r *Registry) Lock(ctx context.Context, task string) (unlock func(), err er
 	return func() {
 		close(stop)
 		<-done
-		if err := l.Release(context.Background()); err != nil && r.Log != nil {
-			r.Log.Warn("releasing the training lock failed; it expires by itself", "task", task, "error", err)
+		if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+			r.log().Warn("releasing the training lock failed; it expires by itself", "task", task, "error", err)
 		}
 	}, nil
+}
+
+func (r *Registry) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
 }

@@ -124,14 +124,6 @@ type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
-// Error kinds shared across packages.
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
-
-// ErrNotFound is returned by lookups of rows that do not exist.
-const ErrNotFound = errorString("not found")
-
 // LabeledRow is one labelled document of a task, as training reads it.
 type LabeledRow struct {
 	ID     int64

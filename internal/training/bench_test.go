@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/dataset"
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
@@ -47,12 +48,12 @@ type run struct {
 // benchTrainOnce trains a task once per iteration the way Service.Train
 // does (load, standardise unless cfg says not to, train, fold, evaluate)
 // and reports the last run's figures.
-func benchTrainOnce(b *testing.B, data tinyhead.TrainingData, sum tinyhead.TaskSummary, cfg mlp.Config, fromSQL bool) run {
+func benchTrainOnce(b *testing.B, data dataset.Source, sum tinyhead.TaskSummary, cfg mlp.Config, fromSQL bool) run {
 	return benchTrainModel(b, data, sum, onnxembed.USELiteID, cfg, fromSQL)
 }
 
 // benchTrainModel is benchTrainOnce for rows embedded by model.
-func benchTrainModel(b *testing.B, data tinyhead.TrainingData, sum tinyhead.TaskSummary, model string, cfg mlp.Config, fromSQL bool) run {
+func benchTrainModel(b *testing.B, data dataset.Source, sum tinyhead.TaskSummary, model string, cfg mlp.Config, fromSQL bool) run {
 	const dim = 512
 	ctx := context.Background()
 	resetPeakRSS()
@@ -60,30 +61,30 @@ func benchTrainModel(b *testing.B, data tinyhead.TrainingData, sum tinyhead.Task
 	var r run
 	for b.Loop() {
 		start := time.Now()
-		ds, err := loader(fromSQL)(ctx, data, sum, model, dim, 0.2)
+		ds, err := dataset.Load(ctx, data, sum, dataset.Options{Model: model, Dim: dim, ValFraction: 0.2, FromSQL: fromSQL})
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := cfg.WithDefaults(len(ds.labels))
-		batches := newBatches(ds, data, cfg, fromSQL)
+		cfg := cfg.WithDefaults(len(ds.Labels))
+		batches := ds.Batches(data, cfg)
 		loaded := time.Now()
-		model, _, err := mlp.Train(ctx, cfg, dim, len(ds.labels), batches)
+		model, _, err := mlp.Train(ctx, cfg, dim, len(ds.Labels), batches)
 		if err != nil {
 			b.Fatal(err)
 		}
 		r.fit = time.Since(loaded)
 		r.load = loaded.Sub(start)
-		model.Labels = ds.labels
+		model.Labels = ds.Labels
 		if !cfg.NoStandardize {
-			if err := model.Fold(ds.scaler); err != nil {
+			if err := model.Fold(ds.Scaler); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if r.metrics, err = ds.evaluate(ctx, data, model); err != nil {
+		if r.metrics, err = ds.Evaluate(ctx, data, model); err != nil {
 			b.Fatal(err)
 		}
 		r.total = time.Since(start)
-		r.rows = ds.trainRows + ds.valRows
+		r.rows = ds.TrainRows + ds.ValRows
 	}
 	r.peakMiB = procStatusMiB("VmHWM")
 	r.growthMiB = r.peakMiB - base

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // NightlyResult says what the nightly run did with one task.
@@ -22,7 +22,7 @@ type NightlyResult struct {
 // current model was trained (or that has none). A failing task is reported
 // and the others still run.
 func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
-	tasks, err := s.Data.Tasks(ctx, s.Embedder.ModelID())
+	tasks, err := s.Store.Tasks(ctx, s.Embedding.ModelID())
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
@@ -32,7 +32,7 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 			return results, ctx.Err()
 		}
 		res := NightlyResult{Task: sum.Task}
-		why, stale, err := s.stale(ctx, sum.Task, sum.Rows, sum.LastChange)
+		why, stale, err := s.stale(ctx, sum)
 		switch {
 		case err != nil:
 			res.Action, res.Why, res.ErrorMsg = "failed", "cannot read the current model", err.Error()
@@ -41,12 +41,12 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 		default:
 			res.Why = why
 			out, err := s.Train(ctx, sum.Task, Request{})
-			if err != nil {
+			switch {
+			case errors.Is(err, tinyhead.ErrUnprocessable), errors.Is(err, tinyhead.ErrInvalid):
+				res.Action, res.ErrorMsg = "skipped", err.Error()
+			case err != nil:
 				res.Action, res.ErrorMsg = "failed", err.Error()
-				if errors.Is(err, ErrNotEnoughData) {
-					res.Action = "skipped"
-				}
-			} else {
+			default:
 				res.Action, res.Outcome = "trained", out
 			}
 		}
@@ -56,27 +56,34 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 	return results, nil
 }
 
-// stale says whether a task needs retraining: no model, or data that
-// changed (rows added, removed or relabelled) since the model's.
-func (s *Service) stale(ctx context.Context, task string, rows int, lastChange time.Time) (string, bool, error) {
-	cur, _, err := s.Registry.Current(ctx, task)
-	if errors.Is(err, registry.ErrNoModel) {
+// stale says whether a task needs retraining: no model, a model of other
+// embeddings, or data that changed (rows added, removed or relabelled)
+// since the model's. It also repairs the models table's promoted mirror.
+func (s *Service) stale(ctx context.Context, sum tinyhead.TaskSummary) (string, bool, error) {
+	if err := tinyhead.CheckTaskName(sum.Task); err != nil {
+		return "", false, err
+	}
+	cur, _, problem, err := s.current(ctx, sum.Task)
+	switch {
+	case err != nil:
+		return "", false, err
+	case problem != "":
+		return problem, true, nil
+	case cur.Version == "":
 		return "no model yet", true, nil
 	}
-	if err != nil {
-		return "", false, err
-	}
-	man, err := s.Registry.Manifest(ctx, task, cur.Version)
-	if err != nil {
-		return "", false, err
-	}
+	man, err := s.Registry.Manifest(ctx, sum.Task, cur.Version)
 	switch {
-	case man.EmbeddingModel != s.Embedder.ModelID():
+	case errors.Is(err, tinyhead.ErrNotFound), errors.Is(err, tinyhead.ErrInvalid):
+		return fmt.Sprintf("current model %s cannot be read (%v)", cur.Version, err), true, nil
+	case err != nil:
+		return "", false, err
+	case man.EmbeddingModel != s.Embedding.ModelID():
 		return fmt.Sprintf("current model %s uses %s embeddings", cur.Version, man.EmbeddingModel), true, nil
-	case man.Data.Rows != rows:
-		return fmt.Sprintf("%d labelled rows now, %d when %s was trained", rows, man.Data.Rows, cur.Version), true, nil
-	case lastChange.After(man.Data.LastChange):
-		return fmt.Sprintf("data changed at %s, after %s was trained", lastChange.Format(time.RFC3339), cur.Version), true, nil
+	case man.Data.Rows != sum.Rows:
+		return fmt.Sprintf("%d labelled rows now, %d when %s was trained", sum.Rows, man.Data.Rows, cur.Version), true, nil
+	case sum.LastChange.After(man.Data.LastChange):
+		return fmt.Sprintf("data changed at %s, after %s was trained", sum.LastChange.Format(time.RFC3339), cur.Version), true, nil
 	}
 	return fmt.Sprintf("unchanged since %s was trained", cur.Version), false, nil
 }

@@ -1,4 +1,4 @@
-package training
+package main
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinyhead/tinyhead/internal/dataset"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -48,12 +49,28 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := loadInMemory(ctx, store, tasks[0], "m", dim, 0.2)
+	ds, err := dataset.Load(ctx, store, tasks[0], dataset.Options{Model: "m", Dim: dim, ValFraction: 0.2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Rows != n || sum.Train != ds.trainRows || sum.Validation != ds.valRows || !slices.Equal(sum.Labels, ds.labels) || !sum.Texts {
-		t.Fatalf("summary %+v; Train loads %d + %d rows, labels %v", sum, ds.trainRows, ds.valRows, ds.labels)
+	if sum.Rows != n || sum.Train != ds.TrainRows || sum.Validation != ds.ValRows || !slices.Equal(sum.Labels, ds.Labels) || !sum.Texts {
+		t.Fatalf("summary %+v; Train loads %d + %d rows, labels %v", sum, ds.TrainRows, ds.ValRows, ds.Labels)
+	}
+	// What Train loads: the validation rows as the dataset streams them,
+	// the training rows as the stable split puts the documents (id order).
+	var wantTrainX, wantValX []float32
+	var wantTrainY []int32
+	for _, d := range docs {
+		if !dataset.InValidation(d.Source, d.Item, 0.2) {
+			y, _ := ds.LabelIndex(d.Labels["t"])
+			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
+		}
+	}
+	if err := ds.EachValidation(ctx, store, func(_ int, x []float32) error {
+		wantValX = append(wantValX, x...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	raw, err := os.ReadFile(filepath.Join(dir, "t.f32"))
@@ -88,8 +105,8 @@ func TestExport(t *testing.T) {
 		for j := range row {
 			row[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(i*dim+j):]))
 		}
-		if ds.labels[y] != label {
-			t.Errorf("row %d: y %d is %q, not %q", i, y, ds.labels[y], label)
+		if ds.Labels[y] != label {
+			t.Errorf("row %d: y %d is %q, not %q", i, y, ds.Labels[y], label)
 		}
 		var text string
 		if err := json.Unmarshal([]byte(textLines[i]), &text); err != nil || text != docs[int(row[0])].Text {
@@ -101,7 +118,7 @@ func TestExport(t *testing.T) {
 			trainX, trainY = append(trainX, row...), append(trainY, y)
 		}
 	}
-	if !slices.Equal(trainX, ds.trainX) || !slices.Equal(trainY, ds.trainY) || !slices.Equal(valX, ds.valX) || !slices.Equal(valY, ds.valY) {
+	if !slices.Equal(trainX, wantTrainX) || !slices.Equal(trainY, wantTrainY) || !slices.Equal(valX, wantValX) || !slices.Equal(valY, ds.ValY) {
 		t.Error("the exported split differs from the one Train loads")
 	}
 }

@@ -1,4 +1,4 @@
-package training
+package dataset
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ func TestInValidation(t *testing.T) {
 	for _, tt := range tests {
 		n := 0
 		for i := range 10000 {
-			if inValidation("incoming/a.jsonl", fmt.Sprint(i), tt.fraction) {
+			if InValidation("incoming/a.jsonl", fmt.Sprint(i), tt.fraction) {
 				n++
 			}
 		}
@@ -38,10 +38,10 @@ func TestInValidation(t *testing.T) {
 	same, differ := 0, 0
 	for i := range 1000 {
 		item := fmt.Sprint(i)
-		if inValidation("s", item, 0.2) != inValidation("s", item, 0.2) {
+		if InValidation("s", item, 0.2) != InValidation("s", item, 0.2) {
 			t.Fatal("the split is not stable")
 		}
-		if inValidation("x/a.csv", item, 0.5) == inValidation("x/b.csv", item, 0.5) {
+		if InValidation("x/a.csv", item, 0.5) == InValidation("x/b.csv", item, 0.5) {
 			same++
 		} else {
 			differ++
@@ -93,7 +93,7 @@ func TestLoaders(t *testing.T) {
 	var wantTrainY, wantValY []int32
 	for _, d := range docs[:n-100] {
 		y := int32(d.Labels["t"][0] - 'a')
-		if inValidation(d.Source, d.Item, valFraction) {
+		if InValidation(d.Source, d.Item, valFraction) {
 			wantValX, wantValY = append(wantValX, d.Embedding...), append(wantValY, y)
 		} else {
 			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
@@ -103,27 +103,27 @@ func TestLoaders(t *testing.T) {
 		t.Fatalf("only %d validation rows: the test needs more than a chunk", len(wantValY))
 	}
 
-	mem, err := loadInMemory(ctx, store, tasks[0], "m", dim, valFraction)
+	mem, err := Load(ctx, store, tasks[0], Options{Model: "m", Dim: dim, ValFraction: valFraction})
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := loadKeysOnly(ctx, store, tasks[0], "m", dim, valFraction)
+	keys, err := Load(ctx, store, tasks[0], Options{Model: "m", Dim: dim, ValFraction: valFraction, FromSQL: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(mem.trainX, wantTrainX) || !slices.Equal(mem.trainY, wantTrainY) ||
-		!slices.Equal(mem.valX, wantValX) || !slices.Equal(mem.valY, wantValY) {
-		t.Fatalf("in memory: %d+%d rows, not the %d+%d documents in id order", mem.trainRows, mem.valRows, len(wantTrainY), len(wantValY))
+		!slices.Equal(mem.valX, wantValX) || !slices.Equal(mem.ValY, wantValY) {
+		t.Fatalf("in memory: %d+%d rows, not the %d+%d documents in id order", mem.TrainRows, mem.ValRows, len(wantTrainY), len(wantValY))
 	}
-	if keys.valX != nil || !slices.Equal(keys.trainY, wantTrainY) || !slices.Equal(keys.valY, wantValY) ||
+	if keys.valX != nil || !slices.Equal(keys.trainY, wantTrainY) || !slices.Equal(keys.ValY, wantValY) ||
 		len(keys.trainIDs) != len(wantTrainY) || len(keys.valIDs) != len(wantValY) {
-		t.Fatalf("keys only: %d+%d rows, want %d+%d and no vectors", keys.trainRows, keys.valRows, len(wantTrainY), len(wantValY))
+		t.Fatalf("keys only: %d+%d rows, want %d+%d and no vectors", keys.TrainRows, keys.ValRows, len(wantTrainY), len(wantValY))
 	}
-	if !slices.Equal(mem.scaler.Mean, keys.scaler.Mean) || !slices.Equal(mem.scaler.Std, keys.scaler.Std) {
-		t.Errorf("scalers differ: %+v and %+v", mem.scaler, keys.scaler)
+	if !slices.Equal(mem.Scaler.Mean, keys.Scaler.Mean) || !slices.Equal(mem.Scaler.Std, keys.Scaler.Std) {
+		t.Errorf("scalers differ: %+v and %+v", mem.Scaler, keys.Scaler)
 	}
 	var streamed []float32
-	err = keys.eachValidation(ctx, store, func(first int, x []float32) error {
+	err = keys.EachValidation(ctx, store, func(first int, x []float32) error {
 		if first*dim != len(streamed) {
 			t.Errorf("chunk at row %d after %d rows", first, len(streamed)/dim)
 		}
@@ -135,19 +135,19 @@ func TestLoaders(t *testing.T) {
 	}
 
 	cfg := mlp.Config{Steps: 200, LearningRate: 0.01}.WithDefaults(3)
-	model, _, err := mlp.Train(ctx, cfg, dim, 3, newBatches(mem, store, cfg, false))
+	model, _, err := mlp.Train(ctx, cfg, dim, 3, mem.Batches(store, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	model.Labels = mem.labels
-	if err := model.Fold(mem.scaler); err != nil {
+	model.Labels = mem.Labels
+	if err := model.Fold(mem.Scaler); err != nil {
 		t.Fatal(err)
 	}
-	a, err := mem.evaluate(ctx, store, model)
+	a, err := mem.Evaluate(ctx, store, model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := keys.evaluate(ctx, store, model)
+	b, err := keys.Evaluate(ctx, store, model)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package training
+package main
 
 import (
 	"bufio"
@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tinyhead/tinyhead/internal/dataset"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
+	"github.com/tinyhead/tinyhead/internal/training"
 )
 
 // Export writes a task's labelled rows exactly as Train sees them — the
@@ -27,13 +29,12 @@ import (
 //	<task>.json        the summary: ExportSummary
 //
 // valFraction is Train's (0.2 by default).
-func Export(ctx context.Context, data tinyhead.TrainingData, task, model string, dim int, valFraction float64, dir string) (ExportSummary, error) {
-	sum, err := taskSummary(ctx, data, task, model)
+func Export(ctx context.Context, data exportSource, task, model string, dim int, valFraction float64, dir string) (ExportSummary, error) {
+	sum, err := training.Summary(ctx, data, task, model)
 	if err != nil {
 		return ExportSummary{}, fmt.Errorf("export: %w", err)
 	}
-	ds := newDataset(sum, model, dim) // its sorted labels are Train's label indices
-	out := ExportSummary{Task: task, EmbeddingModel: model, Dim: dim, Labels: ds.labels, ValFraction: valFraction}
+	out := ExportSummary{Task: task, EmbeddingModel: model, Dim: dim, ValFraction: valFraction}
 	docs, _ := data.(documentReader)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return out, err
@@ -55,7 +56,7 @@ func Export(ctx context.Context, data tinyhead.TrainingData, task, model string,
 	}
 	fmt.Fprintf(ws[1], "id\tsplit\ty\tlabel\n")
 	buf := make([]byte, 4*dim)
-	err = scanTask(ctx, data, ds, sum, valFraction, func(r tinyhead.LabeledRow, y int32, inVal bool) error {
+	out.Labels, err = dataset.Scan(ctx, data, sum, dataset.Options{Model: model, Dim: dim, ValFraction: valFraction}, func(r tinyhead.LabeledRow, y int32, inVal bool) error {
 		for j, v := range r.Embedding {
 			binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
 		}
@@ -104,6 +105,12 @@ type ExportSummary struct {
 	Validation     int      `json:"validation"`
 	ValFraction    float64  `json:"val_fraction"`
 	Texts          bool     `json:"texts"`
+}
+
+// exportSource is what Export reads: the rows as training reads them.
+type exportSource interface {
+	dataset.Source
+	Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error)
 }
 
 // documentReader is the part of a store that returns a document's text.

@@ -1,0 +1,177 @@
+// Package serving answers Classify: it embeds the texts and runs the
+// task's promoted classifier head. Heads are cached per task and reloaded
+// when the task's current.json changes, so every instance serves the
+// version the registry names within one request of a promotion.
+package serving
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/tinyhead/tinyhead/internal/mlp"
+	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// Models is where the promoted versions are read; *registry.Registry
+// implements it.
+type Models interface {
+	// CurrentETag is the ETag of the task's current.json, "" if none.
+	CurrentETag(ctx context.Context, task string) (string, error)
+	Current(ctx context.Context, task string) (cur registry.Current, etag string, err error)
+	LoadHead(ctx context.Context, task, version string) (*registry.Head, error)
+}
+
+// Service classifies texts with the tasks' current models.
+type Service struct {
+	Models   Models
+	Embedder tinyhead.Embedder
+	Log      *slog.Logger
+
+	mu    sync.Mutex
+	heads map[string]*head // by task
+}
+
+// head is a loaded current version, shared by the requests that use it.
+type head struct {
+	*registry.Head
+	etag string // of current.json when it was loaded: the cache key
+
+	// Guarded by Service.mu: requests using the head, and whether a newer
+	// version replaced it (then the last user closes it).
+	refs    int
+	retired bool
+}
+
+// Prediction is one text's classification.
+type Prediction struct {
+	Label         string             `json:"label"`
+	Probabilities map[string]float64 `json:"probabilities"`
+}
+
+// Classification is Classify's answer.
+type Classification struct {
+	Task        string       `json:"task"`
+	Version     string       `json:"version"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+// MaxTexts bounds one Classify request.
+const MaxTexts = 1000
+
+// Classify embeds the texts and runs the task's current model on them, in
+// order. The model is cached, and reloaded when current.json changes (one
+// cheap properties request per call).
+func (s *Service) Classify(ctx context.Context, task string, texts []string) (*Classification, error) {
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		return nil, err
+	}
+	if len(texts) == 0 || len(texts) > MaxTexts {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "send 1 to %d texts, not %d", MaxTexts, len(texts))
+	}
+	for i, t := range texts {
+		if strings.TrimSpace(t) == "" {
+			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "text %d is empty", i)
+		}
+	}
+	h, err := s.currentHead(ctx, task)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release(h)
+	man := h.Manifest
+	if man.EmbeddingModel != s.Embedder.ModelID() || man.EmbeddingDim != s.Embedder.Dim() {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %s embeddings, but this app embeds with %s; retrain it",
+			task, h.Version, man.EmbeddingModel, s.Embedder.ModelID())
+	}
+	vecs, err := s.Embedder.Embed(ctx, texts)
+	if err != nil {
+		return nil, fmt.Errorf("embed %d texts: %w", len(texts), err)
+	}
+	x := make([]float32, 0, len(vecs)*man.EmbeddingDim)
+	for _, v := range vecs {
+		x = append(x, v...)
+	}
+	probs, err := h.Predict(x, len(vecs))
+	if err != nil {
+		return nil, fmt.Errorf("run model %s/%s: %w", task, h.Version, err)
+	}
+	classes := len(man.Labels)
+	out := &Classification{Task: task, Version: h.Version, Predictions: make([]Prediction, len(vecs))}
+	for i := range vecs {
+		p := probs[i*classes : (i+1)*classes]
+		pred := Prediction{Label: man.Labels[mlp.Argmax(p)], Probabilities: make(map[string]float64, classes)}
+		for k, l := range man.Labels {
+			pred.Probabilities[l] = float64(p[k])
+		}
+		out.Predictions[i] = pred
+	}
+	return out, nil
+}
+
+// currentHead returns the cached current model of a task, reloading it if
+// current.json changed since it was loaded. The caller must release it.
+func (s *Service) currentHead(ctx context.Context, task string) (*head, error) {
+	etag, err := s.Models.CurrentETag(ctx, task)
+	if err != nil {
+		return nil, err
+	}
+	if etag == "" {
+		return nil, tinyhead.Errorf(tinyhead.ErrNotFound, "task %q has no trained model yet (POST /api/train/%s first)", task, task)
+	}
+	s.mu.Lock()
+	if h := s.heads[task]; h != nil && h.etag == etag {
+		h.refs++
+		s.mu.Unlock()
+		return h, nil
+	}
+	s.mu.Unlock()
+
+	cur, curETag, err := s.Models.Current(ctx, task)
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := s.Models.LoadHead(ctx, task, cur.Version)
+	if err != nil {
+		return nil, err
+	}
+	nh := &head{Head: loaded, etag: curETag, refs: 1}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.heads == nil {
+		s.heads = map[string]*head{}
+	}
+	if old := s.heads[task]; old != nil {
+		old.retired = true
+		s.closeIfUnused(old)
+	}
+	s.heads[task] = nh
+	return nh, nil
+}
+
+func (s *Service) release(h *head) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h.refs--
+	s.closeIfUnused(h)
+}
+
+// closeIfUnused closes a replaced head once no request uses it. s.mu must
+// be held.
+func (s *Service) closeIfUnused(h *head) {
+	if h.retired && h.refs == 0 {
+		if err := h.Close(); err != nil {
+			s.log().Warn("closing a replaced model failed", "version", h.Version, "error", err)
+		}
+	}
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
