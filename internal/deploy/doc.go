@@ -26,6 +26,8 @@
 // The checks of the deployment against the handler (function.json and
 // host.json against the routes the handler serves; the app settings in
 // infra/ against the settings the handler and the host read; the package
-// itself, started and invoked as the host would) are this package's tests.
-// Settings describes, for every setting read, whether infra/ sets it.
+// itself, started and invoked as the host would) are this package's tests;
+// what only they use (the decision for every app setting, the NCRONTAB
+// check, the app settings parser) lives in _test.go files, so the package
+// command links nothing but the build.
 package deploy

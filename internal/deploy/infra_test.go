@@ -115,11 +115,11 @@ func TestInfraResources(t *testing.T) {
 
 	// One source of app settings: nothing else sets any.
 	for path, text := range files {
-		if n := strings.Count(text, "appSettingsKeyValuePairs:"); n != 0 && path != deploy.AppSettingsFile {
-			t.Errorf("%s sets app settings (appSettingsKeyValuePairs); only %s may", path, deploy.AppSettingsFile)
+		if n := strings.Count(text, "appSettingsKeyValuePairs:"); n != 0 && path != AppSettingsFile {
+			t.Errorf("%s sets app settings (appSettingsKeyValuePairs); only %s may", path, AppSettingsFile)
 		}
 		if strings.Contains(text, "Microsoft.Web/sites/config") || regexp.MustCompile(`(?m)^\s*appSettings:`).MatchString(text) {
-			t.Errorf("%s sets app settings another way; only %s's appSettings object may", path, deploy.AppSettingsFile)
+			t.Errorf("%s sets app settings another way; only %s's appSettings object may", path, AppSettingsFile)
 		}
 	}
 
