@@ -16,9 +16,10 @@
 // sets no path settings at all.
 //
 // Build compiles the handler with `go build` (CGO_ENABLED=1, GOOS=linux,
-// GOARCH=amd64), stages the tree above into a directory (which `azd deploy`
-// zips; see azure.yaml) and writes the same tree as a zip with
-// archive/zip (for `az functionapp deployment source config-zip`). The zip
+// GOARCH=amd64) against a Debian 11 sysroot, so that it needs glibc 2.31 at
+// most (see MaxGlibc), stages the tree above into a directory and writes the
+// same tree as a zip with archive/zip, which infra/hooks/postdeploy.sh
+// publishes (`az functionapp deployment source config-zip`). The zip
 // is written here rather than with the zip tool so that the file modes,
 // the order of the entries and the layout are the same on every machine,
 // and so that the test builds exactly what scripts/package.sh ships.

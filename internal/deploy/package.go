@@ -47,7 +47,7 @@ const MaxGlibc = "2.31"
 
 // Default names under the output directory.
 const (
-	StageDirName = "package"      // the staged tree (azure.yaml's dist)
+	StageDirName = "package"      // the staged tree
 	ZipName      = "tinyhead.zip" // the same tree, zipped
 )
 
