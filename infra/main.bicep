@@ -63,6 +63,12 @@ param principalType string = 'User'
 @description('Login name shown for the SQL server\'s Microsoft Entra admin (the principal is identified by principalId).')
 param sqlAdminLogin string = 'tinyhead-deployer'
 
+@description('Object ID of a Microsoft Entra group to make the SQL server\'s admin instead of the deploying principal, for an account that cannot be an Azure SQL admin itself (a personal Microsoft account): the deploying user must be a member, because the postprovision grant runs as that user. azd reads AZURE_SQL_ADMIN_GROUP_ID.')
+param sqlAdminGroupId string = ''
+
+@description('Display name of that group.')
+param sqlAdminGroupName string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -202,9 +208,9 @@ module db 'app/db.bicep' = {
     tags: tags
     serverName: !empty(sqlServerName) ? sqlServerName : '${abbrs.sqlServers}${resourceToken}'
     databaseName: sqlDatabaseName
-    adminPrincipalId: principalId
-    adminPrincipalType: principalType == 'ServicePrincipal' ? 'Application' : 'User'
-    adminLogin: sqlAdminLogin
+    adminPrincipalId: !empty(sqlAdminGroupId) ? sqlAdminGroupId : principalId
+    adminPrincipalType: !empty(sqlAdminGroupId) ? 'Group' : (principalType == 'ServicePrincipal' ? 'Application' : 'User')
+    adminLogin: !empty(sqlAdminGroupId) ? (!empty(sqlAdminGroupName) ? sqlAdminGroupName : 'tinyhead-sql-admins') : sqlAdminLogin
   }
 }
 

@@ -41,7 +41,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 // Every app setting of the function app is in this object, one per line,
 // and nothing else in infra/ sets any. internal/deploy's tests read the
 // names between the two marker comments and check them against what the
-// handler and the Functions host read (deploy.Settings): no missing, no
+// handler and the Functions host read (the Settings table of the tests): no missing, no
 // unused. No value is a secret: storage and SQL are reached with the
 // managed identity, and the Application Insights connection string is an
 // identifier (local authentication is disabled; the host signs in with

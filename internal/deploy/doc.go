@@ -16,9 +16,10 @@
 // sets no path settings at all.
 //
 // Build compiles the handler with `go build` (CGO_ENABLED=1, GOOS=linux,
-// GOARCH=amd64), stages the tree above into a directory (which `azd deploy`
-// zips; see azure.yaml) and writes the same tree as a zip with
-// archive/zip (for `az functionapp deployment source config-zip`). The zip
+// GOARCH=amd64) against a Debian 11 sysroot, so that it needs glibc 2.31 at
+// most (see MaxGlibc), stages the tree above into a directory and writes the
+// same tree as a zip with archive/zip, which infra/hooks/postdeploy.sh
+// publishes (`az functionapp deployment source config-zip`). The zip
 // is written here rather than with the zip tool so that the file modes,
 // the order of the entries and the layout are the same on every machine,
 // and so that the test builds exactly what scripts/package.sh ships.
@@ -26,6 +27,8 @@
 // The checks of the deployment against the handler (function.json and
 // host.json against the routes the handler serves; the app settings in
 // infra/ against the settings the handler and the host read; the package
-// itself, started and invoked as the host would) are this package's tests.
-// Settings describes, for every setting read, whether infra/ sets it.
+// itself, started and invoked as the host would) are this package's tests;
+// what only they use (the decision for every app setting, the NCRONTAB
+// check, the app settings parser) lives in _test.go files, so the package
+// command links nothing but the build.
 package deploy

@@ -3,7 +3,6 @@ package deploy
 import (
 	"debug/elf"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -17,8 +16,12 @@ type ELFInfo struct {
 	Type        elf.Type
 	Interpreter string   // PT_INTERP: the dynamic loader ("" for a shared library)
 	Needed      []string // DT_NEEDED libraries
-	// GlibcFloor is the newest GLIBC_x.y symbol version the file
-	// imports: the oldest glibc it runs with ("" if it needs none).
+	// VersionNeeds are the symbol versions the file needs, by the library
+	// that must define them (the ELF's SHT_GNU_verneed section): for
+	// example "libc.so.6" → GLIBC_2.2.5, GLIBC_2.3.2.
+	VersionNeeds map[string][]string
+	// GlibcFloor is the newest GLIBC_x.y version the file needs, from any
+	// library: the oldest glibc it runs with ("" if it needs none).
 	GlibcFloor string
 }
 
@@ -31,7 +34,7 @@ const (
 )
 
 // InspectELF reads the ELF headers, the program interpreter, the needed
-// libraries and the glibc symbol versions of the file at path.
+// libraries and the symbol versions needed of the file at path.
 func InspectELF(path string) (ELFInfo, error) {
 	f, err := elf.Open(path)
 	if err != nil {
@@ -51,19 +54,20 @@ func InspectELF(path string) (ELFInfo, error) {
 	if info.Needed, err = f.ImportedLibraries(); err != nil {
 		return ELFInfo{}, fmt.Errorf("read the needed libraries of %s: %w", path, err)
 	}
-	syms, err := f.ImportedSymbols()
-	if err != nil {
-		return ELFInfo{}, fmt.Errorf("read the imported symbols of %s: %w", path, err)
-	}
-	var versions []string
-	for _, s := range syms {
-		if strings.HasPrefix(s.Version, "GLIBC_") {
-			versions = append(versions, strings.TrimPrefix(s.Version, "GLIBC_"))
+	if f.SectionByType(elf.SHT_GNU_VERNEED) != nil {
+		needs, err := f.DynamicVersionNeeds()
+		if err != nil {
+			return ELFInfo{}, fmt.Errorf("read the symbol versions %s needs: %w", path, err)
 		}
-	}
-	sort.Slice(versions, func(i, j int) bool { return CompareVersions(versions[i], versions[j]) < 0 })
-	if len(versions) > 0 {
-		info.GlibcFloor = versions[len(versions)-1]
+		info.VersionNeeds = map[string][]string{}
+		for _, n := range needs {
+			for _, d := range n.Needs {
+				info.VersionNeeds[n.Name] = append(info.VersionNeeds[n.Name], d.Dep)
+				if v, ok := strings.CutPrefix(d.Dep, "GLIBC_"); ok && CompareVersions(v, info.GlibcFloor) > 0 {
+					info.GlibcFloor = v
+				}
+			}
+		}
 	}
 	return info, nil
 }

@@ -15,8 +15,3 @@ const FunctionsDir = "functions"
 func LoadFunctions(root string) ([]functionapp.Function, error) {
 	return functionapp.LoadFunctions(filepath.Join(root, FunctionsDir))
 }
-
-// LoadHostJSON reads the repository's host.json.
-func LoadHostJSON(root string) (functionapp.HostJSON, error) {
-	return functionapp.LoadHostJSON(filepath.Join(root, HostFile))
-}

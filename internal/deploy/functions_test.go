@@ -172,7 +172,7 @@ func TestFunctionDefinitions(t *testing.T) {
 // invocation protocol (not forwarded HTTP requests), with the extension
 // bundle whose Storage extension has the Event Grid blob trigger.
 func TestHostJSON(t *testing.T) {
-	h, err := deploy.LoadHostJSON(repoRoot(t))
+	h, err := LoadHostJSON(repoRoot(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestNightlySchedule(t *testing.T) {
 		{"infra/main.parameters.json", azdDefault[1]},
 	}
 	for _, s := range sources {
-		if err := deploy.ValidateSchedule(s.value); err != nil {
+		if err := ValidateSchedule(s.value); err != nil {
 			t.Errorf("%s: %v", s.where, err)
 		}
 		if s.value != config.DefaultNightlySchedule {
@@ -272,9 +272,14 @@ func TestValidateSchedule(t *testing.T) {
 		{"%TINYHEAD_NIGHTLY_SCHEDULE%", false},
 	}
 	for _, tt := range tests {
-		err := deploy.ValidateSchedule(tt.expr)
+		err := ValidateSchedule(tt.expr)
 		if (err == nil) != tt.ok {
 			t.Errorf("ValidateSchedule(%q) = %v, want ok=%v", tt.expr, err, tt.ok)
 		}
 	}
+}
+
+// LoadHostJSON reads the repository's host.json.
+func LoadHostJSON(root string) (functionapp.HostJSON, error) {
+	return functionapp.LoadHostJSON(filepath.Join(root, deploy.HostFile))
 }

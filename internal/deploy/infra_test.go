@@ -115,11 +115,11 @@ func TestInfraResources(t *testing.T) {
 
 	// One source of app settings: nothing else sets any.
 	for path, text := range files {
-		if n := strings.Count(text, "appSettingsKeyValuePairs:"); n != 0 && path != deploy.AppSettingsFile {
-			t.Errorf("%s sets app settings (appSettingsKeyValuePairs); only %s may", path, deploy.AppSettingsFile)
+		if n := strings.Count(text, "appSettingsKeyValuePairs:"); n != 0 && path != AppSettingsFile {
+			t.Errorf("%s sets app settings (appSettingsKeyValuePairs); only %s may", path, AppSettingsFile)
 		}
 		if strings.Contains(text, "Microsoft.Web/sites/config") || regexp.MustCompile(`(?m)^\s*appSettings:`).MatchString(text) {
-			t.Errorf("%s sets app settings another way; only %s's appSettings object may", path, deploy.AppSettingsFile)
+			t.Errorf("%s sets app settings another way; only %s's appSettings object may", path, AppSettingsFile)
 		}
 	}
 
@@ -180,13 +180,18 @@ func outputs(t *testing.T) []string {
 	return names
 }
 
+// azdSets are the variables azd puts in the hooks' environment besides
+// main.bicep's outputs (the README has the non-azd path export them too).
+var azdSets = []string{"AZURE_SUBSCRIPTION_ID"}
+
 // TestHooks checks the hook scripts: POSIX sh syntax (azd runs them with
-// sh), executable, every variable they require is an output of main.bicep,
-// and the postdeploy hook subscribes the function and container that
-// function.json's Event Grid blob trigger names.
+// sh), executable, every variable they require is an output of main.bicep
+// or set by azd, and the postdeploy hook publishes the package before it
+// subscribes the function and container that function.json's Event Grid
+// blob trigger names.
 func TestHooks(t *testing.T) {
 	root := repoRoot(t)
-	outs := outputs(t)
+	outs := append(outputs(t), azdSets...)
 	required := regexp.MustCompile(`\$\{(\w+):\?\}`)
 	for _, hook := range []string{"infra/hooks/postprovision.sh", "infra/hooks/postdeploy.sh"} {
 		p := filepath.Join(root, filepath.FromSlash(hook))
@@ -207,7 +212,7 @@ func TestHooks(t *testing.T) {
 		}
 		for _, m := range vars {
 			if !slices.Contains(outs, m[1]) {
-				t.Errorf("%s reads %s, which infra/main.bicep does not output (azd would not set it)", hook, m[1])
+				t.Errorf("%s reads %s, which neither infra/main.bicep outputs nor azd sets", hook, m[1])
 			}
 		}
 	}
@@ -241,32 +246,270 @@ func TestHooks(t *testing.T) {
 	if !strings.Contains(postdeploy, "Host.Functions.$function_name") || !strings.Contains(postdeploy, "/runtime/webhooks/blobs?functionName=") {
 		t.Error("postdeploy.sh does not target the blobs extension's webhook")
 	}
+	// The blobs_extension key exists only once the published app runs.
+	publish := strings.Index(postdeploy, "az functionapp deployment source config-zip")
+	keys := strings.Index(postdeploy, "az functionapp keys list")
+	if publish < 0 || keys < 0 || publish > keys {
+		t.Error("postdeploy.sh must publish the package (az functionapp deployment source config-zip) before it reads the blobs_extension key")
+	}
+	if !strings.Contains(postdeploy, "zip=dist/"+deploy.ZipName+"\n") {
+		t.Errorf("postdeploy.sh does not publish dist/%s, the zip scripts/package.sh writes", deploy.ZipName)
+	}
 }
 
-// TestAzureYAML checks azure.yaml against the package and infra/: azd
-// deploys the directory scripts/package.sh stages, finds the app by the
-// service name api.bicep tags it with, and runs hooks that exist.
+// TestAzureYAML checks azure.yaml's lifecycle: the database grant after
+// provisioning, the package built before the deploy step, and the publish
+// and Event Grid subscription after it (azd runs postprovision, predeploy,
+// postdeploy in this order in `azd up`), each hook a file that exists.
 func TestAzureYAML(t *testing.T) {
 	root := repoRoot(t)
-	text := readRepoFile(t, "azure.yaml")
-	tests := []struct{ pattern, what string }{
-		{`(?m)^services:\n  api:$`, "the service api (api.bicep's serviceName default)"},
-		{`(?m)^    language: custom$`, "a custom-language service (azd deploys dist as it is)"},
-		{`(?m)^    host: function$`, "a function app"},
-		{`(?m)^    dist: dist/` + deploy.StageDirName + `$`, "the directory scripts/package.sh stages"},
-		{`(?m)^          run: bash scripts/package.sh$`, "the package built before azd packages the service"},
+	hooks := azureYAMLHooks(t, readRepoFile(t, "azure.yaml"))
+	want := map[string]string{
+		"postprovision": "./infra/hooks/postprovision.sh",
+		"predeploy":     "bash scripts/package.sh",
+		"postdeploy":    "./infra/hooks/postdeploy.sh",
 	}
-	for _, tt := range tests {
-		if !regexp.MustCompile(tt.pattern).MatchString(text) {
-			t.Errorf("azure.yaml: no %q: %s", tt.pattern, tt.what)
+	for event, run := range want {
+		if hooks[event] != run {
+			t.Errorf("azure.yaml: hooks.%s.posix.run is %q, want %q", event, hooks[event], run)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^param serviceName string = 'api'$`).MatchString(readRepoFile(t, "infra/app/api.bicep")) {
-		t.Error("infra/app/api.bicep's serviceName is not 'api', the service name in azure.yaml")
-	}
-	for _, m := range regexp.MustCompile(`(?m)^\s+run: (?:bash )?\.?/?(\S+)$`).FindAllStringSubmatch(text, -1) {
-		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(m[1]))); err != nil {
-			t.Errorf("azure.yaml runs %s: %v", m[1], err)
+	for event, run := range hooks {
+		if _, ok := want[event]; !ok {
+			t.Errorf("azure.yaml: unexpected hook %s (%s)", event, run)
+		}
+		file := strings.TrimPrefix(strings.TrimPrefix(run, "bash "), "./")
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(file))); err != nil {
+			t.Errorf("azure.yaml: hook %s runs %s: %v", event, run, err)
 		}
 	}
+}
+
+// azureYAMLHooks reads the top-level hooks of azure.yaml: event → the
+// posix hook's run line. It reads the shape azure.yaml has (two-space
+// indentation, one-line values), not YAML in general.
+func azureYAMLHooks(t *testing.T, text string) map[string]string {
+	t.Helper()
+	hooks := map[string]string{}
+	section, event := "", ""
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		switch {
+		case indent == 0:
+			section, _, _ = strings.Cut(trimmed, ":")
+		case section == "hooks" && indent == 2:
+			event = strings.TrimSuffix(trimmed, ":")
+		case section == "hooks" && indent == 6 && strings.HasPrefix(trimmed, "run: "):
+			hooks[event] = strings.TrimPrefix(trimmed, "run: ")
+		}
+	}
+	return hooks
+}
+
+// alphaOnly are azure.yaml features azd refuses unless an alpha feature
+// is switched on (`azd config set alpha.<feature> on`): a newcomer's
+// `azd up` would stop at its first step.
+var alphaOnly = []struct {
+	re  *regexp.Regexp
+	why string
+}{
+	{regexp.MustCompile(`(?m)^\s+language:\s*["']?custom["']?\s*(#.*)?$`), "a service with language: custom (alpha.language.custom)"},
+	{regexp.MustCompile(`(?m)^\s+helm:`), "a helm deployment (alpha.aks.helm)"},
+	{regexp.MustCompile(`(?m)^\s+kustomize:`), "a kustomize deployment (alpha.aks.kustomize)"},
+	{regexp.MustCompile(`(?m)^\s*layers:`), "provisioning layers (alpha.layers)"},
+	{regexp.MustCompile(`\balpha\.[a-zA-Z]`), "an azd alpha feature (azd config set alpha.…)"},
+}
+
+// TestDeploymentNeedsNoAlphaFeature fails on anything in azure.yaml or the
+// hooks that needs an azd alpha feature.
+func TestDeploymentNeedsNoAlphaFeature(t *testing.T) {
+	files := map[string]string{"azure.yaml": readRepoFile(t, "azure.yaml")}
+	for path, text := range infraFiles(t) {
+		if strings.HasPrefix(path, "infra/hooks/") {
+			files[path] = text
+		}
+	}
+	for path, text := range files {
+		code := withoutComments(text)
+		for _, a := range alphaOnly {
+			if m := a.re.FindString(code); m != "" {
+				t.Errorf("%s: %q needs %s", path, strings.TrimSpace(m), a.why)
+			}
+		}
+	}
+	// The check itself: it must catch what azure.yaml once had.
+	const alpha = "services:\n  api:\n    project: .\n    language: custom\n    host: function\n"
+	if !alphaOnly[0].re.MatchString(alpha) {
+		t.Error("the language: custom check does not match a custom-language service")
+	}
+}
+
+// withoutComments drops the comment lines of a YAML file or shell script
+// (they may name what they avoid).
+func withoutComments(text string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestHooksUseTheSubscription: every az invocation in the hooks names the
+// subscription azd deploys to, and no hook hides an az error.
+func TestHooksUseTheSubscription(t *testing.T) {
+	for path, text := range infraFiles(t) {
+		if !strings.HasPrefix(path, "infra/hooks/") {
+			continue
+		}
+		calls := azCalls(text)
+		if len(calls) == 0 && strings.Contains(text, "az ") {
+			t.Errorf("%s: found no az invocation, but the script mentions az", path)
+		}
+		for _, c := range calls {
+			if !strings.Contains(c.text, `--subscription "$AZURE_SUBSCRIPTION_ID"`) && !strings.Contains(c.text, "--subscription $AZURE_SUBSCRIPTION_ID") {
+				t.Errorf("%s:%d: az without --subscription \"$AZURE_SUBSCRIPTION_ID\": %s", path, c.line, c.text)
+			}
+		}
+		for n, line := range strings.Split(text, "\n") {
+			code := strings.TrimSpace(line)
+			if strings.HasPrefix(code, "#") {
+				continue
+			}
+			if strings.Contains(code, "|| true") || strings.Contains(code, "|| :") {
+				t.Errorf("%s:%d: a failure is ignored (|| true): %s", path, n+1, code)
+			}
+			if strings.Contains(code, "2>/dev/null") || strings.Contains(code, "&>/dev/null") || strings.Contains(code, ">/dev/null 2>&1") {
+				t.Errorf("%s:%d: an error is discarded: %s", path, n+1, code)
+			}
+		}
+	}
+}
+
+func TestAzCalls(t *testing.T) {
+	script := `#!/bin/sh
+# az login is a comment
+command -v az >/dev/null || echo "az is required (az)"
+echo "run: az group show -n x"
+cat <<EOF
+  az login --tenant "$AZURE_TENANT_ID"
+EOF
+key=$(az functionapp keys list --subscription "$AZURE_SUBSCRIPTION_ID" \
+	--name x --query "a | b" --output tsv)
+az group show -n x; az account show --subscription "$AZURE_SUBSCRIPTION_ID"
+trap 'az sql server firewall-rule delete --name "$rule" || exit 1' EXIT
+echo "$(az group list)"
+`
+	want := []azCall{
+		{8, `az functionapp keys list --subscription "$AZURE_SUBSCRIPTION_ID" --name x --query "a | b" --output tsv`},
+		{10, "az group show -n x"},
+		{10, `az account show --subscription "$AZURE_SUBSCRIPTION_ID"`},
+		{11, `az sql server firewall-rule delete --name "$rule"`},
+		{12, `az group list`},
+	}
+	if got := azCalls(script); !slices.Equal(got, want) {
+		t.Errorf("azCalls:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// azCall is one az invocation of a shell script: its first line and its
+// text, continuation lines joined.
+type azCall struct {
+	line int
+	text string
+}
+
+// azStart is az followed by a subcommand, after the start of the line, a
+// blank, a separator, a $( or a quote; azCalls then drops those that are
+// text (in a double-quoted string, in single quotes other than a trap's
+// command, in a here-document).
+var azStart = regexp.MustCompile(`(^|[\s;|&(\x60'"])az\s+[a-z]`)
+
+// hereDoc is the start of a here-document and its terminator.
+var hereDoc = regexp.MustCompile(`<<-?\s*['"]?(\w+)['"]?`)
+
+// azCalls finds the az invocations of a shell script. Comment lines and
+// here-documents are skipped, backslash-newline continuations joined, and
+// each invocation runs to the first unquoted ; | & ) or the end of the line
+// — or, if it is a trap's single-quoted command, to the closing quote. It
+// knows enough shell for the hooks, not all of it.
+func azCalls(script string) []azCall {
+	var calls []azCall
+	lines := strings.Split(script, "\n")
+	for i := 0; i < len(lines); i++ {
+		first := i + 1
+		line := lines[i]
+		for strings.HasSuffix(line, "\\") && i+1 < len(lines) {
+			i++
+			line = strings.TrimRight(strings.TrimSuffix(line, "\\"), " \t") + " " + strings.TrimSpace(lines[i])
+		}
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, m := range azStart.FindAllStringSubmatchIndex(line, -1) {
+			start := m[3] // after the prefix group: the "a" of az
+			if cmd, ok := azCommand(line, start); ok {
+				calls = append(calls, azCall{first, cmd})
+			}
+		}
+		if m := hereDoc.FindStringSubmatch(line); m != nil {
+			for i+1 < len(lines) && strings.TrimSpace(lines[i+1]) != m[1] {
+				i++
+			}
+			i++ // the terminator
+		}
+	}
+	return calls
+}
+
+// azCommand returns the command starting at line[start:], and false if
+// that az is text rather than a command.
+func azCommand(line string, start int) (string, bool) {
+	inSingle, inDouble, singleAt := false, false, -1
+	for i, c := range line[:start] {
+		switch {
+		case c == '\'' && !inDouble:
+			inSingle = !inSingle
+			singleAt = i
+		case c == '"' && !inSingle:
+			inDouble = !inDouble
+		}
+	}
+	switch {
+	case inSingle:
+		if !strings.HasSuffix(strings.TrimSpace(line[:singleAt]), "trap") {
+			return "", false
+		}
+		end := strings.IndexByte(line[start:], '\'')
+		if end < 0 {
+			end = len(line) - start
+		}
+		return strings.TrimSpace(cutAtSeparator(line[start : start+end])), true
+	case inDouble && !strings.HasSuffix(line[:start], "$("):
+		return "", false
+	}
+	return strings.TrimSpace(cutAtSeparator(line[start:])), true
+}
+
+// cutAtSeparator cuts s at the first unquoted ; | & or ).
+func cutAtSeparator(s string) string {
+	inSingle, inDouble := false, false
+	for i, c := range s {
+		switch {
+		case c == '\'' && !inDouble:
+			inSingle = !inSingle
+		case c == '"' && !inSingle:
+			inDouble = !inDouble
+		case !inSingle && !inDouble && strings.ContainsRune(";|&)", c):
+			return s[:i]
+		}
+	}
+	return s
 }

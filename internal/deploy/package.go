@@ -34,20 +34,20 @@ const (
 	TargetArch = "amd64"
 )
 
-// MaxGlibc is the newest glibc the package may need. Building with cgo
-// ties the handler to the glibc symbol versions of the build machine
-// (Debian 12 here: the handler needs GLIBC_2.34, ONNX Runtime 2.27). 2.36
-// is Debian 12 (bookworm), the base of the Azure Functions 4.x "bookworm"
-// host images. Which image Flex Consumption runs a custom handler on is not
-// documented, so this is an assumption to confirm on the first deployment:
-// a handler needing more than the image has does not start, and the host
-// logs "version `GLIBC_x.y' not found"; building on an older distribution
-// lowers the floor. Build refuses a handler that needs more than MaxGlibc.
-const MaxGlibc = "2.36"
+// MaxGlibc is the newest glibc the package may need. A cgo build needs
+// the glibc symbol versions of the C library it is linked against (on
+// Debian 12 the handler needs GLIBC_2.34). Which image Flex Consumption
+// runs custom handlers on is not documented, and the Azure Functions 4.x
+// host images have been Debian 11 (bullseye, glibc 2.31); a handler that
+// needs more than the image has does not start (the host logs "version
+// `GLIBC_x.y' not found"). So the handler is linked against a Debian 11
+// sysroot (Options.Sysroot, which scripts/package.sh makes), and Build
+// refuses a handler or an ONNX Runtime library that needs more than 2.31.
+const MaxGlibc = "2.31"
 
 // Default names under the output directory.
 const (
-	StageDirName = "package"      // the staged tree (azure.yaml's dist)
+	StageDirName = "package"      // the staged tree
 	ZipName      = "tinyhead.zip" // the same tree, zipped
 )
 
@@ -64,7 +64,11 @@ type Options struct {
 	Root     string // repository root (go.mod, handler/, host.json, functions/)
 	ORTLib   string // $TINYHEAD_ORT_LIB as scripts/env.sh sets it
 	ModelDir string // $TINYHEAD_MODEL_DIR as scripts/env.sh sets it
-	OutDir   string // receives StageDirName/ and ZipName; created if missing
+	// Sysroot is a Debian 11 root (its libc6, libc6-dev and
+	// linux-libc-dev unpacked) that the handler is compiled and linked
+	// against; `scripts/package.sh --sysroot` makes it and prints its path.
+	Sysroot string
+	OutDir  string // receives StageDirName/ and ZipName; created if missing
 	// Stderr receives the go build output; nil discards it (it is part
 	// of the error on failure either way).
 	Stderr io.Writer
@@ -86,6 +90,10 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if o.Root == "" || o.ORTLib == "" || o.ModelDir == "" || o.OutDir == "" {
 		return Result{}, errors.New("package: root, ONNX Runtime library, model directory and output directory are all required")
 	}
+	if o.Sysroot == "" {
+		return Result{}, errors.New("package: no sysroot: the handler is linked against Debian 11's glibc (see deploy.MaxGlibc); " +
+			"`scripts/package.sh --sysroot` makes one and prints its path")
+	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("package: %w", err)
 	}
@@ -95,7 +103,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, Executable)
-	if err := BuildHandler(ctx, o.Root, bin, o.Stderr); err != nil {
+	if err := BuildHandler(ctx, o.Root, o.Sysroot, bin, o.Stderr); err != nil {
 		return Result{}, err
 	}
 	res := Result{StageDir: filepath.Join(o.OutDir, StageDirName), Zip: filepath.Join(o.OutDir, ZipName)}
@@ -106,8 +114,8 @@ func Build(ctx context.Context, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("package: the built handler: %w", err)
 	}
 	if CompareVersions(res.Binary.GlibcFloor, MaxGlibc) > 0 {
-		return Result{}, fmt.Errorf("package: the built handler needs glibc %s, newer than %s (see deploy.MaxGlibc): build on an older Linux",
-			res.Binary.GlibcFloor, MaxGlibc)
+		return Result{}, fmt.Errorf("package: the built handler needs glibc %s, newer than %s (see deploy.MaxGlibc): is %s a Debian 11 sysroot?",
+			res.Binary.GlibcFloor, MaxGlibc, o.Sysroot)
 	}
 	if res.ORTLib, err = InspectELF(o.ORTLib); err != nil {
 		return Result{}, fmt.Errorf("package: ONNX Runtime library: %w", err)
@@ -129,20 +137,31 @@ func Build(ctx context.Context, o Options) (Result, error) {
 }
 
 // BuildHandler runs `go build` for ./handler in root with CGO_ENABLED=1,
-// GOOS=linux and GOARCH=amd64, writing the executable to out. Symbols are
-// stripped (-s -w: a smaller package; Go's stack traces do not need them).
-// Anywhere but on linux/amd64 this is a cgo cross-compilation and needs CC
-// set to a C compiler for x86-64 Linux.
-func BuildHandler(ctx context.Context, root, out string, stderr io.Writer) error {
+// GOOS=linux and GOARCH=amd64, compiling and linking its C parts against
+// sysroot, and writes the executable to out. Symbols are stripped (-s -w: a
+// smaller package; Go's stack traces do not need them). Anywhere but on
+// linux/amd64 this is a cgo cross-compilation and needs CC set to a C
+// compiler for x86-64 Linux.
+func BuildHandler(ctx context.Context, root, sysroot, out string, stderr io.Writer) error {
 	native := runtime.GOOS == TargetOS && runtime.GOARCH == TargetArch
 	if !native && os.Getenv("CC") == "" {
 		return fmt.Errorf("build the handler: cgo cross-compilation from %s/%s to %s/%s needs CC set to a C compiler "+
 			"for x86-64 Linux (for example CC=\"zig cc -target x86_64-linux-gnu\"), or run on linux/amd64 (WSL, a dev container)",
 			runtime.GOOS, runtime.GOARCH, TargetOS, TargetArch)
 	}
+	flags, err := SysrootFlags(sysroot)
+	if err != nil {
+		return fmt.Errorf("build the handler: %w", err)
+	}
+	cflags := os.Getenv("CGO_CFLAGS")
+	if cflags == "" {
+		cflags = "-O2 -g" // cgo's default, which setting CGO_CFLAGS replaces
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "-ldflags=-s -w", "./handler")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS="+TargetOS, "GOARCH="+TargetArch)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS="+TargetOS, "GOARCH="+TargetArch,
+		"CGO_CFLAGS="+strings.TrimSpace(cflags+" "+flags),
+		"CGO_LDFLAGS="+strings.TrimSpace(os.Getenv("CGO_LDFLAGS")+" "+flags))
 	var output bytes.Buffer
 	if stderr != nil {
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(&output, stderr), io.MultiWriter(&output, stderr)
@@ -150,10 +169,41 @@ func BuildHandler(ctx context.Context, root, out string, stderr io.Writer) error
 		cmd.Stdout, cmd.Stderr = &output, &output
 	}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build the handler (CGO_ENABLED=1 GOOS=%s GOARCH=%s go build ./handler): %w\n%s",
-			TargetOS, TargetArch, err, output.String())
+		return fmt.Errorf("build the handler (CGO_ENABLED=1 GOOS=%s GOARCH=%s, against %s: go build ./handler): %w\n%s",
+			TargetOS, TargetArch, sysroot, err, output.String())
 	}
 	return nil
+}
+
+// SysrootLibDirs are the directories of a Debian x86-64 root that hold its
+// C library, start files and linker scripts.
+var SysrootLibDirs = []string{"usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"}
+
+// SysrootFlags returns the C compiler flags that build against the Debian
+// root at dir: --sysroot (headers, and the paths inside libc.so's linker
+// script), and -B for each of SysrootLibDirs. -B matters: a native gcc
+// searches its own library directories — the build machine's
+// /usr/lib/x86_64-linux-gnu — before the sysroot's, so without it crt1.o,
+// libc.so and libpthread.so would come from the build machine and the
+// binary would need the build machine's glibc. A -B directory is searched
+// first for start files and, as an -L, for libraries. dir must exist and
+// hold libc.so.
+func SysrootFlags(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("sysroot %s: %w", dir, err)
+	}
+	if strings.ContainsAny(abs, " \t\n'\"\\") {
+		return "", fmt.Errorf("sysroot %q: the path may not contain spaces or quotes (CGO_CFLAGS splits on them)", abs)
+	}
+	if _, err := os.Stat(filepath.Join(abs, SysrootLibDirs[0], "libc.so")); err != nil {
+		return "", fmt.Errorf("sysroot %s has no C library (%w): `scripts/package.sh --sysroot` makes one", abs, err)
+	}
+	flags := []string{"--sysroot=" + abs}
+	for _, d := range SysrootLibDirs {
+		flags = append(flags, "-B"+filepath.Join(abs, d)+"/")
+	}
+	return strings.Join(flags, " "), nil
 }
 
 // stagedFile is one file of the package and where it comes from.

@@ -21,65 +21,65 @@ import (
 )
 
 // TestEverySettingTheHandlerReadsIsDecided watches the handler look up its
-// settings (deploy.HandlerReads) and requires a decision in deploy.Settings
+// settings (HandlerReads) and requires a decision in Settings
 // for each: a new setting fails here until someone decides whether infra/
 // sets it. Entries the handler no longer reads fail too.
 func TestEverySettingTheHandlerReadsIsDecided(t *testing.T) {
-	reads, err := deploy.HandlerReads()
+	reads, err := HandlerReads()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range reads {
-		s, ok := deploy.Lookup(name)
+		s, ok := Lookup(name)
 		if !ok {
-			t.Errorf("the handler reads %s, which deploy.Settings does not decide: add it (Set, Default or Never, and why)", name)
+			t.Errorf("the handler reads %s, which Settings does not decide: add it (Set, Default or Never, and why)", name)
 			continue
 		}
-		if s.Reader == deploy.ByHost {
-			t.Errorf("deploy.Settings says only the host reads %s, but the handler does", name)
+		if s.Reader == ByHost {
+			t.Errorf("Settings says only the host reads %s, but the handler does", name)
 		}
 	}
 	seen := map[string]bool{}
-	for _, s := range deploy.Settings {
+	for _, s := range Settings {
 		if seen[s.Name] {
-			t.Errorf("deploy.Settings decides %s twice", s.Name)
+			t.Errorf("Settings decides %s twice", s.Name)
 		}
 		seen[s.Name] = true
 		if s.Why == "" {
-			t.Errorf("deploy.Settings: %s has no reason", s.Name)
+			t.Errorf("Settings: %s has no reason", s.Name)
 		}
-		if (s.Reader == deploy.ByHandler || s.Reader == deploy.ByBoth) && !slices.Contains(reads, s.Name) {
-			t.Errorf("deploy.Settings says the handler reads %s, but it does not", s.Name)
+		if (s.Reader == ByHandler || s.Reader == ByBoth) && !slices.Contains(reads, s.Name) {
+			t.Errorf("Settings says the handler reads %s, but it does not", s.Name)
 		}
 	}
 }
 
 // TestInfraSetsExactlyTheSettingsNeeded compares the app settings of
-// infra/app/api.bicep with deploy.Settings: every setting marked Set is
+// infra/app/api.bicep with Settings: every setting marked Set is
 // set (none missing), and every setting set is read by the handler or the
 // host and marked Set (none unused, none that must not be set). The
 // handler's settings come from watching it (previous test); the host's are
 // the Set entries read by the host, and the %SETTING% references and
 // connection names of the function.json files.
 func TestInfraSetsExactlyTheSettingsNeeded(t *testing.T) {
-	settings, err := deploy.ParseAppSettings([]byte(readRepoFile(t, deploy.AppSettingsFile)))
+	settings, err := ParseAppSettings([]byte(readRepoFile(t, AppSettingsFile)))
 	if err != nil {
-		t.Fatalf("%s: %v", deploy.AppSettingsFile, err)
+		t.Fatalf("%s: %v", AppSettingsFile, err)
 	}
 	set := map[string]bool{}
 	for _, s := range settings {
 		set[s.Name] = true
-		d, ok := deploy.Lookup(s.Name)
+		d, ok := Lookup(s.Name)
 		switch {
 		case !ok:
-			t.Errorf("%s:%d sets %s, which neither the handler nor the host reads (unused)", deploy.AppSettingsFile, s.Line, s.Name)
-		case d.Infra != deploy.Set:
-			t.Errorf("%s:%d sets %s, which infra/ must leave unset (%s): %s", deploy.AppSettingsFile, s.Line, s.Name, d.Infra, d.Why)
+			t.Errorf("%s:%d sets %s, which neither the handler nor the host reads (unused)", AppSettingsFile, s.Line, s.Name)
+		case d.Infra != Set:
+			t.Errorf("%s:%d sets %s, which infra/ must leave unset (%s): %s", AppSettingsFile, s.Line, s.Name, d.Infra, d.Why)
 		}
 	}
-	for _, d := range deploy.Settings {
-		if d.Infra == deploy.Set && !set[d.Name] {
-			t.Errorf("%s does not set %s (missing): %s", deploy.AppSettingsFile, d.Name, d.Why)
+	for _, d := range Settings {
+		if d.Infra == Set && !set[d.Name] {
+			t.Errorf("%s does not set %s (missing): %s", AppSettingsFile, d.Name, d.Why)
 		}
 	}
 
@@ -96,8 +96,8 @@ func TestInfraSetsExactlyTheSettingsNeeded(t *testing.T) {
 			if !set[m[1]] {
 				t.Errorf("%s refers to %%%s%%, which infra/ does not set: the host would not index the function", fn.Path, m[1])
 			}
-			if d, _ := deploy.Lookup(m[1]); d.Reader == deploy.ByHandler {
-				t.Errorf("deploy.Settings says only the handler reads %s, but %s makes the host read it", m[1], fn.Path)
+			if d, _ := Lookup(m[1]); d.Reader == ByHandler {
+				t.Errorf("Settings says only the handler reads %s, but %s makes the host read it", m[1], fn.Path)
 			}
 		}
 		for _, b := range fn.Bindings {
@@ -115,7 +115,7 @@ func TestInfraSetsExactlyTheSettingsNeeded(t *testing.T) {
 // database, authenticate as the user-assigned managed identity (user id =
 // its client ID) and encrypt.
 func TestInfraSQLDSN(t *testing.T) {
-	settings, err := deploy.ParseAppSettings([]byte(readRepoFile(t, deploy.AppSettingsFile)))
+	settings, err := ParseAppSettings([]byte(readRepoFile(t, AppSettingsFile)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestInfraSQLDSN(t *testing.T) {
 	}
 }
 
-// TestHandlerReadsTheEnvironmentOnlyThroughConfig backs up deploy.HandlerReads,
+// TestHandlerReadsTheEnvironmentOnlyThroughConfig backs up HandlerReads,
 // which sees only what reaches config.Load and blobstore.NewFromEnv: it scans
 // the non-test Go files of every package of this module that the handler
 // links for uses of the process environment (os.Getenv, os.LookupEnv,
@@ -193,7 +193,7 @@ func TestHandlerReadsTheEnvironmentOnlyThroughConfig(t *testing.T) {
 	for use := range found {
 		if _, ok := allowed[use]; !ok {
 			t.Errorf("%s: the handler reads the environment outside config.Load and blobstore.NewFromEnv; "+
-				"read the setting through config (and decide it in deploy.Settings), or allow the use here with a reason", use)
+				"read the setting through config (and decide it in Settings), or allow the use here with a reason", use)
 		}
 	}
 	for use, why := range allowed {
@@ -299,7 +299,7 @@ module m 'x' = {}`,
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := deploy.ParseAppSettings([]byte(tt.src))
+			got, err := ParseAppSettings([]byte(tt.src))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)

@@ -30,6 +30,12 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
 )
 
 // Roles are the database roles the app's identity is added to.
@@ -108,11 +114,9 @@ func Grant(ctx context.Context, db *sql.DB, name, objectID string) error {
 	return nil
 }
 
-// DSN is the go-mssqldb connection string of the grant: the server's
-// Microsoft Entra authentication with the given fedauth method
-// (ActiveDirectoryDefault: the az / azd sign-in of the deploying user),
-// encrypted.
-func DSN(serverFQDN, database, fedauth string) (string, error) {
+// DSN is the go-mssqldb connection string of the grant: the server and
+// database, encrypted. How it signs in is the Connector's.
+func DSN(serverFQDN, database string) (string, error) {
 	if serverFQDN == "" || strings.ContainsAny(serverFQDN, "/?#@ ") {
 		return "", fmt.Errorf("server %q: want a host name such as myserver.database.windows.net", serverFQDN)
 	}
@@ -121,10 +125,61 @@ func DSN(serverFQDN, database, fedauth string) (string, error) {
 	}
 	q := url.Values{}
 	q.Set("database", database)
-	q.Set("fedauth", fedauth)
 	q.Set("encrypt", "true")
 	u := url.URL{Scheme: "sqlserver", Host: serverFQDN, RawQuery: q.Encode()}
 	return u.String(), nil
+}
+
+// Credential is the deploying user's Microsoft Entra sign-in in the tenant
+// azd deploys to (AZURE_TENANT_ID): azd's (`azd auth login`), else the
+// Azure CLI's (`az login`). Naming the tenant matters: without it each
+// tool would answer for its own default tenant, which need not be the one
+// the server trusts.
+func Credential(tenantID string) (azcore.TokenCredential, error) {
+	if !guid.MatchString(tenantID) {
+		return nil, fmt.Errorf("the tenant ID %q is not a GUID (azd sets AZURE_TENANT_ID)", tenantID)
+	}
+	azd, err := azidentity.NewAzureDeveloperCLICredential(&azidentity.AzureDeveloperCLICredentialOptions{TenantID: tenantID})
+	if err != nil {
+		return nil, fmt.Errorf("azd sign-in: %w", err)
+	}
+	az, err := azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: tenantID})
+	if err != nil {
+		return nil, fmt.Errorf("Azure CLI sign-in: %w", err)
+	}
+	chain, err := azidentity.NewChainedTokenCredential([]azcore.TokenCredential{azd, az}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign-in: %w", err)
+	}
+	return chain, nil
+}
+
+// Connector returns a connector for dsn that signs in to Azure SQL with a
+// Microsoft Entra token from cred, for the resource the server names in its
+// login response (go-mssqldb's federated authentication).
+func Connector(dsn string, cred azcore.TokenCredential) (*mssql.Connector, error) {
+	cfg, err := msdsn.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connection string: %w", err)
+	}
+	return mssql.NewActiveDirectoryTokenConnector(cfg, mssql.FedAuthADALWorkflowPassword,
+		func(ctx context.Context, serverSPN, _ string) (string, error) {
+			tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{TokenScope(serverSPN)}})
+			if err != nil {
+				return "", fmt.Errorf("get a Microsoft Entra token for %s: %w", serverSPN, err)
+			}
+			return tok.Token, nil
+		})
+}
+
+// TokenScope is the token scope of the server's SPN, as go-mssqldb's azuread
+// package forms it: "https://database.windows.net/" becomes
+// "https://database.windows.net//.default".
+func TokenScope(serverSPN string) string {
+	if strings.HasSuffix(serverSPN, "/.default") {
+		return serverSPN
+	}
+	return serverSPN + "/.default"
 }
 
 // sqlError is what go-mssqldb's errors (mssql.Error) provide.

@@ -1,6 +1,7 @@
 package sqlgrant_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -8,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	mssql "github.com/microsoft/go-mssqldb"
-	"github.com/microsoft/go-mssqldb/azuread"
 	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/tinyhead/tinyhead/internal/deploy/sqlgrant"
@@ -101,7 +103,7 @@ func TestArgs(t *testing.T) {
 }
 
 func TestDSN(t *testing.T) {
-	dsn, err := sqlgrant.DSN("sql-abc.database.windows.net", "tinyhead", azuread.ActiveDirectoryDefault)
+	dsn, err := sqlgrant.DSN("sql-abc.database.windows.net", "tinyhead")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,21 +111,54 @@ func TestDSN(t *testing.T) {
 	if err != nil {
 		t.Fatalf("msdsn.Parse(%q): %v", dsn, err)
 	}
-	if cfg.Host != "sql-abc.database.windows.net" || cfg.Database != "tinyhead" ||
-		cfg.Parameters["fedauth"] != azuread.ActiveDirectoryDefault || cfg.Encryption != msdsn.EncryptionRequired {
-		t.Errorf("DSN %q parses to host %q, database %q, fedauth %q, encryption %v",
-			dsn, cfg.Host, cfg.Database, cfg.Parameters["fedauth"], cfg.Encryption)
+	if cfg.Host != "sql-abc.database.windows.net" || cfg.Database != "tinyhead" || cfg.Encryption != msdsn.EncryptionRequired {
+		t.Errorf("DSN %q parses to host %q, database %q, encryption %v", dsn, cfg.Host, cfg.Database, cfg.Encryption)
 	}
-	if _, err := azuread.NewConnector(dsn); err != nil {
-		t.Errorf("azuread.NewConnector(%q): %v", dsn, err)
+	if _, err := sqlgrant.Connector(dsn, fakeCredential{}); err != nil {
+		t.Errorf("Connector(%q): %v", dsn, err)
 	}
 	for _, bad := range []string{"", "sql-abc.database.windows.net/db", "user@sql-abc", "a b"} {
-		if _, err := sqlgrant.DSN(bad, "tinyhead", azuread.ActiveDirectoryDefault); err == nil {
+		if _, err := sqlgrant.DSN(bad, "tinyhead"); err == nil {
 			t.Errorf("DSN(%q) accepted", bad)
 		}
 	}
-	if _, err := sqlgrant.DSN("sql-abc.database.windows.net", "", azuread.ActiveDirectoryDefault); err == nil {
+	if _, err := sqlgrant.DSN("sql-abc.database.windows.net", ""); err == nil {
 		t.Error("DSN accepted an empty database")
+	}
+}
+
+type fakeCredential struct{}
+
+func (fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "t"}, nil
+}
+
+func TestCredential(t *testing.T) {
+	tests := []struct {
+		tenant string
+		ok     bool
+	}{
+		{"11111111-2222-3333-4444-555555555555", true},
+		{"", false},
+		{"contoso.onmicrosoft.com", false},
+	}
+	for _, tt := range tests {
+		if _, err := sqlgrant.Credential(tt.tenant); (err == nil) != tt.ok {
+			t.Errorf("Credential(%q) error %v, want ok=%v", tt.tenant, err, tt.ok)
+		}
+	}
+}
+
+func TestTokenScope(t *testing.T) {
+	tests := []struct{ spn, want string }{
+		{"https://database.windows.net/", "https://database.windows.net//.default"},
+		{"https://database.windows.net", "https://database.windows.net/.default"},
+		{"https://database.windows.net//.default", "https://database.windows.net//.default"},
+	}
+	for _, tt := range tests {
+		if got := sqlgrant.TokenScope(tt.spn); got != tt.want {
+			t.Errorf("TokenScope(%q) = %q, want %q", tt.spn, got, tt.want)
+		}
 	}
 }
 

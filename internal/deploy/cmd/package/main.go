@@ -4,7 +4,10 @@
 // zipped into <out>/tinyhead.zip. scripts/package.sh runs it after
 // scripts/setup.sh:
 //
-//	go run ./internal/deploy/cmd/package [-out dist] [-ort $TINYHEAD_ORT_LIB] [-model $TINYHEAD_MODEL_DIR]
+//	go run ./internal/deploy/cmd/package -sysroot DIR [-out dist] [-ort $TINYHEAD_ORT_LIB] [-model $TINYHEAD_MODEL_DIR]
+//
+// DIR is the Debian 11 root the handler is linked against
+// (`scripts/package.sh --sysroot` makes it and prints its path).
 package main
 
 import (
@@ -33,14 +36,18 @@ func run(ctx context.Context, args []string) error {
 	out := fs.String("out", "dist", "output directory (receives package/ and tinyhead.zip)")
 	ort := fs.String("ort", os.Getenv("TINYHEAD_ORT_LIB"), "ONNX Runtime shared library for linux/amd64 (default $TINYHEAD_ORT_LIB)")
 	model := fs.String("model", os.Getenv("TINYHEAD_MODEL_DIR"), "embedding model directory (default $TINYHEAD_MODEL_DIR)")
+	sysroot := fs.String("sysroot", os.Getenv("TINYHEAD_SYSROOT"), "Debian 11 root to link the handler against (default $TINYHEAD_SYSROOT)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *ort == "" || *model == "" {
 		return fmt.Errorf("-ort and -model are required (source scripts/env.sh after scripts/setup.sh to set them)")
 	}
-	fmt.Fprintln(os.Stderr, "package: building the handler for linux/amd64 (cgo)")
-	res, err := deploy.Build(ctx, deploy.Options{Root: *root, ORTLib: *ort, ModelDir: *model, OutDir: *out, Stderr: os.Stderr})
+	if *sysroot == "" {
+		return fmt.Errorf("-sysroot is required (scripts/package.sh passes the one it makes)")
+	}
+	fmt.Fprintf(os.Stderr, "package: building the handler for linux/amd64 (cgo, against %s)\n", *sysroot)
+	res, err := deploy.Build(ctx, deploy.Options{Root: *root, ORTLib: *ort, ModelDir: *model, Sysroot: *sysroot, OutDir: *out, Stderr: os.Stderr})
 	if err != nil {
 		return err
 	}

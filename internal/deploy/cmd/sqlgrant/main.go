@@ -1,9 +1,10 @@
 // Command sqlgrant makes the function app's managed identity a user of the
 // Azure SQL database with the roles the handler needs (see package
 // sqlgrant). infra/hooks/postprovision.sh runs it after `azd provision`,
-// signed in as the server's Microsoft Entra admin:
+// signed in as the server's Microsoft Entra admin (azd's sign-in, else the
+// Azure CLI's, in the tenant -tenant names):
 //
-//	go run ./internal/deploy/cmd/sqlgrant -server <name>.database.windows.net -database tinyhead \
+//	go run ./internal/deploy/cmd/sqlgrant -tenant <tenant ID> -server <name>.database.windows.net -database tinyhead \
 //	    -identity-name <identity name> -identity-object-id <identity principal ID>
 //
 // Exit status: 0 done (or nothing to do); 3 the server's firewall turned
@@ -21,8 +22,6 @@ import (
 	"os"
 	"os/signal"
 	"time"
-
-	"github.com/microsoft/go-mssqldb/azuread"
 
 	"github.com/tinyhead/tinyhead/internal/deploy/sqlgrant"
 )
@@ -45,8 +44,7 @@ func run(ctx context.Context, args []string) (int, error) {
 	database := fs.String("database", "", "the database")
 	name := fs.String("identity-name", "", "the managed identity's name (the database user's name)")
 	objectID := fs.String("identity-object-id", "", "the managed identity's object (principal) ID")
-	fedauth := fs.String("fedauth", azuread.ActiveDirectoryDefault,
-		"go-mssqldb Microsoft Entra method: ActiveDirectoryDefault (az or azd sign-in), ActiveDirectoryAzCli, ActiveDirectoryAzureDeveloperCli, …")
+	tenant := fs.String("tenant", os.Getenv("AZURE_TENANT_ID"), "the Microsoft Entra tenant to sign in to (default $AZURE_TENANT_ID, which azd sets)")
 	wait := fs.Duration("wait", 3*time.Minute, "how long to retry while the database resumes from auto-pause or is busy")
 	if err := fs.Parse(args); err != nil {
 		return 1, err
@@ -54,13 +52,17 @@ func run(ctx context.Context, args []string) (int, error) {
 	if _, err := sqlgrant.Args(*name, *objectID); err != nil {
 		return 1, err
 	}
-	dsn, err := sqlgrant.DSN(*server, *database, *fedauth)
+	dsn, err := sqlgrant.DSN(*server, *database)
 	if err != nil {
 		return 1, err
 	}
-	connector, err := azuread.NewConnector(dsn)
+	cred, err := sqlgrant.Credential(*tenant)
 	if err != nil {
-		return 1, fmt.Errorf("connection settings: %w", err)
+		return 1, err
+	}
+	connector, err := sqlgrant.Connector(dsn, cred)
+	if err != nil {
+		return 1, err
 	}
 	db := sql.OpenDB(connector)
 	defer db.Close()
