@@ -1,0 +1,707 @@
+package inmem
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// Store is an in-memory tinyhead.Store. It passes the store conformance
+// suite (storetest) and follows sqlstore where the suite says nothing:
+//
+//   - documents are upserted by (Source, Item), compared byte for byte; ids
+//     grow in insertion order and are never reused; CreatedAt is kept by an
+//     update;
+//   - labels: a task mapped to "" loses its label, tasks not mentioned keep
+//     theirs; an unchanged label keeps its time stamp on a re-put (SetLabel
+//     always moves it), which is what Tasks' LastChange is made of;
+//   - inputs are validated as sqlstore validates them (empty source, empty or
+//     space-ended task names and etags, column sizes), before anything is
+//     written, with errors of no kind, as sqlstore's;
+//   - every call takes its context; a canceled one fails the call (the
+//     error wraps ctx.Err()) and changes nothing;
+//   - vectors are copied in and out: callers may reuse their buffers;
+//   - ScanLabeled calls fn without holding the store's lock, a page at a
+//     time, so fn may use the store;
+//   - RecordModel of a (task, version) already recorded fails, as SQL's
+//     unique constraint does (no kind); Models is ordered by version, as
+//     sqlstore's query is (versions are time stamps, so that is oldest
+//     first);
+//   - after Close every call fails.
+//
+// It is stricter than sqlstore in one way: a row's Embedding passed to
+// ScanLabeled's fn is overwritten with NaNs as soon as fn returns (the
+// interface says it is valid only while fn runs; sqlstore reuses it a page
+// later, so a caller that keeps it breaks only on large tasks).
+//
+// Every method is safe for concurrent use; writes are atomic (one mutex).
+type Store struct {
+	// Fault, if set, is called at the start of every method with the
+	// method's name ("PutDocuments", "PromoteModel", "Close", …); a non-nil
+	// error makes the method fail at once, changing nothing, with that
+	// error wrapped in the method's context as sqlstore wraps a driver's
+	// (errors.Is finds it, and its kind). Set it before the store is used, or with SetFault while
+	// other goroutines use it (every method reads it under the store's
+	// lock).
+	Fault func(op string) error
+
+	mu      sync.Mutex
+	closed  bool
+	nextID  int64
+	docs    map[docKey]*docRow
+	byID    map[int64]*docRow
+	ids     []int64 // ids of docs, ascending
+	ingests map[ingestKey]*tinyhead.Ingest
+	models  map[string]map[string]tinyhead.ModelRecord // task → version → record
+}
+
+var _ tinyhead.Store = (*Store)(nil)
+
+type docKey struct{ source, item string }
+
+type ingestKey struct{ source, etag string }
+
+type docRow struct {
+	id                                       int64
+	source, item, version, hash, text, model string
+	emb                                      []float32
+	created, updated                         time.Time
+	labels                                   map[string]labelRow // task → label
+}
+
+type labelRow struct {
+	label   string
+	updated time.Time
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{
+		docs:    map[docKey]*docRow{},
+		byID:    map[int64]*docRow{},
+		ingests: map[ingestKey]*tinyhead.Ingest{},
+		models:  map[string]map[string]tinyhead.ModelRecord{},
+	}
+}
+
+// SetFault sets Fault while other goroutines may be using the store.
+func (s *Store) SetFault(f func(op string) error) {
+	s.mu.Lock()
+	s.Fault = f
+	s.mu.Unlock()
+}
+
+// errClosed is returned by every call after Close.
+var errClosed = errors.New("store is closed")
+
+// begin runs the fault hook and refuses a closed store. The hook is called
+// without the lock held, so it may use the store.
+func (s *Store) begin(op string) error {
+	s.mu.Lock()
+	f, closed := s.Fault, s.closed
+	s.mu.Unlock()
+	if f != nil {
+		if err := f(op); err != nil {
+			return err
+		}
+	}
+	if closed {
+		return errClosed
+	}
+	return nil
+}
+
+// now is the time stamp written to rows: UTC, without a monotonic reading,
+// as a time read back from a database is.
+func now() time.Time { return time.Now().UTC().Round(0) }
+
+// Close makes every later call fail; closing twice is no error.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	f := s.Fault
+	s.mu.Unlock()
+	if f != nil {
+		if err := f("Close"); err != nil {
+			return fmt.Errorf("close store: %w", err)
+		}
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+// BeginIngest counts an attempt at the blob version (source, etag) and
+// returns its record. A new version starts as running with one attempt; a
+// known one only has its attempts counted (and, when it is still running,
+// its start time reset).
+func (s *Store) BeginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+	in, err := s.beginIngest(ctx, source, etag)
+	if err != nil {
+		return tinyhead.Ingest{}, fmt.Errorf("begin ingest of %s version %s: %w", source, etag, err)
+	}
+	return in, nil
+}
+
+func (s *Store) beginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+	if err := s.begin("BeginIngest"); err != nil {
+		return tinyhead.Ingest{}, err
+	}
+	if err := checkIngestKey(source, etag); err != nil {
+		return tinyhead.Ingest{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return tinyhead.Ingest{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := now()
+	k := ingestKey{source, etag}
+	in := s.ingests[k]
+	if in == nil {
+		in = &tinyhead.Ingest{Source: source, ETag: etag, Status: tinyhead.IngestRunning, StartedAt: t}
+		s.ingests[k] = in
+	} else if in.Status == tinyhead.IngestRunning {
+		in.StartedAt = t // a re-attempt of a crashed or timed-out ingest restarts its clock
+	}
+	in.Attempts++
+	in.UpdatedAt = t
+	return *in, nil
+}
+
+// FinishIngest stores the outcome of an attempt: Status, RowsOK,
+// RowsRejected and Error of in. It returns tinyhead.ErrNotFound when the
+// version was never begun.
+func (s *Store) FinishIngest(ctx context.Context, in tinyhead.Ingest) error {
+	if err := s.finishIngest(ctx, in); err != nil {
+		return fmt.Errorf("finish ingest of %s version %s: %w", in.Source, in.ETag, err)
+	}
+	return nil
+}
+
+func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
+	if err := s.begin("FinishIngest"); err != nil {
+		return err
+	}
+	if err := checkIngestKey(in.Source, in.ETag); err != nil {
+		return err
+	}
+	switch in.Status {
+	case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed:
+	default:
+		return fmt.Errorf("unknown status %q", in.Status)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.ingests[ingestKey{in.Source, in.ETag}]
+	if rec == nil {
+		return tinyhead.ErrNotFound
+	}
+	rec.Status, rec.RowsOK, rec.RowsRejected, rec.Error = in.Status, in.RowsOK, in.RowsRejected, in.Error
+	rec.UpdatedAt = now()
+	return nil
+}
+
+// GetIngest returns the record of one blob version, or tinyhead.ErrNotFound.
+func (s *Store) GetIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+	in, err := s.getIngest(ctx, source, etag)
+	if err != nil {
+		return tinyhead.Ingest{}, fmt.Errorf("get ingest of %s version %s: %w", source, etag, err)
+	}
+	return in, nil
+}
+
+func (s *Store) getIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+	if err := s.begin("GetIngest"); err != nil {
+		return tinyhead.Ingest{}, err
+	}
+	if err := checkIngestKey(source, etag); err != nil {
+		return tinyhead.Ingest{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return tinyhead.Ingest{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.ingests[ingestKey{source, etag}]
+	if in == nil {
+		return tinyhead.Ingest{}, tinyhead.ErrNotFound
+	}
+	return *in, nil
+}
+
+// EmbeddingsByHash returns copies of the stored embeddings, for model, of
+// whichever content hashes are already known (the map is never nil). When
+// several documents share a hash, the vector of the lowest id is returned.
+func (s *Store) EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error) {
+	out, err := s.embeddingsByHash(ctx, model, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d embeddings of model %s: %w", len(hashes), model, err)
+	}
+	return out, nil
+}
+
+func (s *Store) embeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error) {
+	if err := s.begin("EmbeddingsByHash"); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		want[h] = true
+	}
+	out := make(map[string][]float32)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.ids {
+		d := s.byID[id]
+		if d.model != model || !want[d.hash] {
+			continue
+		}
+		if _, ok := out[d.hash]; !ok {
+			out[d.hash] = slices.Clone(d.emb)
+		}
+	}
+	return out, nil
+}
+
+// PutDocuments upserts docs by (Source, Item) and applies their labels,
+// atomically. A task mapped to "" loses its label; tasks not mentioned keep
+// theirs. When docs holds the same (Source, Item) twice, the later one
+// wins, as if they had been written one after the other. An empty
+// ContentHash is computed from Text. The caller's maps and vectors are not
+// kept.
+func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) error {
+	if err := s.begin("PutDocuments"); err != nil {
+		return fmt.Errorf("put %d documents: %w", len(docs), err)
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	merged, err := mergeDocuments(docs)
+	if err != nil {
+		return fmt.Errorf("put documents of %s: %w", docs[0].Source, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %d documents of %s: %w", len(docs), docs[0].Source, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := now()
+	for _, d := range merged {
+		k := docKey{d.Source, d.Item}
+		row := s.docs[k]
+		if row == nil {
+			s.nextID++
+			row = &docRow{id: s.nextID, source: d.Source, item: d.Item, created: t, labels: map[string]labelRow{}}
+			s.docs[k] = row
+			s.byID[row.id] = row
+			s.ids = append(s.ids, row.id) // ids only grow: ids stays sorted
+		}
+		row.version, row.hash, row.text, row.model = d.SourceVersion, d.ContentHash, d.Text, d.EmbeddingModel
+		row.emb = slices.Clone(d.Embedding)
+		if row.emb == nil {
+			row.emb = []float32{}
+		}
+		row.updated = t
+		for task, label := range d.Labels {
+			switch old, ok := row.labels[task]; {
+			case label == "":
+				delete(row.labels, task)
+			case !ok || old.label != label: // an unchanged label keeps its time stamp
+				row.labels[task] = labelRow{label: label, updated: t}
+			}
+		}
+	}
+	return nil
+}
+
+// mergeDocuments validates docs and folds repeated keys into one document,
+// as sqlstore does. The caller's maps are not modified.
+func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
+	at := make(map[docKey]int, len(docs))
+	out := make([]tinyhead.Document, 0, len(docs))
+	for i, d := range docs {
+		if err := checkDocument(&d); err != nil {
+			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
+		}
+		k := docKey{d.Source, d.Item}
+		j, seen := at[k]
+		if !seen {
+			at[k] = len(out)
+			d.Labels = maps.Clone(d.Labels)
+			out = append(out, d)
+			continue
+		}
+		labels := out[j].Labels
+		if labels == nil {
+			labels = make(map[string]string, len(d.Labels))
+		}
+		maps.Copy(labels, d.Labels)
+		d.Labels = labels
+		out[j] = d
+	}
+	return out, nil
+}
+
+// PruneSource deletes the documents of source that were not written by
+// keepVersion (their labels go with them) and returns how many it deleted.
+func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (int, error) {
+	n, err := s.pruneSource(ctx, source, keepVersion)
+	if err != nil {
+		return 0, fmt.Errorf("prune documents of %s except version %s: %w", source, keepVersion, err)
+	}
+	return n, nil
+}
+
+func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (int, error) {
+	if err := s.begin("PruneSource"); err != nil {
+		return 0, err
+	}
+	if err := checkKey(source, ""); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	s.ids = slices.DeleteFunc(s.ids, func(id int64) bool {
+		d := s.byID[id]
+		if d.source != source || d.version == keepVersion {
+			return false
+		}
+		delete(s.byID, id)
+		delete(s.docs, docKey{d.source, d.item})
+		n++
+		return true
+	})
+	return n, nil
+}
+
+// GetDocument returns a copy of one document with its labels (never a nil
+// map), or tinyhead.ErrNotFound.
+func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
+	d, err := s.getDocument(ctx, source, item)
+	if err != nil {
+		return tinyhead.Document{}, fmt.Errorf("get document %s/%s: %w", source, item, err)
+	}
+	return d, nil
+}
+
+func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
+	if err := s.begin("GetDocument"); err != nil {
+		return tinyhead.Document{}, err
+	}
+	if err := checkKey(source, item); err != nil {
+		return tinyhead.Document{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return tinyhead.Document{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row := s.docs[docKey{source, item}]
+	if row == nil {
+		return tinyhead.Document{}, tinyhead.ErrNotFound
+	}
+	d := tinyhead.Document{
+		ID: row.id, Source: row.source, Item: row.item, SourceVersion: row.version, ContentHash: row.hash,
+		Text: row.text, EmbeddingModel: row.model, Embedding: slices.Clone(row.emb), CreatedAt: row.created,
+		Labels: make(map[string]string, len(row.labels)),
+	}
+	for task, l := range row.labels {
+		d.Labels[task] = l.label
+	}
+	return d, nil
+}
+
+// SetLabel sets, or with label "" removes, one task's label on a stored
+// document. It returns tinyhead.ErrNotFound when the document does not
+// exist.
+func (s *Store) SetLabel(ctx context.Context, source, item, task, label string) error {
+	if err := s.setLabel(ctx, source, item, task, label); err != nil {
+		return fmt.Errorf("set label %q of %s/%s: %w", task, source, item, err)
+	}
+	return nil
+}
+
+func (s *Store) setLabel(ctx context.Context, source, item, task, label string) error {
+	if err := s.begin("SetLabel"); err != nil {
+		return err
+	}
+	err := checkKey(source, item)
+	if err == nil {
+		err = checkTask(task, label)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row := s.docs[docKey{source, item}]
+	if row == nil {
+		return tinyhead.ErrNotFound
+	}
+	if label == "" {
+		delete(row.labels, task)
+	} else {
+		row.labels[task] = labelRow{label: label, updated: now()}
+	}
+	return nil
+}
+
+// Stats counts documents per embedding model and labels per task and label
+// (of every model).
+func (s *Store) Stats(ctx context.Context) (tinyhead.Stats, error) {
+	if err := s.begin("Stats"); err != nil {
+		return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)
+	}
+	st := tinyhead.Stats{ByModel: map[string]int{}, Labels: map[string]map[string]int{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.byID {
+		st.Documents++
+		st.ByModel[d.model]++
+		for task, l := range d.labels {
+			if st.Labels[task] == nil {
+				st.Labels[task] = map[string]int{}
+			}
+			st.Labels[task][l.label]++
+		}
+	}
+	return st, nil
+}
+
+// Tasks summarises every task with labelled documents embedded by model,
+// ordered by task name. LastChange is the latest write to one of the task's
+// labels or to a labelled document.
+func (s *Store) Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error) {
+	if err := s.begin("Tasks"); err != nil {
+		return nil, fmt.Errorf("summarise tasks of model %s: %w", model, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("summarise tasks of model %s: %w", model, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byTask := map[string]*tinyhead.TaskSummary{}
+	for _, d := range s.byID {
+		if d.model != model {
+			continue
+		}
+		for task, l := range d.labels {
+			ts := byTask[task]
+			if ts == nil {
+				ts = &tinyhead.TaskSummary{Task: task, Labels: map[string]int{}}
+				byTask[task] = ts
+			}
+			ts.Rows++
+			ts.Labels[l.label]++
+			last := d.updated
+			if l.updated.After(last) {
+				last = l.updated
+			}
+			if last.After(ts.LastChange) {
+				ts.LastChange = last
+			}
+		}
+	}
+	var out []tinyhead.TaskSummary
+	for _, ts := range byTask {
+		out = append(out, *ts)
+	}
+	slices.SortFunc(out, func(a, b tinyhead.TaskSummary) int { return cmp.Compare(a.Task, b.Task) })
+	return out, nil
+}
+
+// scanPageSize is how many rows ScanLabeled reads under the lock at a time,
+// as sqlstore reads a page per query.
+const scanPageSize = 1024
+
+// ScanLabeled calls fn with the labelled documents of task embedded by
+// model, in id order, a page at a time; the store's lock is not held while
+// fn runs. With withVectors false Embedding is nil; with it true Embedding
+// is valid only while fn runs (see Store). An error from fn stops the scan
+// and is returned as it is.
+func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error {
+	if err := s.begin("ScanLabeled"); err != nil {
+		return fmt.Errorf("scan labelled rows of task %s: %w", task, err)
+	}
+	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
+	var vecs []float32 // the page's embeddings, back to back
+	after := int64(math.MinInt64)
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan labelled rows of task %s after id %d: %w", task, after, err)
+		}
+		page, vecs = s.scanPage(task, model, withVectors, after, page[:0], vecs[:0])
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+			for i := range r.Embedding {
+				r.Embedding[i] = float32(math.NaN()) // the row is fn's only while it runs
+			}
+		}
+		if len(page) < scanPageSize {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// scanPage reads the next page of ScanLabeled after id after.
+func (s *Store) scanPage(task, model string, withVectors bool, after int64, page []tinyhead.LabeledRow, vecs []float32) ([]tinyhead.LabeledRow, []float32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ends []int
+	start, _ := slices.BinarySearch(s.ids, after+1)
+	for _, id := range s.ids[start:] {
+		if len(page) == scanPageSize {
+			break
+		}
+		d := s.byID[id]
+		l, ok := d.labels[task]
+		if !ok || d.model != model {
+			continue
+		}
+		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label})
+		if withVectors {
+			vecs = append(vecs, d.emb...)
+			ends = append(ends, len(vecs))
+		}
+	}
+	if withVectors {
+		begin := 0
+		for i := range page {
+			page[i].Embedding = vecs[begin:ends[i]:ends[i]]
+			if page[i].Embedding == nil {
+				page[i].Embedding = []float32{} // stored empty, not absent
+			}
+			begin = ends[i]
+		}
+	}
+	return page, vecs
+}
+
+// EmbeddingsByID returns copies of the embeddings of the given documents;
+// missing ids are absent from the map.
+func (s *Store) EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error) {
+	if err := s.begin("EmbeddingsByID"); err != nil {
+		return nil, fmt.Errorf("read embeddings of %d documents: %w", len(ids), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read embeddings of %d documents: %w", len(ids), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int64][]float32, len(ids))
+	for _, id := range ids {
+		if d := s.byID[id]; d != nil {
+			out[id] = slices.Clone(d.emb)
+		}
+	}
+	return out, nil
+}
+
+// RecordModel adds a trained model, not promoted, to the models table. A
+// version recorded before is an error (of no kind, like SQL's unique
+// constraint).
+func (s *Store) RecordModel(ctx context.Context, m tinyhead.ModelRecord) error {
+	if err := s.recordModel(ctx, m); err != nil {
+		return fmt.Errorf("record model %s/%s: %w", m.Task, m.Version, err)
+	}
+	return nil
+}
+
+func (s *Store) recordModel(ctx context.Context, m tinyhead.ModelRecord) error {
+	if err := s.begin("RecordModel"); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	versions := s.models[m.Task]
+	if versions == nil {
+		versions = map[string]tinyhead.ModelRecord{}
+		s.models[m.Task] = versions
+	}
+	if _, ok := versions[m.Version]; ok {
+		return errors.New("UNIQUE constraint failed: models.task, models.version")
+	}
+	m.CreatedAt = m.CreatedAt.UTC().Round(0)
+	m.Promoted = false
+	versions[m.Version] = m
+	return nil
+}
+
+// PromoteModel marks version as the task's promoted model, and no other.
+// A version never recorded is tinyhead.ErrNotFound, and changes nothing.
+func (s *Store) PromoteModel(ctx context.Context, task, version string) error {
+	if err := s.promoteModel(ctx, task, version); err != nil {
+		return fmt.Errorf("promote model %s/%s: %w", task, version, err)
+	}
+	return nil
+}
+
+func (s *Store) promoteModel(ctx context.Context, task, version string) error {
+	if err := s.begin("PromoteModel"); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	versions := s.models[task]
+	if _, ok := versions[version]; !ok {
+		return tinyhead.ErrNotFound
+	}
+	for v, m := range versions {
+		m.Promoted = v == version
+		versions[v] = m
+	}
+	return nil
+}
+
+// Models lists a task's models ordered by version (oldest first, versions
+// being time stamps); nil when there are none.
+func (s *Store) Models(ctx context.Context, task string) ([]tinyhead.ModelRecord, error) {
+	if err := s.begin("Models"); err != nil {
+		return nil, fmt.Errorf("list models of task %s: %w", task, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list models of task %s: %w", task, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []tinyhead.ModelRecord
+	for _, m := range s.models[task] {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b tinyhead.ModelRecord) int { return cmp.Compare(a.Version, b.Version) })
+	return out, nil
+}
