@@ -178,15 +178,15 @@ func (r *Registry) Save(ctx context.Context, m *Manifest, model, reportPNG []byt
 		return err
 	}
 	m.Files = Files{ONNX: r.path(m.Task, m.Version, "model.onnx"), Report: r.path(m.Task, m.Version, "report.png")}
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest of %s/%s: %w", m.Task, m.Version, err)
+	}
 	if _, err := r.Blobs.UploadBytes(ctx, r.Container, m.Files.ONNX, model, "application/octet-stream"); err != nil {
 		return fmt.Errorf("save model of %s/%s: %w", m.Task, m.Version, err)
 	}
 	if _, err := r.Blobs.UploadBytes(ctx, r.Container, m.Files.Report, reportPNG, "image/png"); err != nil {
 		return fmt.Errorf("save report of %s/%s: %w", m.Task, m.Version, err)
-	}
-	raw, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode manifest of %s/%s: %w", m.Task, m.Version, err)
 	}
 	if _, err := r.Blobs.UploadBytes(ctx, r.Container, r.path(m.Task, m.Version, "model.json"), raw, "application/json"); err != nil {
 		return fmt.Errorf("save manifest of %s/%s: %w", m.Task, m.Version, err)
@@ -253,6 +253,20 @@ func (r *Registry) Current(ctx context.Context, task string) (Current, string, e
 	if err := tinyhead.CheckTaskName(task); err != nil {
 		return Current{}, "", err
 	}
+	// A promotion between reading current.json's properties and its
+	// content makes the read fail with tinyhead.ErrConflict: read the new
+	// one (a few times at most, then report the conflict).
+	const attempts = 3
+	for i := 1; ; i++ {
+		cur, etag, err := r.readCurrent(ctx, task)
+		if i < attempts && errors.Is(err, tinyhead.ErrConflict) {
+			continue
+		}
+		return cur, etag, err
+	}
+}
+
+func (r *Registry) readCurrent(ctx context.Context, task string) (Current, string, error) {
 	name := r.path(task, "current.json")
 	props, err := r.Blobs.Props(ctx, r.Container, name)
 	if errors.Is(err, tinyhead.ErrNotFound) {
@@ -266,8 +280,14 @@ func (r *Registry) Current(ctx context.Context, task string) (Current, string, e
 		return Current{}, "", fmt.Errorf("read %s: %w", name, err)
 	}
 	defer body.Close()
+	// Read it whole first: a read that fails may pass (its error keeps
+	// its kind), unlike content that does not parse.
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return Current{}, "", fmt.Errorf("read %s: %w", name, err)
+	}
 	var cur Current
-	if err := json.NewDecoder(body).Decode(&cur); err != nil {
+	if err := json.Unmarshal(raw, &cur); err != nil {
 		// The ETag still lets the caller replace the broken pointer.
 		return Current{}, props.ETag, tinyhead.Errorf(tinyhead.ErrInvalid, "parse %s: %w", name, err)
 	}
