@@ -6,6 +6,7 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -135,6 +136,11 @@ func (s *Service) currentHead(ctx context.Context, task string) (*head, error) {
 		return nil, err
 	}
 	loaded, err := s.Models.LoadHead(ctx, task, cur.Version)
+	if errors.Is(err, tinyhead.ErrInvalid) || errors.Is(err, tinyhead.ErrNotFound) {
+		// The stored model is at fault, not the request: an internal
+		// error (500), not the kind's 400 or 404.
+		return nil, fmt.Errorf("the current model %s/%s cannot be loaded (%v); train a new version or roll back", task, cur.Version, err)
+	}
 	if err != nil {
 		return nil, err
 	}

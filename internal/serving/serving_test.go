@@ -504,8 +504,13 @@ func TestBrokenVersion(t *testing.T) {
 	}
 	f.promote(t, "spam", "v2")
 	for range 2 {
-		if got, err := f.svc.Classify(ctx, "spam", texts); err == nil {
+		got, err := f.svc.Classify(ctx, "spam", texts)
+		if err == nil {
 			t.Fatalf("Classify with a broken current version served %s", got.Version)
+		}
+		// The stored model is at fault, not the request: no client kind.
+		if k := tinyhead.KindOf(err); k != nil {
+			t.Errorf("error %v is of kind %v; want an internal error", err, k)
 		}
 	}
 	f.promote(t, "spam", "v1")
