@@ -53,7 +53,6 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 	}
 	feed.mark(cr.InputOffset())
 
-	seen := make(map[string]int) // id → data row of its first good row
 	for row := 1; ; row++ {
 		if err := p.ctx.Err(); err != nil {
 			return err
@@ -93,13 +92,6 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 		feed.mark(cr.InputOffset())
 
 		it, reason := p.csvItem(cols, rec)
-		if reason == "" && it.ID != "" {
-			if first, dup := seen[it.ID]; dup {
-				reason = fmt.Sprintf("duplicate id %q (first on row %d)", it.ID, first)
-			} else {
-				seen[it.ID] = row
-			}
-		}
 		if reason != "" {
 			p.rejectRow(row, fmt.Sprintf("%s (CSV line %d)", reason, line))
 			continue
@@ -177,7 +169,8 @@ func (p *parser) csvItem(cols csvColumns, rec []string) (Item, string) {
 		}
 	}
 	// The fields share one string per record: ids and labels are cloned so
-	// that the caller's maps (and seen) do not pin whole records.
+	// that what the caller keeps of them (its set of ids seen, labels) does
+	// not pin whole records.
 	it := Item{Text: rec[cols.text]}
 	if reason := p.checkText(it.Text); reason != "" {
 		return Item{}, reason

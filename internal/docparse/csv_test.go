@@ -60,6 +60,7 @@ line",b
 		want: []Item{
 			{Row: 1, ID: "1", Text: "ok", Labels: map[string]string{"label": "a"}},
 			{Row: 9, ID: "9", Text: "multi\nline", Labels: map[string]string{"label": "b"}},
+			{Row: 10, ID: "1", Text: "dup", Labels: map[string]string{"label": "a"}},
 			{Row: 11, ID: "10", Text: "fine", Labels: map[string]string{"label": "b"}},
 		},
 		rejects: []reject{
@@ -70,7 +71,6 @@ line",b
 			{6, "invalid UTF-8 (CSV line 7)"},
 			{7, `malformed CSV: bare " in non-quoted-field (CSV line 8)`},
 			{8, `malformed CSV: extraneous or missing " in quoted-field (CSV line 9)`},
-			{10, `duplicate id "1" (first on row 1) (CSV line 12)`},
 		},
 	}, {
 		name:    "text too long",
@@ -108,10 +108,11 @@ line",b
 		want:    []Item{{Row: 1, Text: "first"}},
 		rejects: []reject{{2, `malformed CSV: extraneous or missing " in quoted-field (CSV line 3, error on line 4)`}},
 	}, {
-		name:    "duplicate ids",
+		// Ids are passed on as given: ingest rejects duplicates, for every
+		// format at once (TestIngestDuplicateIDs).
+		name:    "duplicate ids are passed on",
 		content: "id,text\na,1\nb,2\na,3\n",
-		want:    []Item{{Row: 1, ID: "a", Text: "1"}, {Row: 2, ID: "b", Text: "2"}},
-		rejects: []reject{{3, `duplicate id "a" (first on row 1) (CSV line 4)`}},
+		want:    []Item{{Row: 1, ID: "a", Text: "1"}, {Row: 2, ID: "b", Text: "2"}, {Row: 3, ID: "a", Text: "3"}},
 	}, {
 		name:    "header only",
 		content: "text,label\n",
@@ -141,20 +142,28 @@ line",b
 				file = "incoming/reviews.csv"
 			}
 			res := parse(t, file, strings.NewReader(tc.content), tc.opt)
-			if tc.fileErr != "" {
-				var fe *FileError
-				if !errors.As(res.err, &fe) || !strings.Contains(fe.Reason, tc.fileErr) {
-					t.Fatalf("err = %v, want FileError %q", res.err, tc.fileErr)
-				}
-				return
-			}
-			if res.err != nil {
-				t.Fatal(res.err)
-			}
-			checkItems(t, res.items, tc.want)
-			checkRejects(t, res.rejects, tc.rejects)
+			checkParse(t, res, file, tc.want, tc.rejects, tc.fileErr)
 		})
 	}
+}
+
+// checkParse checks the parse of file against the items and rejections a
+// test wants or, when fileErr is set, against the *FileError it wants (a
+// part of its reason).
+func checkParse(t *testing.T, res result, file string, want []Item, rejects []reject, fileErr string) {
+	t.Helper()
+	if fileErr != "" {
+		var fe *FileError
+		if !errors.As(res.err, &fe) || !strings.Contains(fe.Reason, fileErr) || fe.File != file {
+			t.Fatalf("err = %v, want FileError %q of %s", res.err, fileErr, file)
+		}
+		return
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	checkItems(t, res.items, want)
+	checkRejects(t, res.rejects, rejects)
 }
 
 // TestCSVHugeField feeds a 10 MB quoted field, generated on the fly: it is

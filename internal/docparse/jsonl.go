@@ -18,7 +18,6 @@ func (p *parser) jsonl(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	seen := make(map[string]int) // id → line of its first good row
 	var buf []byte
 	for row := 1; ; row++ {
 		if err := p.ctx.Err(); err != nil {
@@ -40,13 +39,6 @@ func (p *parser) jsonl(r io.Reader) error {
 			continue
 		}
 		it, reason := p.jsonItem(line)
-		if reason == "" && it.ID != "" {
-			if first, dup := seen[it.ID]; dup {
-				reason = fmt.Sprintf("duplicate id %q (first on row %d)", it.ID, first)
-			} else {
-				seen[it.ID] = row
-			}
-		}
 		if reason != "" {
 			p.rejectRow(row, reason)
 			continue

@@ -68,20 +68,22 @@ null
 			{15, "invalid JSON"},
 		},
 	}, {
-		name: "duplicate ids",
+		// Ids are passed on as given: ingest rejects duplicates, for every
+		// format at once (TestIngestDuplicateIDs).
+		name: "duplicate ids are passed on",
 		content: `{"id": "a", "text": "first"}
 {"id": "b", "text": ""}
 {"id": "a", "text": "second"}
-{"id": "b", "text": "b is new: its first row was rejected"}
 {"id": 1, "text": "number"}
 {"id": "1", "text": "same id as a string"}
 `,
 		want: []Item{
 			{Row: 1, ID: "a", Text: "first"},
-			{Row: 4, ID: "b", Text: "b is new: its first row was rejected"},
-			{Row: 5, ID: "1", Text: "number"},
+			{Row: 3, ID: "a", Text: "second"},
+			{Row: 4, ID: "1", Text: "number"},
+			{Row: 5, ID: "1", Text: "same id as a string"},
 		},
-		rejects: []reject{{2, "empty text"}, {3, `duplicate id "a" (first on row 1)`}, {6, `duplicate id "1"`}},
+		rejects: []reject{{2, "empty text"}},
 	}, {
 		name:    "limits",
 		content: `{"text": "0123456789"}` + "\n" + `{"text": "01234567890"}` + "\n" + `{"text": "0123456789", "labels": {"a": "` + strings.Repeat("x", 40) + `"}}` + "\n" + `{"text":"ok"}`,
@@ -97,12 +99,9 @@ null
 		content: "",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := parse(t, "incoming/x.jsonl", strings.NewReader(tc.content), tc.opt)
-			if res.err != nil {
-				t.Fatal(res.err)
-			}
-			checkItems(t, res.items, tc.want)
-			checkRejects(t, res.rejects, tc.rejects)
+			const file = "incoming/x.jsonl"
+			res := parse(t, file, strings.NewReader(tc.content), tc.opt)
+			checkParse(t, res, file, tc.want, tc.rejects, "")
 		})
 	}
 }

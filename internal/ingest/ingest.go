@@ -207,7 +207,13 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 	g.Go(func() error {
 		defer close(toEmbed)
 		cur := &batch{}
-		seen := map[string]int{} // item → row, to report duplicate ids across formats
+		// seen (id → row of its first good row) is the one duplicate-id
+		// check, for every format. It belongs here rather than in docparse:
+		// the store upserts on (source, id), and an id the file does not give
+		// becomes "#<row>" only here, so only here can an explicit "#3" be
+		// seen to collide with the unnamed row 3 (the later row would
+		// silently overwrite the earlier one).
+		seen := map[string]int{}
 		emit := func(it docparse.Item) error {
 			if it.ID == "" {
 				it.ID = "#" + strconv.Itoa(it.Row)
@@ -220,10 +226,8 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 			seen[it.ID] = it.Row
 			cur.items = append(cur.items, it)
 			if len(cur.items) == size {
-				select {
-				case toEmbed <- cur:
-				case <-ctx.Done():
-					return ctx.Err()
+				if err := send(ctx, toEmbed, cur); err != nil {
+					return err
 				}
 				cur = &batch{}
 			}
@@ -237,11 +241,7 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 			return err
 		}
 		if len(cur.items) > 0 {
-			select {
-			case toEmbed <- cur:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return send(ctx, toEmbed, cur)
 		}
 		return nil
 	})
@@ -255,10 +255,8 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 				return err
 			}
 			res.Embedded += n
-			select {
-			case toWrite <- b:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := send(ctx, toWrite, b); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -275,6 +273,17 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 		return nil
 	})
 	return g.Wait()
+}
+
+// send hands b to the next stage, or gives up once ctx is done (another
+// stage failed, or the caller cancelled).
+func send(ctx context.Context, next chan<- *batch, b *batch) error {
+	select {
+	case next <- b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // reject counts a bad row and keeps the first few for the report. Only the
