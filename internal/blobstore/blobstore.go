@@ -14,13 +14,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/tinyhead/tinyhead/internal/azurite"
 )
 
 // DevelopmentConnectionString is what "UseDevelopmentStorage=true" stands for:
 // the well-known development account on a local Azurite.
-const DevelopmentConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-	"BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+var DevelopmentConnectionString = azurite.ConnectionString(azurite.DevelopmentPort)
 
 // DefaultConnection is the connection name Functions uses when a binding
 // names none.
@@ -116,7 +116,7 @@ func newClient(az *azblob.Client, auth string, o options) *Client {
 func NewFromConnectionString(conn string, opts ...Option) (*Client, error) {
 	o := newOptions(opts)
 	auth := "connection string"
-	if isDevelopmentStorage(conn) {
+	if IsDevelopmentStorage(conn) {
 		conn, auth = DevelopmentConnectionString, "development storage"
 	}
 	az, err := azblob.NewClientFromConnectionString(conn, &o.client)
@@ -233,7 +233,9 @@ func newFromIdentitySettings(prefix string, getenv func(string) string, opts []O
 	return c, true, nil
 }
 
-func isDevelopmentStorage(conn string) bool {
+// IsDevelopmentStorage reports whether a connection string is
+// "UseDevelopmentStorage=true" (in any case, among other parts).
+func IsDevelopmentStorage(conn string) bool {
 	for part := range strings.SplitSeq(conn, ";") {
 		k, v, _ := strings.Cut(part, "=")
 		if strings.EqualFold(strings.TrimSpace(k), "UseDevelopmentStorage") && strings.EqualFold(strings.TrimSpace(v), "true") {

@@ -22,12 +22,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
 )
 
 // TestAzurite runs the client against a real Azurite (scripts/setup.sh
 // installs it; the test fails without it).
 func TestAzurite(t *testing.T) {
-	srv := azurite.StartForTest(t)
+	srv := azuritetest.Start(t)
 	env := map[string]string{"AzureWebJobsStorage": srv.ConnectionString()}
 	newClient := func(t *testing.T, opts ...Option) *Client {
 		t.Helper()
