@@ -1,7 +1,7 @@
 // Package onnxembed embeds texts with a sentence-embedding model run by ONNX
 // Runtime (github.com/yalue/onnxruntime_go). It implements tinyhead.Embedder
 // for the default model, Universal Sentence Encoder Lite, converted from
-// TF.js to ONNX by ConvertUSELite at set-up.
+// TF.js to ONNX at set-up (cmd/convert-model, internal/uselite).
 package onnxembed
 
 import (
@@ -18,8 +18,6 @@ import (
 	"github.com/tinyhead/tinyhead/internal/sentencepiece"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
-
-const outputName = "embeddings"
 
 // Config configures an Embedder.
 type Config struct {
@@ -72,7 +70,7 @@ func Open(cfg Config) (*Embedder, error) {
 		return nil, err
 	}
 	sess, err := ort.NewDynamicAdvancedSession(filepath.Join(cfg.Dir, info.Model),
-		[]string{"indices", "values"}, []string{outputName}, opts)
+		[]string{"indices", "values"}, []string{OutputName}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open ONNX session for %s: %w", info.ID, err)
 	}
