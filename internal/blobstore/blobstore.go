@@ -27,7 +27,6 @@ var DevelopmentConnectionString = azurite.ConnectionString(azurite.DevelopmentPo
 const DefaultConnection = "AzureWebJobsStorage"
 
 const (
-	defaultReadChunk  = 8 << 20
 	defaultMaxRetries = 5
 	defaultBlockSize  = 4 << 20
 	defaultUploadConc = 4
@@ -40,7 +39,6 @@ type Client struct {
 	az         *azblob.Client
 	serviceURL string // without any query (a SAS would be a secret)
 	auth       string
-	readChunk  int64
 	maxRetries int32
 	log        *slog.Logger
 }
@@ -50,7 +48,6 @@ type Option func(*options)
 
 type options struct {
 	client     azblob.ClientOptions
-	readChunk  int64
 	maxRetries int32
 	log        *slog.Logger
 }
@@ -60,18 +57,8 @@ func WithClientOptions(o azblob.ClientOptions) Option {
 	return func(opts *options) { opts.client = o }
 }
 
-// WithReadChunk sets how many bytes one ranged GET of Open's reader asks for
-// (default 8 MiB). Each range is requested with If-Match on the ETag seen at
-// open, so a blob replaced mid-read gives ErrChanged.
-func WithReadChunk(n int64) Option {
-	return func(opts *options) {
-		if n > 0 {
-			opts.readChunk = n
-		}
-	}
-}
-
-// WithMaxRetries sets how many times a broken read is resumed (default 5).
+// WithMaxRetries sets how many times in a row a broken read is resumed
+// (default 5).
 func WithMaxRetries(n int) Option {
 	return func(opts *options) {
 		if n > 0 {
@@ -90,7 +77,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 func newOptions(opts []Option) options {
-	o := options{readChunk: defaultReadChunk, maxRetries: defaultMaxRetries}
+	o := options{maxRetries: defaultMaxRetries}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -105,7 +92,6 @@ func newClient(az *azblob.Client, auth string, o options) *Client {
 		az:         az,
 		serviceURL: stripQuery(az.URL()),
 		auth:       auth,
-		readChunk:  o.readChunk,
 		maxRetries: o.maxRetries,
 		log:        o.log,
 	}
