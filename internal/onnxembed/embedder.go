@@ -25,10 +25,15 @@ type Config struct {
 	Dir string
 	// Threads is ONNX Runtime's intra-op thread count; 0 means one per CPU.
 	Threads int
-	// BatchSize is the most texts per model run (default 32): larger
-	// batches pad more, smaller ones pay more per-run overhead.
+	// BatchSize is the most texts per model run; 0 means
+	// DefaultBatchSize. Larger batches pad more, smaller ones pay more
+	// per-run overhead.
 	BatchSize int
 }
+
+// DefaultBatchSize is the most texts per model run when Config.BatchSize
+// is 0.
+const DefaultBatchSize = 32
 
 // Embedder runs one ONNX Runtime session, shared by all callers; it is safe
 // for concurrent use.
@@ -76,7 +81,7 @@ func Open(cfg Config) (*Embedder, error) {
 	}
 	batch := cfg.BatchSize
 	if batch <= 0 {
-		batch = 32
+		batch = DefaultBatchSize
 	}
 	return &Embedder{info: info, tok: tok, sess: sess, batch: batch}, nil
 }
