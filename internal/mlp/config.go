@@ -2,8 +2,8 @@
 // perceptron over stored sentence embeddings, trained with AdamW + AMSGrad
 // on a CPU in seconds, and exported as a standard ONNX graph.
 //
-// The recipe is the reference one (Azure/elenchus, PyTorch; DESIGN.md,
-// "Training recipe"): Linear(dim→hidden), Linear(hidden→classes), softmax
+// The recipe is the reference one (Azure/elenchus, PyTorch; docs/design.md,
+// "The reference training recipe"): Linear(dim→hidden), Linear(hidden→classes), softmax
 // cross-entropy, AdamW with amsgrad, lr 1e-3, weight decay 1e-5, batch 256,
 // a linear learning-rate schedule. tinyhead's default puts a ReLU between
 // the layers; Activation "none" reproduces the reference.
