@@ -62,7 +62,7 @@ type Options struct {
 	// directory, removed by Stop.
 	Dir string
 	// StartTimeout bounds the wait for the service to answer; 0 means 60 s
-	// (Azurite answers in about 2 s, but a loaded machine can take much longer).
+	// (far more than Azurite usually needs, for loaded machines).
 	StartTimeout time.Duration
 	// Getenv looks up TINYHEAD_AZURITE_BIN and TINYHEAD_CACHE; nil means os.Getenv.
 	Getenv func(string) string

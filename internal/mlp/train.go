@@ -24,11 +24,9 @@ type History struct {
 // Training runs in float32 on AVX2 kernels (kernel_amd64.s; gemmAcc32
 // says how they keep results machine-independent), where a step of the
 // default recipe is two 8-MFLOP products, the optimiser's update and a
-// 512-KB gather of the batch's rows. BenchmarkPrecision (1000 steps of 256
-// rows drawn from 20,000 512-d rows of 10 classes, 2-core development
-// machine): float32 0.51 s on 1 core, 0.33 s on 2; float64 (gonum's
-// Dgemm, benchmarks only) 4.3 s and 2.4 s. float32 matches PyTorch's
-// float64 reference to 2e-5 (TestTorchReference). The batch is cut into
+// 512-KB gather of the batch's rows (timings: BENCHMARKS.md, "Trainer").
+// float32 matches PyTorch's float64 reference to 2e-5
+// (TestTorchReference). The batch is cut into
 // fixed shards whose gradients are summed in a fixed order, and every
 // product adds its terms in a fixed order without fused multiply-adds, so
 // the weights are the same bit for bit whatever the number of cores
