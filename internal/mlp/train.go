@@ -126,7 +126,6 @@ type trainer[T float32 | float64] struct {
 	w1t, b1, w2t, b2 []T
 	w2               []T // W2 (classes×hidden), refreshed before each gradient
 	opt              *adamW[T]
-	lr               float64 // the current step's learning rate
 	coef             adamCoef[T]
 
 	x       []float32 // the batch as src fills it
