@@ -14,8 +14,8 @@ import (
 // TestConvert converts the TF.js model that scripts/setup.sh fetched and
 // checks the result against the original model's cosines.
 func TestConvert(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "use-lite")
-	info, err := uselite.Convert(testenv.ModelSrcDir(t), out)
+	src, out := testenv.ModelSrcDir(t), filepath.Join(t.TempDir(), "use-lite")
+	info, err := uselite.Convert(src, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +30,22 @@ func TestConvert(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+	// Every weight is stored once: the graph is the weights and little more.
+	shards, err := filepath.Glob(filepath.Join(src, "group1-shard*"))
+	if err != nil || len(shards) == 0 {
+		t.Fatalf("no weight shards in %s (%v)", src, err)
+	}
+	var weights int64
+	for _, f := range shards {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		weights += fi.Size()
+	}
+	if fi, err := os.Stat(filepath.Join(out, info.Model)); err == nil && fi.Size() > weights+weights/50 {
+		t.Errorf("%s is %d bytes for %d bytes of weights: a weight is stored twice?", info.Model, fi.Size(), weights)
 	}
 	embedtest.InitRuntime(t)
 	e, err := onnxembed.Open(onnxembed.Config{Dir: out, Threads: 2})
