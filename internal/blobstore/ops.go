@@ -59,24 +59,28 @@ func (c *Client) Upload(ctx context.Context, container, name string, r io.Reader
 		Concurrency: defaultUploadConc,
 		HTTPHeaders: httpHeaders(contentType),
 	})
-	if err != nil {
-		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, mapErr(err))
-	}
-	return etag(resp.ETag), nil
+	return uploaded(container, name, resp.ETag, err)
 }
 
 // UploadBytes writes data to a block blob, replacing any blob of that name,
-// and returns the new ETag.
+// and returns the new ETag. (A small blob is one request, where Upload
+// always stages blocks.)
 func (c *Client) UploadBytes(ctx context.Context, container, name string, data []byte, contentType string) (string, error) {
 	resp, err := c.az.UploadBuffer(ctx, container, name, data, &azblob.UploadBufferOptions{
 		BlockSize:   defaultBlockSize,
 		Concurrency: defaultUploadConc,
 		HTTPHeaders: httpHeaders(contentType),
 	})
+	return uploaded(container, name, resp.ETag, err)
+}
+
+// uploaded is the result of an upload: the new ETag, or the error naming
+// the blob.
+func uploaded(container, name string, tag *azcore.ETag, err error) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, mapErr(err))
 	}
-	return etag(resp.ETag), nil
+	return etag(tag), nil
 }
 
 func httpHeaders(contentType string) *blob.HTTPHeaders {
