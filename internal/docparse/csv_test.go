@@ -1,7 +1,6 @@
 package docparse
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -141,18 +140,7 @@ line",b
 				file = "incoming/reviews.csv"
 			}
 			res := parse(t, file, strings.NewReader(tc.content), tc.opt)
-			if tc.fileErr != "" {
-				var fe *FileError
-				if !errors.As(res.err, &fe) || !strings.Contains(fe.Reason, tc.fileErr) {
-					t.Fatalf("err = %v, want FileError %q", res.err, tc.fileErr)
-				}
-				return
-			}
-			if res.err != nil {
-				t.Fatal(res.err)
-			}
-			checkItems(t, res.items, tc.want)
-			checkRejects(t, res.rejects, tc.rejects)
+			res.check(t, file, tc.fileErr, tc.want, tc.rejects)
 		})
 	}
 }
@@ -166,11 +154,8 @@ func TestCSVHugeField(t *testing.T) {
 	before := totalAlloc()
 	res := parse(t, "big.csv", src, Options{MaxLineBytes: 1 << 20})
 	allocated := totalAlloc() - before
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	checkItems(t, res.items, []Item{{Row: 1, ID: "1", Text: "before"}, {Row: 3, ID: "3", Text: "after"}})
-	checkRejects(t, res.rejects, []reject{{2, "record longer than 1048576 bytes (CSV line 3)"}})
+	res.check(t, "big.csv", "", []Item{{Row: 1, ID: "1", Text: "before"}, {Row: 3, ID: "3", Text: "after"}},
+		[]reject{{2, "record longer than 1048576 bytes (CSV line 3)"}})
 	if src.n < size {
 		t.Errorf("read %d bytes, want all of them", src.n)
 	}
