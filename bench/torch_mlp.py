@@ -6,7 +6,7 @@ tinyhead's trainer (internal/mlp).
   default    tinyhead's default: inputs standardised with the training rows'
              mean and standard deviation (as mlp.Scaler), Linear(dim→h) →
              ReLU → Linear(h→classes), h = max(classes // 2, 16), float32
-  reference  DESIGN.md's reference recipe (Azure/elenchus): raw embeddings,
+  reference  the reference recipe of docs/design.md (Azure/elenchus): raw embeddings,
              no activation, h = max(classes // 2, 1), float64 (--dtype
              float32 for the same in single precision)
 

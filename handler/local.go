@@ -19,6 +19,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/devhost"
@@ -67,7 +68,7 @@ func localCommand(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if strings.EqualFold(getenv(config.StorageConnection), "UseDevelopmentStorage=true") {
+	if blobstore.IsDevelopmentStorage(getenv(config.StorageConnection)) {
 		stop, err := ensureAzurite(ctx, filepath.Join(localDir, "azurite"), log)
 		if err != nil {
 			return err
@@ -148,19 +149,20 @@ func localCommand(ctx context.Context, args []string) error {
 	return trainAndClassify(ctx, os.Stdout, apiURL, strings.Split(*trainTasks, ","))
 }
 
-// ensureAzurite starts Azurite on 127.0.0.1:10000 (where
-// UseDevelopmentStorage=true points) unless something already answers there.
+// ensureAzurite starts Azurite on the port UseDevelopmentStorage=true
+// points at unless something already answers there.
 func ensureAzurite(ctx context.Context, dir string, log *slog.Logger) (stop func(), err error) {
-	if conn, err := net.DialTimeout("tcp", "127.0.0.1:10000", 500*time.Millisecond); err == nil {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(azurite.DevelopmentPort))
+	if conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond); err == nil {
 		conn.Close()
-		log.Info("using the blob service already listening on 127.0.0.1:10000")
+		log.Info("using the blob service already listening", "addr", addr)
 		return func() {}, nil
 	}
-	srv, err := azurite.Start(ctx, azurite.Options{Port: 10000, Dir: dir})
+	srv, err := azurite.Start(ctx, azurite.Options{Port: azurite.DevelopmentPort, Dir: dir})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("started Azurite", "port", 10000, "data", dir)
+	log.Info("started Azurite", "port", srv.Port(), "data", dir)
 	return srv.Stop, nil
 }
 

@@ -1,8 +1,10 @@
 // Command handler is tinyhead's Azure Functions custom handler.
 //
-//	handler                      serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
-//	handler local [flags]        serve them locally and play the host's part for blobs (see local.go)
-//	handler convert-model [...]  convert the default embedding model from TF.js to ONNX (set-up)
+//	handler                serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
+//	handler local [flags]  serve them locally and play the host's part for blobs (see local.go)
+//
+// Set-up steps are commands of their own under cmd/ (cmd/convert-model
+// converts the embedding model), so that the handler holds the product only.
 package main
 
 import (
@@ -52,10 +54,8 @@ func run(ctx context.Context, args []string) error {
 		return serveCommand(ctx, args)
 	case "local":
 		return localCommand(ctx, args)
-	case "convert-model":
-		return convertCommand(args)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, local or convert-model)", cmd)
+		return fmt.Errorf("unknown command %q (want serve or local)", cmd)
 	}
 }
 
@@ -193,22 +193,4 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
-
-func convertCommand(args []string) error {
-	fs := flag.NewFlagSet("convert-model", flag.ContinueOnError)
-	src := fs.String("src", "", "directory of the TF.js model (model.json, shards, vocab.json)")
-	out := fs.String("out", "", "model directory to write (model.onnx, vocab.json, model.json)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *src == "" || *out == "" {
-		return errors.New("convert-model: --src and --out are required")
-	}
-	info, err := onnxembed.ConvertUSELite(*src, *out)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("converted %s (%d-d) into %s\n", info.ID, info.Dim, *out)
-	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/tinyhead/tinyhead/internal/app"
-	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
@@ -29,7 +29,7 @@ func TestExecutableAsTheHostRunsIt(t *testing.T) {
 		t.Skip("builds the handler binary")
 	}
 	bin := buildHandler(t)
-	az := azurite.StartForTest(t)
+	az := azuritetest.Start(t)
 	ctx := context.Background()
 	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
 	if err != nil {
@@ -83,7 +83,7 @@ func TestExecutableFailsOnABadSetting(t *testing.T) {
 		t.Skip("builds the handler binary")
 	}
 	bin := buildHandler(t)
-	az := azurite.StartForTest(t)
+	az := azuritetest.Start(t)
 	missing := filepath.Join(t.TempDir(), "no-model-here")
 	h := handlertest.Start(t, bin, "", append(os.Environ(),
 		config.StorageConnection+"="+az.ConnectionString(),

@@ -6,7 +6,7 @@
 #   mlp        the trainer on synthetic rows (5,000 and 100,000 rows)
 #   training   SpamAssassin "spam" and "group" from the local run's database:
 #              the default recipe in memory and from SQL, and both recipes
-#              (default, DESIGN.md's reference) for seeds 0–2 on 1 and 2 cores
+#              (default, and the reference of docs/design.md) for seeds 0–2 on 1 and 2 cores
 #   export     the same rows, labels, split and texts to files (bench/export)
 #   torch      both recipes in PyTorch on the export (bench/torch_mlp.py)
 #   sklearn    LogisticRegression on the export (bench/sklearn_logreg.py)

@@ -34,9 +34,9 @@ readonly SPAM_GROUPS=(easy-ham-1 easy-ham-2 hard-ham-1 spam-1 spam-2)
 readonly SPAM_COUNT=6046
 
 # Go sources whose change makes the converted model stale (besides the model
-# itself): the TF.js reader and graph converter, the ONNX writer, and the
-# conversion entry point with the metadata it writes. Tests do not count.
-readonly CONVERTER_SOURCES=(internal/tfjs/*.go internal/onnx/*.go internal/onnxembed/convert.go internal/onnxembed/info.go)
+# itself): the TF.js reader and graph converter, the ONNX writer, the
+# conversion with the metadata it writes, and the command. Tests do not count.
+readonly CONVERTER_SOURCES=(internal/tfjs/*.go internal/onnx/*.go internal/uselite/*.go internal/onnxembed/info.go cmd/convert-model/*.go)
 
 die() { echo "setup.sh: error: $*" >&2; exit 1; }
 say() { echo "setup.sh: $*" >&2; }
@@ -62,7 +62,7 @@ unset TINYHEAD_ORT_LIB TINYHEAD_MODEL_DIR TINYHEAD_AZURITE_BIN TINYHEAD_SPAM_DIR
 source "$ROOT/scripts/env.sh"
 readonly CACHE=$TINYHEAD_CACHE
 
-for cmd in go node npm tar find sha256sum; do
+for cmd in go node npm tar find sha256sum cmp; do
 	command -v "$cmd" >/dev/null || die "$cmd is required but not installed"
 done
 
@@ -220,6 +220,10 @@ fi
 # --- embedding model (ONNX) -------------------------------------------------------
 model_dir=$TINYHEAD_MODEL_DIR
 # The conversion is keyed on the source model and on the converter's sources.
+# The stamp lists every key known to produce the installed model: checkouts
+# that share a cache may hold converter sources that differ (a moved file, a
+# comment) but convert the same, and none of them replaces the model while
+# another one's tests may be reading it.
 convert_key=$(
 	{
 		cat "$CACHE/stamps/model-src"
@@ -228,29 +232,42 @@ convert_key=$(
 		done
 	} | sha256sum | cut -d' ' -f1
 )
-if [[ -s $model_dir/model.onnx ]] && stamp_is model-onnx "$convert_key"; then
+model_stamp=$CACHE/stamps/model-onnx
+model_files=(model.onnx vocab.json model.json)
+# same_model A B: the model directories A and B hold the same files.
+same_model() {
+	local f
+	for f in "${model_files[@]}"; do
+		cmp -s "$1/$f" "$2/$f" || return 1
+	done
+}
+if [[ -s $model_dir/model.onnx && -f $model_stamp ]] && grep -qxF "$convert_key" "$model_stamp"; then
 	model_state="use-lite (ONNX)"
 elif [[ $convert -eq 0 ]]; then
 	model_state="use-lite NOT converted (--no-convert)"
-elif ! compgen -G 'handler/*.go' >/dev/null; then
-	say "cannot convert the model yet: ./handler (its convert-model subcommand) does not exist; rerun scripts/setup.sh once it does"
-	model_state="use-lite NOT converted (no ./handler)"
 else
 	say "converting the model to ONNX"
 	out=$TMP/use-lite
-	mkdir -p "$out"
-	go build -o "$TMP/handler" ./handler ||
-		die "cannot build ./handler, which converts the model (rerun with --no-convert to skip the conversion)"
-	"$TMP/handler" convert-model --src "$model_src" --out "$out" ||
-		die "handler convert-model --src $model_src --out $out failed"
-	for f in model.onnx vocab.json model.json; do
+	go build -o "$TMP/convert-model" ./cmd/convert-model ||
+		die "cannot build ./cmd/convert-model, which converts the model (rerun with --no-convert to skip the conversion)"
+	"$TMP/convert-model" --src "$model_src" --out "$out" ||
+		die "convert-model --src $model_src --out $out failed"
+	for f in "${model_files[@]}"; do
 		[[ -s $out/$f ]] || die "the conversion wrote no $f"
 	done
-	rm -rf "$model_dir"
-	mkdir -p "$(dirname "$model_dir")"
-	mv "$out" "$model_dir"
-	stamp_set model-onnx "$convert_key"
-	model_state="use-lite (ONNX, converted now)"
+	if [[ -d $model_dir ]] && same_model "$out" "$model_dir"; then
+		# The installed model is what this converter writes: keep it, and
+		# this key (with the last few others).
+		{ tail -n 9 "$model_stamp" 2>/dev/null || true; echo "$convert_key"; } >"$TMP/model-stamp"
+		mv -f "$TMP/model-stamp" "$model_stamp"
+		model_state="use-lite (ONNX, checked now)"
+	else
+		rm -rf "$model_dir"
+		mkdir -p "$(dirname "$model_dir")"
+		mv "$out" "$model_dir"
+		stamp_set model-onnx "$convert_key"
+		model_state="use-lite (ONNX, converted now)"
+	fi
 fi
 
 elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')

@@ -2,7 +2,8 @@
 # test.sh — the whole test suite, from a fresh clone: installs what the tests
 # need (scripts/setup.sh, idempotent), then vets and tests every package
 # against the real components (ONNX Runtime with the real model, Azurite,
-# SQLite; SQL Server too when TINYHEAD_TEST_MSSQL_DSN is set).
+# SQLite; SQL Server too when TINYHEAD_TEST_MSSQL_DSN is set), and the
+# trainer once more without its assembly kernels (-tags noasm).
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -11,3 +12,6 @@ bash scripts/setup.sh
 source scripts/env.sh
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# The trainer's portable loops, as on a CPU without AVX2: bit for bit the
+# same weights (TestTrainGolden).
+go test -count=1 -tags noasm ./internal/mlp/

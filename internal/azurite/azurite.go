@@ -2,38 +2,55 @@
 // emulator) for tests and for the local run.
 //
 // Azurite is installed by scripts/setup.sh into the cache directory; the
-// executable is found through TINYHEAD_AZURITE_BIN, else
-// $TINYHEAD_CACHE/npm/node_modules/.bin/azurite-blob, else
-// <repo>/.cache/npm/node_modules/.bin/azurite-blob where <repo> is the first
-// directory holding a go.mod at or above the working directory.
+// executable is found through TINYHEAD_AZURITE_BIN, else at
+// npm/node_modules/.bin/azurite-blob in the cache directory (see
+// internal/devenv). Tests start it with internal/azurite/azuritetest.
 package azurite
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
+
+	"github.com/tinyhead/tinyhead/internal/devenv"
 )
 
-// The development storage account every Azurite (and UseDevelopmentStorage=true) has.
+// The development storage account every Azurite has, and the blob port
+// that "UseDevelopmentStorage=true" means (on 127.0.0.1).
 const (
-	AccountName = "devstoreaccount1"
-	AccountKey  = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	AccountName     = "devstoreaccount1"
+	AccountKey      = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	DevelopmentPort = 10000
 )
 
-// binRel is the executable's path inside the cache directory.
-const binRel = "npm/node_modules/.bin/azurite-blob"
+// BlobEndpoint returns the development account's blob service URL on the
+// given port of 127.0.0.1.
+func BlobEndpoint(port int) string {
+	return fmt.Sprintf("http://127.0.0.1:%d/%s", port, AccountName)
+}
+
+// ConnectionString returns a shared-key connection string for the
+// development account on the given port of 127.0.0.1.
+func ConnectionString(port int) string {
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;",
+		AccountName, AccountKey, BlobEndpoint(port))
+}
+
+// BinEnv names the setting that points at the azurite-blob executable;
+// binRel is its path inside the cache directory.
+const (
+	BinEnv = "TINYHEAD_AZURITE_BIN"
+	binRel = "npm/node_modules/.bin/azurite-blob"
+)
 
 // Options configure Start. The zero value is ready to use.
 type Options struct {
@@ -45,7 +62,7 @@ type Options struct {
 	// directory, removed by Stop.
 	Dir string
 	// StartTimeout bounds the wait for the service to answer; 0 means 60 s
-	// (Azurite answers in about 2 s, but a loaded machine can take much longer).
+	// (far more than Azurite usually needs, for loaded machines).
 	StartTimeout time.Duration
 	// Getenv looks up TINYHEAD_AZURITE_BIN and TINYHEAD_CACHE; nil means os.Getenv.
 	Getenv func(string) string
@@ -69,50 +86,17 @@ func FindBinary(getenv func(string) string) (string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if bin := getenv("TINYHEAD_AZURITE_BIN"); bin != "" {
-		if err := isExecutable(bin); err != nil {
-			return "", fmt.Errorf("TINYHEAD_AZURITE_BIN: %w", err)
-		}
-		return bin, nil
-	}
-	var tried []string
-	if cache := getenv("TINYHEAD_CACHE"); cache != "" {
-		bin := filepath.Join(cache, filepath.FromSlash(binRel))
-		if isExecutable(bin) == nil {
-			return bin, nil
-		}
-		tried = append(tried, bin)
-	}
-	if root, err := RepoRoot(); err == nil {
-		bin := filepath.Join(root, ".cache", filepath.FromSlash(binRel))
-		if isExecutable(bin) == nil {
-			return bin, nil
-		}
-		tried = append(tried, bin)
-	}
-	if len(tried) == 0 {
-		return "", errors.New("azurite-blob not found: set TINYHEAD_AZURITE_BIN or run scripts/setup.sh in the repository")
-	}
-	return "", fmt.Errorf("azurite-blob not found (looked for %q); run scripts/setup.sh to install it", tried)
-}
-
-// RepoRoot returns the first directory at or above the working directory
-// that holds a go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
+	bin, err := devenv.Path(getenv, BinEnv, binRel)
 	if err != nil {
-		return "", fmt.Errorf("find the repository root: %w", err)
+		return "", fmt.Errorf("azurite-blob not found: %w; set %s or run scripts/setup.sh", err, BinEnv)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
+	if err := isExecutable(bin); err != nil {
+		if getenv(BinEnv) != "" {
+			return "", fmt.Errorf("%s: %w", BinEnv, err)
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find the repository root: no go.mod at or above the working directory")
-		}
-		dir = parent
+		return "", fmt.Errorf("azurite-blob not found (%w); run scripts/setup.sh to install it", err)
 	}
+	return bin, nil
 }
 
 func isExecutable(path string) error {
@@ -249,16 +233,11 @@ func (s *Server) Port() int { return s.port }
 func (s *Server) Dir() string { return s.dir }
 
 // BlobEndpoint returns the blob service URL of the development account.
-func (s *Server) BlobEndpoint() string {
-	return fmt.Sprintf("http://127.0.0.1:%d/%s", s.port, AccountName)
-}
+func (s *Server) BlobEndpoint() string { return BlobEndpoint(s.port) }
 
 // ConnectionString returns a shared-key connection string for the
 // development account on this server.
-func (s *Server) ConnectionString() string {
-	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;",
-		AccountName, AccountKey, s.BlobEndpoint())
-}
+func (s *Server) ConnectionString() string { return ConnectionString(s.port) }
 
 // Stop ends Azurite's process group (SIGTERM, then SIGKILL after 5 s), waits
 // for it, and removes the data directory if Start created it. It is safe to
@@ -280,22 +259,6 @@ func (s *Server) Stop() {
 			os.RemoveAll(s.dir)
 		}
 	})
-}
-
-// StartForTest starts Azurite for the test and stops it when the test ends.
-// The test fails (it does not skip) when Azurite is not installed.
-func StartForTest(t testing.TB) *Server {
-	t.Helper()
-	bin, err := FindBinary(nil)
-	if err != nil {
-		t.Fatalf("azurite is required for this test: %v", err)
-	}
-	s, err := Start(t.Context(), Options{Bin: bin, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("azurite: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s
 }
 
 // tailBuffer keeps the last max bytes written to it.

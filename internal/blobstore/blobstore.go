@@ -19,21 +19,19 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
+	"github.com/tinyhead/tinyhead/internal/azurite"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // DevelopmentConnectionString is what "UseDevelopmentStorage=true" stands for:
 // the well-known development account on a local Azurite.
-const DevelopmentConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-	"BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+var DevelopmentConnectionString = azurite.ConnectionString(azurite.DevelopmentPort)
 
 // DefaultConnection is the connection name Functions uses when a binding
 // names none.
 const DefaultConnection = "AzureWebJobsStorage"
 
 const (
-	defaultReadChunk  = 8 << 20
 	defaultMaxRetries = 5
 	defaultBlockSize  = 4 << 20
 	defaultUploadConc = 4
@@ -46,7 +44,6 @@ type Client struct {
 	az         *azblob.Client
 	serviceURL string // without any query (a SAS would be a secret)
 	auth       string
-	readChunk  int64
 	maxRetries int32
 	log        *slog.Logger
 }
@@ -56,7 +53,6 @@ type Option func(*options)
 
 type options struct {
 	client     azblob.ClientOptions
-	readChunk  int64
 	maxRetries int32
 	log        *slog.Logger
 }
@@ -66,19 +62,8 @@ func WithClientOptions(o azblob.ClientOptions) Option {
 	return func(opts *options) { opts.client = o }
 }
 
-// WithReadChunk sets how many bytes one ranged GET of Open's reader asks for
-// (default 8 MiB). Each range is requested with If-Match on the ETag seen at
-// open, so a blob replaced mid-read gives an error of kind
-// tinyhead.ErrConflict.
-func WithReadChunk(n int64) Option {
-	return func(opts *options) {
-		if n > 0 {
-			opts.readChunk = n
-		}
-	}
-}
-
-// WithMaxRetries sets how many times a broken read is resumed (default 5).
+// WithMaxRetries sets how many times in a row a broken read is resumed
+// (default 5).
 func WithMaxRetries(n int) Option {
 	return func(opts *options) {
 		if n > 0 {
@@ -97,7 +82,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 func newOptions(opts []Option) options {
-	o := options{readChunk: defaultReadChunk, maxRetries: defaultMaxRetries}
+	o := options{maxRetries: defaultMaxRetries}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -112,7 +97,6 @@ func newClient(az *azblob.Client, auth string, o options) *Client {
 		az:         az,
 		serviceURL: stripQuery(az.URL()),
 		auth:       auth,
-		readChunk:  o.readChunk,
 		maxRetries: o.maxRetries,
 		log:        o.log,
 	}
@@ -123,7 +107,7 @@ func newClient(az *azblob.Client, auth string, o options) *Client {
 func NewFromConnectionString(conn string, opts ...Option) (*Client, error) {
 	o := newOptions(opts)
 	auth := "connection string"
-	if isDevelopmentStorage(conn) {
+	if IsDevelopmentStorage(conn) {
 		conn, auth = DevelopmentConnectionString, "development storage"
 	}
 	az, err := azblob.NewClientFromConnectionString(conn, &o.client)
@@ -240,7 +224,9 @@ func newFromIdentitySettings(prefix string, getenv func(string) string, opts []O
 	return c, true, nil
 }
 
-func isDevelopmentStorage(conn string) bool {
+// IsDevelopmentStorage reports whether a connection string is
+// "UseDevelopmentStorage=true" (in any case, among other parts).
+func IsDevelopmentStorage(conn string) bool {
 	for part := range strings.SplitSeq(conn, ";") {
 		k, v, _ := strings.Cut(part, "=")
 		if strings.EqualFold(strings.TrimSpace(k), "UseDevelopmentStorage") && strings.EqualFold(strings.TrimSpace(v), "true") {

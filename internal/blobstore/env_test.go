@@ -3,10 +3,12 @@ package blobstore
 import (
 	"strings"
 	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/azurite"
 )
 
 func TestNewFromEnv(t *testing.T) {
-	const key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	const key = azurite.AccountKey
 	tests := []struct {
 		name       string
 		connection string

@@ -59,24 +59,28 @@ func (c *Client) Upload(ctx context.Context, container, name string, r io.Reader
 		Concurrency: defaultUploadConc,
 		HTTPHeaders: httpHeaders(contentType),
 	})
-	if err != nil {
-		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, mapErr(err))
-	}
-	return etag(resp.ETag), nil
+	return uploaded(container, name, resp.ETag, err)
 }
 
 // UploadBytes writes data to a block blob, replacing any blob of that name,
-// and returns the new ETag.
+// and returns the new ETag. (A small blob is one request, where Upload
+// always stages blocks.)
 func (c *Client) UploadBytes(ctx context.Context, container, name string, data []byte, contentType string) (string, error) {
 	resp, err := c.az.UploadBuffer(ctx, container, name, data, &azblob.UploadBufferOptions{
 		BlockSize:   defaultBlockSize,
 		Concurrency: defaultUploadConc,
 		HTTPHeaders: httpHeaders(contentType),
 	})
+	return uploaded(container, name, resp.ETag, err)
+}
+
+// uploaded is the result of an upload: the new ETag, or the error naming
+// the blob.
+func uploaded(container, name string, tag *azcore.ETag, err error) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("upload blob %s/%s: %w", container, name, mapErr(err))
 	}
-	return etag(resp.ETag), nil
+	return etag(tag), nil
 }
 
 func httpHeaders(contentType string) *blob.HTTPHeaders {
@@ -110,11 +114,13 @@ func (c *Client) props(ctx context.Context, container, name, ifMatch string) (Pr
 	return p, nil
 }
 
-// Open streams a blob. The returned reader fetches the blob in ranges, each
-// pinned to the ETag the blob had at open (If-Match) and resumed after
-// transient network errors, so a long read either returns exactly that
-// version or fails with an error of kind tinyhead.ErrConflict. ctx must stay live
-// while the reader is used; Close it when done.
+// Open streams a blob: one GET, whose body the returned reader hands on as
+// it is read. When the connection breaks, the reader resumes where it broke
+// (azblob's retry reader) with If-Match on the ETag the blob had at open,
+// so a long read either returns exactly that version or fails with an
+// error of kind
+// tinyhead.ErrConflict. ctx must stay live while the reader is used;
+// Close it when done.
 func (c *Client) Open(ctx context.Context, container, name string) (io.ReadCloser, Props, error) {
 	return c.open(ctx, container, name, "")
 }
@@ -129,19 +135,36 @@ func (c *Client) OpenETag(ctx context.Context, container, name, etag string) (io
 }
 
 func (c *Client) open(ctx context.Context, container, name, ifMatch string) (io.ReadCloser, Props, error) {
-	p, err := c.props(ctx, container, name, ifMatch)
-	if err != nil {
-		return nil, Props{}, fmt.Errorf("open: %w", err)
+	var o blob.DownloadStreamOptions
+	if ifMatch != "" {
+		m := azcore.ETag(ifMatch)
+		o.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &m}}
 	}
-	return &reader{
-		ctx:       ctx,
-		c:         c,
-		blob:      c.blob(container, name),
-		container: container,
-		name:      name,
-		etag:      azcore.ETag(p.ETag),
-		size:      p.Size,
-	}, p, nil
+	resp, err := c.blob(container, name).DownloadStream(ctx, &o)
+	if err != nil {
+		return nil, Props{}, fmt.Errorf("open blob %s/%s: %w", container, name, mapErr(err))
+	}
+	// DownloadStream answers a 304 with an empty response and no error; If-Match never yields one.
+	if resp.Body == nil {
+		return nil, Props{}, fmt.Errorf("open blob %s/%s: no content in the answer", container, name)
+	}
+	p := Props{
+		ETag:         etag(resp.ETag),
+		Size:         deref(resp.ContentLength),
+		LastModified: deref(resp.LastModified),
+		ContentType:  deref(resp.ContentType),
+	}
+	r := &reader{container: container, name: name, size: p.Size}
+	// The retry reader asks again from the offset where the body broke,
+	// with If-Match on this answer's ETag.
+	r.body = resp.NewRetryReader(ctx, &blob.RetryReaderOptions{
+		MaxRetries: c.maxRetries,
+		OnFailedRead: func(failures int32, err error, rng blob.HTTPRange, willRetry bool) {
+			c.log.WarnContext(ctx, "blob read failed", "container", container, "blob", name,
+				"offset", rng.Offset, "failures", failures, "retry", willRetry, "err", err)
+		},
+	})
+	return r, p, nil
 }
 
 // Download reads a small blob (a model artifact) whole, with Open's
@@ -205,19 +228,15 @@ func (c *Client) Delete(ctx context.Context, container, name string) error {
 	return nil
 }
 
-// reader reads a blob range by range; see Open.
+// reader is Open's reader: the retry reader, with errors that name the
+// blob and are of kind tinyhead.ErrConflict or ErrNotFound, and a check that the blob
+// ended where its size said.
 type reader struct {
-	ctx             context.Context
-	c               *Client
-	blob            *blob.Client
 	container, name string
-	etag            azcore.ETag
 	size            int64
-
-	off  int64         // bytes returned so far
-	body io.ReadCloser // the current range, nil between ranges
-	left int64         // bytes the current range still owes
-	err  error         // sticky
+	body            io.ReadCloser
+	off             int64 // bytes returned so far
+	err             error // sticky
 }
 
 var errClosed = errors.New("read after Close")
@@ -226,82 +245,26 @@ func (r *reader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	for {
-		if r.body == nil {
-			if r.off >= r.size {
-				return 0, io.EOF
-			}
-			if err := r.next(); err != nil {
-				r.err = err
-				return 0, err
-			}
+	n, err := r.body.Read(p)
+	r.off += int64(n)
+	switch {
+	case err == nil && r.off > r.size, errors.Is(err, io.EOF) && r.off != r.size:
+		r.err = fmt.Errorf("read blob %s/%s: %d bytes, its size is %d", r.container, r.name, r.off, r.size)
+	case err != nil:
+		r.err = err
+		if !errors.Is(err, io.EOF) {
+			r.err = fmt.Errorf("read blob %s/%s at offset %d: %w", r.container, r.name, r.off, mapErr(err))
 		}
-		n, err := r.body.Read(p)
-		r.off += int64(n)
-		r.left -= int64(n)
-		switch {
-		case err == nil && r.left < 0, errors.Is(err, io.EOF) && r.left != 0:
-			r.fail(fmt.Errorf("read blob %s/%s: range ended at offset %d, %d bytes off", r.container, r.name, r.off, r.left))
-		case errors.Is(err, io.EOF):
-			r.closeBody()
-			if n == 0 {
-				continue
-			}
-		case err != nil:
-			r.fail(fmt.Errorf("read blob %s/%s at offset %d: %w", r.container, r.name, r.off, mapErr(err)))
-		}
-		return n, r.err
 	}
+	return n, r.err
 }
 
-// next requests the next range.
-func (r *reader) next() error {
-	count := min(r.c.readChunk, r.size-r.off)
-	resp, err := r.blob.DownloadStream(r.ctx, &blob.DownloadStreamOptions{
-		Range: blob.HTTPRange{Offset: r.off, Count: count},
-		AccessConditions: &blob.AccessConditions{
-			ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &r.etag},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("read blob %s/%s at offset %d: %w", r.container, r.name, r.off, mapErr(err))
-	}
-	// DownloadStream answers a 304 with an empty response and no error; If-Match never yields one.
-	if resp.Body == nil {
-		return fmt.Errorf("read blob %s/%s at offset %d: no content in the answer", r.container, r.name, r.off)
-	}
-	// The retry reader resumes a broken range from where it broke, with
-	// If-Match on the ETag of this answer, which is r.etag.
-	r.body = resp.NewRetryReader(r.ctx, &blob.RetryReaderOptions{
-		MaxRetries: r.c.maxRetries,
-		OnFailedRead: func(failures int32, err error, rng blob.HTTPRange, willRetry bool) {
-			r.c.log.WarnContext(r.ctx, "blob read failed", "container", r.container, "blob", r.name,
-				"offset", rng.Offset, "failures", failures, "retry", willRetry, "err", err)
-		},
-	})
-	r.left = count
-	return nil
-}
-
-func (r *reader) fail(err error) {
-	r.err = err
-	r.closeBody()
-}
-
-func (r *reader) closeBody() {
-	if r.body != nil {
-		r.body.Close()
-		r.body = nil
-	}
-}
-
-// Close releases the current range's connection.
+// Close releases the connection.
 func (r *reader) Close() error {
-	r.closeBody()
 	if r.err == nil {
 		r.err = errClosed
 	}
-	return nil
+	return r.body.Close()
 }
 
 func etag(e *azcore.ETag) string {

@@ -51,6 +51,9 @@ type Config struct {
 	ModelDir     string
 	ORTLib       string
 	EmbedThreads int // 0: one per CPU
+	// The sizes are 0 unless set: each package that uses one has its
+	// default (onnxembed.DefaultBatchSize, ingest.Pipeline's BatchSize,
+	// docparse.DefaultMaxTextBytes), written there only.
 	EmbedBatch   int
 	IngestBatch  int
 	MaxTextBytes int
@@ -76,9 +79,9 @@ func Load(getenv func(string) string, base string) (Config, error) {
 	}{
 		{Port, &c.Port, 8080},
 		{EmbedThreads, &c.EmbedThreads, 0},
-		{EmbedBatch, &c.EmbedBatch, 32},
-		{IngestBatch, &c.IngestBatch, 256},
-		{MaxTextBytes, &c.MaxTextBytes, 1 << 20},
+		{EmbedBatch, &c.EmbedBatch, 0},
+		{IngestBatch, &c.IngestBatch, 0},
+		{MaxTextBytes, &c.MaxTextBytes, 0},
 	}
 	for _, s := range ints {
 		if *s.dst, err = intSetting(getenv, s.name, s.def); err != nil {

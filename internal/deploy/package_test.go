@@ -17,7 +17,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/deploy"
@@ -219,7 +219,7 @@ func TestPackage(t *testing.T) {
 // can only come from the package, found next to the executable. Then it
 // sends the blob-trigger invocation the host sends and checks the rows.
 func startPackagedHandler(t *testing.T, dir string) {
-	az := azurite.StartForTest(t)
+	az := azuritetest.Start(t)
 	ctx := context.Background()
 	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
 	if err != nil {

@@ -1,7 +1,6 @@
 package docparse
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -142,28 +141,9 @@ line",b
 				file = "incoming/reviews.csv"
 			}
 			res := parse(t, file, strings.NewReader(tc.content), tc.opt)
-			checkParse(t, res, file, tc.want, tc.rejects, tc.fileErr)
+			res.check(t, file, tc.fileErr, tc.want, tc.rejects)
 		})
 	}
-}
-
-// checkParse checks the parse of file against the items and rejections a
-// test wants or, when fileErr is set, against the *FileError it wants (a
-// part of its reason).
-func checkParse(t *testing.T, res result, file string, want []Item, rejects []reject, fileErr string) {
-	t.Helper()
-	if fileErr != "" {
-		var fe *FileError
-		if !errors.As(res.err, &fe) || !strings.Contains(fe.Reason, fileErr) || fe.File != file {
-			t.Fatalf("err = %v, want FileError %q of %s", res.err, fileErr, file)
-		}
-		return
-	}
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	checkItems(t, res.items, want)
-	checkRejects(t, res.rejects, rejects)
 }
 
 // TestCSVHugeField feeds a 10 MB quoted field, generated on the fly: it is
@@ -175,11 +155,8 @@ func TestCSVHugeField(t *testing.T) {
 	before := totalAlloc()
 	res := parse(t, "big.csv", src, Options{MaxLineBytes: 1 << 20})
 	allocated := totalAlloc() - before
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	checkItems(t, res.items, []Item{{Row: 1, ID: "1", Text: "before"}, {Row: 3, ID: "3", Text: "after"}})
-	checkRejects(t, res.rejects, []reject{{2, "record longer than 1048576 bytes (CSV line 3)"}})
+	res.check(t, "big.csv", "", []Item{{Row: 1, ID: "1", Text: "before"}, {Row: 3, ID: "3", Text: "after"}},
+		[]reject{{2, "record longer than 1048576 bytes (CSV line 3)"}})
 	if src.n < size {
 		t.Errorf("read %d bytes, want all of them", src.n)
 	}

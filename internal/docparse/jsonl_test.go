@@ -99,9 +99,8 @@ null
 		content: "",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			const file = "incoming/x.jsonl"
-			res := parse(t, file, strings.NewReader(tc.content), tc.opt)
-			checkParse(t, res, file, tc.want, tc.rejects, "")
+			res := parse(t, "incoming/x.jsonl", strings.NewReader(tc.content), tc.opt)
+			res.check(t, "incoming/x.jsonl", "", tc.want, tc.rejects)
 		})
 	}
 }
@@ -115,11 +114,8 @@ func TestJSONLHugeLine(t *testing.T) {
 		`{"text": "before"}`+"\n"+`{"text": "`, &repeatReader{'a', size}, `"}`+"\n",
 		`{"text": "after"}`+"\n")}
 	res := parse(t, "big.ndjson", src, Options{})
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	checkItems(t, res.items, []Item{{Row: 1, Text: "before"}, {Row: 3, Text: "after"}})
-	checkRejects(t, res.rejects, []reject{{2, "line longer than 4194304 bytes"}})
+	res.check(t, "big.ndjson", "", []Item{{Row: 1, Text: "before"}, {Row: 3, Text: "after"}},
+		[]reject{{2, "line longer than 4194304 bytes"}})
 	if src.n < size {
 		t.Errorf("read %d bytes, want all of them", src.n)
 	}

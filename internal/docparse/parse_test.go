@@ -49,6 +49,24 @@ func checkRejects(t *testing.T, got []RowError, want []reject) {
 	}
 }
 
+// check compares a parse's result with what a test wants: a FileError of
+// file whose reason contains fileErr, or else these items and rejects.
+func (res result) check(t *testing.T, file, fileErr string, want []Item, rejects []reject) {
+	t.Helper()
+	if fileErr != "" {
+		var fe *FileError
+		if !errors.As(res.err, &fe) || !strings.Contains(fe.Reason, fileErr) || fe.File != file {
+			t.Fatalf("err = %v, want FileError %q of %s", res.err, fileErr, file)
+		}
+		return
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	checkItems(t, res.items, want)
+	checkRejects(t, res.rejects, rejects)
+}
+
 func checkItems(t *testing.T, got, want []Item) {
 	t.Helper()
 	if len(got) == 0 && len(want) == 0 {
@@ -171,18 +189,7 @@ func TestDocuments(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := parse(t, tc.name, strings.NewReader(tc.content), tc.opt)
-			if tc.fileErr != "" {
-				var fe *FileError
-				if !errors.As(res.err, &fe) || !strings.Contains(fe.Reason, tc.fileErr) || fe.File != tc.name {
-					t.Fatalf("err = %v, want FileError %q", res.err, tc.fileErr)
-				}
-				return
-			}
-			if res.err != nil {
-				t.Fatal(res.err)
-			}
-			checkItems(t, res.items, tc.want)
-			checkRejects(t, res.rejects, tc.rejects)
+			res.check(t, tc.name, tc.fileErr, tc.want, tc.rejects)
 		})
 	}
 }

@@ -187,10 +187,7 @@ func metaCharset(b []byte) string {
 // none, UTF-8 and names it does not know. It forgives the "3D" left by a
 // charset=3D... written in quoted-printable.
 func lookupCharset(name string) encoding.Encoding {
-	name = strings.ToLower(strings.Trim(name, " \t\"'"))
-	if strings.HasPrefix(name, "3d") {
-		name = name[2:]
-	}
+	name = strings.TrimPrefix(strings.ToLower(strings.Trim(name, " \t\"'")), "3d")
 	switch name {
 	case "", "utf-8", "utf8":
 		return nil

@@ -36,7 +36,7 @@ func runBenchConfig[T float32 | float64](b *testing.B, d benchData, cfg Config, 
 	for b.Loop() {
 		src := NewMemoryBatches(d.trainX, d.trainY, d.dim, DefaultBatchSize, 1)
 		var err error
-		m, _, err = train[T](context.Background(), cfg, d.dim, d.classes, src, workers)
+		m, _, err = train(context.Background(), cfg, d.dim, d.classes, src, workers, gemmFor[T]())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,8 +2,8 @@
 // perceptron over stored sentence embeddings, trained with AdamW + AMSGrad
 // on a CPU in seconds, and exported as a standard ONNX graph.
 //
-// The recipe is the reference one (Azure/elenchus, PyTorch; DESIGN.md,
-// "Training recipe"): Linear(dim→hidden), Linear(hidden→classes), softmax
+// The recipe is the reference one (Azure/elenchus, PyTorch; docs/design.md,
+// "The reference training recipe"): Linear(dim→hidden), Linear(hidden→classes), softmax
 // cross-entropy, AdamW with amsgrad, lr 1e-3, weight decay 1e-5, batch 256,
 // a linear learning-rate schedule. tinyhead's default puts a ReLU between
 // the layers; Activation "none" reproduces the reference.
@@ -34,12 +34,12 @@ type Config struct {
 	// the reference's classes/2). classes/2 alone gives a binary task a
 	// single hidden unit: one dead ReLU kills the model, and without an
 	// activation a rank-h bottleneck cannot separate more than h+1 classes.
-	// The floor is a measured trade: BenchmarkHidden (1000 steps, 512-d,
-	// 10 classes, 100k rows, 2 cores): width 2: 0.34 s, 30% accuracy; 8:
-	// 0.52 s, 92%; 16: 0.77 s, 98%; 32: 1.34 s, 99%. On SpamAssassin
-	// spam/ham (standardised inputs, seeds 0–2) width 8 gives 97.0–97.6%
-	// validation accuracy and 16 gives 97.5–98.1%; the five groups
-	// 74.6–75.3% and 76.2–77.3%.
+	// The floor is a measured trade between time and accuracy
+	// (BenchmarkHidden; BENCHMARKS.md, "Trainer"): on 512-d synthetic rows
+	// of 10 classes, width 2 reaches 30% validation accuracy, 8 92%, 16
+	// 98% and 32 99%. On SpamAssassin spam/ham (standardised inputs, seeds
+	// 0–2) width 8 gives 97.0–97.6% validation accuracy and 16 gives
+	// 97.5–98.1%; the five groups 74.6–75.3% and 76.2–77.3%.
 	MinHidden int `json:"min_hidden,omitempty"`
 	// Activation is "relu" (default) or "none".
 	Activation Activation `json:"activation"`

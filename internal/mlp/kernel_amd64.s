@@ -1,3 +1,5 @@
+//go:build !noasm
+
 #include "textflag.h"
 
 // Arguments of kern4x16 and kern4x8 (see kernel_amd64.go):

@@ -3,8 +3,6 @@ package mlp
 import (
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // Model is a trained head: probabilities = softmax(W2·act(W1·x + B1) + B2).
@@ -61,14 +59,13 @@ func (m *Model) Predict(x []float32, n int, probs []float32) {
 	}
 	// Row by row: one row's input stays in L1 while each hidden unit is a
 	// dot product, and the hidden activations need no buffer.
-	var impl gonum.Implementation
 	relu := m.Activation != None
 	for i := range n {
 		xi := x[i*d : (i+1)*d]
 		p := probs[i*c : (i+1)*c]
 		copy(p, m.B2)
 		for j := range h {
-			a := m.B1[j] + impl.Sdot(d, xi, 1, m.W1[j*d:(j+1)*d], 1)
+			a := m.B1[j] + dot(xi, m.W1[j*d:(j+1)*d])
 			if relu && a <= 0 {
 				continue
 			}
@@ -78,6 +75,26 @@ func (m *Model) Predict(x []float32, n int, probs []float32) {
 		}
 		softmax(p)
 	}
+}
+
+// dot is the dot product of x and y (of len(x) values): the products,
+// rounded to float32 (no fused multiply-add), go to four interleaved
+// partial sums (so that the additions overlap), combined in a fixed order.
+// The result is the same on every machine.
+func dot(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float32(x[i] * y[i])
+		s1 += float32(x[i+1] * y[i+1])
+		s2 += float32(x[i+2] * y[i+2])
+		s3 += float32(x[i+3] * y[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float32(x[i] * y[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // softmax replaces logits by their softmax; exponentials are taken in

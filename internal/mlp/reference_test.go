@@ -55,7 +55,7 @@ func TestTorchReference(t *testing.T) {
 }
 
 func replay[T float32 | float64](t *testing.T, cfg Config, ref torchReference, init []float64, xs [][]float32, ys [][]int32, loss, final []float64, tol float64) {
-	tr := newTrainer[T](cfg, ref.Dim, ref.Classes, 2)
+	tr := newTrainer(cfg, ref.Dim, ref.Classes, 2, gemmFor[T]())
 	defer tr.stop()
 	if len(init) != len(tr.params) || len(final) != len(tr.params) {
 		t.Fatalf("reference has %d and %d parameters, model %d", len(init), len(final), len(tr.params))

@@ -24,22 +24,25 @@ type History struct {
 // Training runs in float32 on AVX2 kernels (kernel_amd64.s; gemmAcc32
 // says how they keep results machine-independent), where a step of the
 // default recipe is two 8-MFLOP products, the optimiser's update and a
-// 512-KB gather of the batch's rows. BenchmarkPrecision (1000 steps of 256
-// rows drawn from 20,000 512-d rows of 10 classes, 2-core development
-// machine): float32 0.51 s on 1 core, 0.33 s on 2; float64 (gonum's
-// Dgemm, benchmarks only) 4.3 s and 2.4 s. float32 matches PyTorch's
-// float64 reference to 2e-5 (TestTorchReference). The batch is cut into
+// 512-KB gather of the batch's rows (timings: BENCHMARKS.md, "Trainer").
+// float32 matches PyTorch's float64 reference to 2e-5
+// (TestTorchReference). The batch is cut into
 // fixed shards whose gradients are summed in a fixed order, and every
 // product adds its terms in a fixed order without fused multiply-adds, so
 // the weights are the same bit for bit whatever the number of cores
 // (TestTrainDeterministic) and whether or not the CPU has AVX2
 // (TestTrainSameWithoutAVX2).
 func Train(ctx context.Context, cfg Config, dim, classes int, src Batches) (*Model, History, error) {
-	return train[float32](ctx, cfg, dim, classes, src, runtime.GOMAXPROCS(0))
+	return train(ctx, cfg, dim, classes, src, runtime.GOMAXPROCS(0), gemmAcc32)
 }
 
-// train is Train in precision T with at most workers goroutines.
-func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes int, src Batches, workers int) (*Model, History, error) {
+// gemmFunc is C += A·B as gemmAcc32 computes it, in precision T.
+type gemmFunc[T float32 | float64] = func(m, n, k int, a []T, rsA, csA int, b []T, ldb int, c []T, ldc int)
+
+// train is Train in precision T with at most workers goroutines, its
+// products computed by gemm. (Only float32 is trained in production; the
+// tests train in float64 too, against PyTorch's float64 reference.)
+func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes int, src Batches, workers int, gemm gemmFunc[T]) (*Model, History, error) {
 	cfg = cfg.WithDefaults(classes)
 	if err := cfg.Validate(); err != nil {
 		return nil, History{}, fmt.Errorf("mlp: %w", err)
@@ -47,7 +50,7 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 	if dim < 1 || classes < 2 {
 		return nil, History{}, fmt.Errorf("mlp: cannot train %d-d inputs into %d classes", dim, classes)
 	}
-	tr := newTrainer[T](cfg, dim, classes, workers)
+	tr := newTrainer(cfg, dim, classes, workers, gemm)
 	defer tr.stop()
 	// Rows already in memory are copied by the shards that use them, in
 	// parallel and into a cache that is about to read them.
@@ -106,7 +109,7 @@ func (c Config) rate(t int) float64 {
 // A shard's gradient depends only on its rows and the shards are summed in
 // order: the cut depends on the batch size alone, never on the core count.
 const (
-	minShardRows = 64 // also gonum's block size: a shard's products stay on its serial path
+	minShardRows = 64 // also gonum's block size: the float64 tests' products stay on its serial path
 	maxShards    = 8  // bounds the cost of summing shard gradients
 )
 
@@ -114,6 +117,7 @@ const (
 type trainer[T float32 | float64] struct {
 	dim, hidden, classes int
 	relu                 bool
+	gemm                 gemmFunc[T]
 
 	// params is W1ᵀ | B1 | W2ᵀ | B2, the layout of the shard gradients:
 	// the weights are kept transposed (input-major) so that the products
@@ -122,7 +126,6 @@ type trainer[T float32 | float64] struct {
 	w1t, b1, w2t, b2 []T
 	w2               []T // W2 (classes×hidden), refreshed before each gradient
 	opt              *adamW[T]
-	lr               float64 // the current step's learning rate
 	coef             adamCoef[T]
 
 	x       []float32 // the batch as src fills it
@@ -155,11 +158,11 @@ type shard[T float32 | float64] struct {
 	loss                  float64
 }
 
-func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int) *trainer[T] {
+func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int, gemm gemmFunc[T]) *trainer[T] {
 	h, c, b := cfg.Hidden, classes, cfg.BatchSize
 	np := paramCount(dim, h, c)
 	tr := &trainer[T]{
-		dim: dim, hidden: h, classes: c, relu: cfg.Activation != None,
+		dim: dim, hidden: h, classes: c, relu: cfg.Activation != None, gemm: gemm,
 		params: make([]T, np),
 		w2:     make([]T, c*h),
 		opt:    newAdamW[T](cfg, np),
@@ -342,7 +345,7 @@ func (tr *trainer[T]) shard(s int) {
 	for i := range nr {
 		copy(hid[i*h:(i+1)*h], tr.b1)
 	}
-	gemmAcc(nr, h, d, x, d, 1, tr.w1t, h, hid, h)
+	tr.gemm(nr, h, d, x, d, 1, tr.w1t, h, hid, h)
 	act := hid
 	if tr.relu {
 		act = sh.act[:nr*h]
@@ -354,7 +357,7 @@ func (tr *trainer[T]) shard(s int) {
 	for i := range nr {
 		copy(logit[i*c:(i+1)*c], tr.b2)
 	}
-	gemmAcc(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
+	tr.gemm(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
 
 	// Loss and its gradient: softmax minus one-hot, over the whole batch's n.
 	var loss float64
@@ -385,11 +388,11 @@ func (tr *trainer[T]) shard(s int) {
 	// gW1ᵀ = xᵀ·dact; the bias gradients are column sums.
 	dlogit := logit
 	clear(sh.gw2t)
-	gemmAcc(h, c, nr, act, 1, h, dlogit, c, sh.gw2t, c)
+	tr.gemm(h, c, nr, act, 1, h, dlogit, c, sh.gw2t, c)
 	colSums(sh.gb2, dlogit)
 	dact := sh.dact[:nr*h]
 	clear(dact)
-	gemmAcc(nr, h, c, dlogit, c, 1, tr.w2, h, dact, h)
+	tr.gemm(nr, h, c, dlogit, c, 1, tr.w2, h, dact, h)
 	if tr.relu {
 		for i, v := range hid {
 			if v <= 0 {
@@ -398,24 +401,8 @@ func (tr *trainer[T]) shard(s int) {
 		}
 	}
 	clear(sh.gw1t)
-	gemmAcc(d, h, nr, x, 1, d, dact, h, sh.gw1t, h)
+	tr.gemm(d, h, nr, x, 1, d, dact, h, sh.gw1t, h)
 	colSums(sh.gb1, dact)
-}
-
-// gemmAcc is C += A·B (see gemmAcc32): the kernels in float32; in
-// float64 (benchmarks and tests only) gonum's Dgemm, with A read through
-// its transpose when its columns are the contiguous ones.
-func gemmAcc[T float32 | float64](m, n, k int, a []T, rsA, csA int, b []T, ldb int, c []T, ldc int) {
-	if a32, ok := any(a).([]float32); ok {
-		gemmAcc32(m, n, k, a32, rsA, csA, any(b).([]float32), ldb, any(c).([]float32), ldc)
-		return
-	}
-	mm := newMatmul[T]()
-	if csA == 1 {
-		mm.gemm(false, false, m, n, k, 1, a, rsA, b, ldb, 1, c, ldc)
-	} else {
-		mm.gemm(true, false, m, n, k, 1, a, csA, b, ldb, 1, c, ldc)
-	}
 }
 
 // transpose sets dst (cols×rows) to the transpose of src (rows×cols).

@@ -2,9 +2,13 @@ package mlp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -25,7 +29,7 @@ func trainOn(t *testing.T, cfg Config, x []float32, y []int32, dim, classes int,
 	if src == nil {
 		src = func() Batches { return NewMemoryBatches(x, y, dim, cfg.WithDefaults(classes).BatchSize, cfg.Seed) }
 	}
-	m, hist, err := train[float32](context.Background(), cfg, dim, classes, src(), workers)
+	m, hist, err := train(context.Background(), cfg, dim, classes, src(), workers, gemmAcc32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func TestGradient(t *testing.T) {
 	for _, act := range []Activation{ReLU, None} {
 		t.Run(string(act), func(t *testing.T) {
 			cfg := Config{Hidden: 4, Activation: act, BatchSize: rows}.WithDefaults(classes)
-			tr := newTrainer[float64](cfg, dim, classes, 2)
+			tr := newTrainer(cfg, dim, classes, 2, dgemmAcc)
 			defer tr.stop()
 			if len(tr.shards) != 3 {
 				t.Fatalf("%d shards, want 3", len(tr.shards))
@@ -247,7 +251,7 @@ func TestTrainStepsAllocateNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			allocs := func(steps int) float64 {
 				return testing.AllocsPerRun(3, func() {
-					if _, _, err := train[float32](context.Background(), Config{Steps: steps}, 64, 4, tt.src(), tt.workers); err != nil {
+					if _, _, err := train(context.Background(), Config{Steps: steps}, 64, 4, tt.src(), tt.workers, gemmAcc32); err != nil {
 						t.Fatal(err)
 					}
 				})
@@ -257,5 +261,36 @@ func TestTrainStepsAllocateNothing(t *testing.T) {
 				t.Errorf("%v allocations for 10 steps, %v for 300", short, long)
 			}
 		})
+	}
+}
+
+// TestTrainGolden pins the weights and predictions of two short trainings
+// to the bit: on amd64, the AVX2 kernels and the portable loops (go test
+// -tags noasm, or a CPU without AVX2) must both give these.
+func TestTrainGolden(t *testing.T) {
+	x, y := smallData(2000, 2, 1)
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Steps: 30, Seed: 1}, "352d3a64b3edf5f0850ce22948e0d3d73a4ea7b5e0c7ed3522793028473157ae"},
+		{Config{Steps: 30, Hidden: 21, Activation: None, NoAMSGrad: true}, "fbd36ca0211554499d63c936685b11590adb6bcd130749d66d96d04f7344e010"},
+	}
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the hashes are amd64's (math.Exp and math.Log are assembly there)")
+	}
+	for _, tt := range tests {
+		m := trainOn(t, tt.cfg, x, y, 64, 4, nil, 2)
+		probs := make([]float32, 100*m.Classes)
+		m.Predict(x, 100, probs)
+		h := sha256.New()
+		for _, p := range [][]float32{m.W1, m.B1, m.W2, m.B2, probs} {
+			for _, v := range p {
+				binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+			}
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != tt.want {
+			t.Errorf("%+v: weights and predictions hash to %s, want %s", tt.cfg, got, tt.want)
+		}
 	}
 }

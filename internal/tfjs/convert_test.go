@@ -252,6 +252,23 @@ func TestUnsupportedOpIsNamed(t *testing.T) {
 	}
 }
 
+// TestMissingInputs: a node with fewer inputs than its op takes is an
+// error that names it, not a panic.
+func TestMissingInputs(t *testing.T) {
+	for _, op := range []string{"StridedSlice", "Slice", "Transpose", "ExpandDims", "SplitV", "ConcatV2", "Sum", "Conv2D"} {
+		t.Run(op, func(t *testing.T) {
+			g := newGraph()
+			g.placeholder("x", tfFloat)
+			g.op("out", op, "", "x")
+			_, err := g.m.ToONNX(tfjs.ConvertOptions{})
+			if err == nil || !strings.Contains(err.Error(), "out") {
+				t.Fatalf("err = %v, want one that names the node", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
 func equalInts(a, b []int64) bool {
 	if len(a) != len(b) {
 		return false

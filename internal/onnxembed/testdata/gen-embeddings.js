@@ -146,7 +146,7 @@ async function main() {
   log("tokens per text:", ids.map((x) => x.length).join(" "));
   const cosines = [[0, 1], [0, 2], [1, 2]].map(([i, j]) => ({ i, j, cos: Number(cosine(batch[i], batch[j]).toPrecision(7)) }));
   for (const c of cosines) log(`cos(${c.i},${c.j}) = ${c.cos}`);
-  log("want 0.8924, 0.1072, 0.0669 (DESIGN.md)");
+  log("want 0.8924, 0.1072, 0.0669 (docs/design.md)");
   log("max |long - long clipped to 128 tokens| =", maxDiff([batch[texts.length - 1]], [clipped]).toExponential(2));
   log("max |batch - one at a time| =", maxDiff(batch, single).toExponential(2));
   log("max |cpu - wasm| =", maxDiff(batch, wasm.embeddings).toExponential(2));

@@ -1,7 +1,9 @@
-//go:build !amd64
+//go:build !amd64 || noasm
 
 package mlp
 
+// Without the kernels (another architecture, or the noasm build tag, as
+// gonum has it) the portable loops compute everything, to the same bits.
 const useAVX2 = false
 
 func kern4x16(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int) {
