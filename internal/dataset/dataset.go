@@ -184,12 +184,11 @@ func loadInMemory(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 }
 
 // gcEveryRows is how often loadInMemory collects the garbage the SQL
-// driver leaves behind (a fresh copy of every row's 2 KiB embedding). Left
-// to the pacer it would pile up to the size of the live heap, which here
-// is the training matrix itself: the process would peak at twice the data.
-// The matrix holds no pointers, so a collection costs little however large
-// it is: at 100,000 rows (BenchmarkScaling) the process grew by 1.15× the
-// data instead of 2×, and the load took no longer.
+// driver leaves behind (a fresh copy of every row's embedding). Left to the
+// pacer it would pile up to the size of the live heap, which here is the
+// training matrix itself: the process would peak at twice the data. The
+// matrix holds no pointers, so a collection costs little however large it
+// is (BENCHMARKS.md, "training memory", has the measurements).
 const gcEveryRows = 8 << 10
 
 // reverseRows reverses the order of the dim-wide rows of x in place.

@@ -38,7 +38,8 @@ func TestInValidation(t *testing.T) {
 	same, differ := 0, 0
 	for i := range 1000 {
 		item := fmt.Sprint(i)
-		if InValidation("s", item, 0.2) != InValidation("s", item, 0.2) {
+		first, again := InValidation("s", item, 0.2), InValidation("s", item, 0.2)
+		if first != again {
 			t.Fatal("the split is not stable")
 		}
 		if InValidation("x/a.csv", item, 0.5) == InValidation("x/b.csv", item, 0.5) {

@@ -107,7 +107,7 @@ var benchRecipes = []struct {
 }{
 	// The default: standardised inputs, ReLU, hidden max(classes/2, 16).
 	{"default", mlp.Config{}},
-	// DESIGN.md's reference: raw inputs, no activation, hidden classes/2.
+	// The reference recipe (docs/design.md): raw inputs, no activation, hidden classes/2.
 	{"reference", mlp.Config{MinHidden: -1, Activation: mlp.None, NoStandardize: true}},
 }
 
