@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinyhead/tinyhead/internal/azurite"
+	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/blobstore/blobtest"
 	"github.com/tinyhead/tinyhead/internal/registry"
@@ -13,17 +13,9 @@ import (
 
 // TestConformance runs the blob conformance suite, which the in-memory
 // fake (internal/inmem) passes too, against the real client on Azurite.
-// It skips when Azurite is not installed (scripts/setup.sh installs it).
+// Without Azurite it is testenv.Missing (a failure under scripts/test.sh).
 func TestConformance(t *testing.T) {
-	bin, err := azurite.FindBinary(nil)
-	if err != nil {
-		t.Skipf("skipping the blob conformance suite on Azurite: %v", err)
-	}
-	srv, err := azurite.Start(t.Context(), azurite.Options{Bin: bin, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("azurite: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := azuritetest.Start(t)
 	c, err := blobstore.NewFromConnectionString(srv.ConnectionString())
 	if err != nil {
 		t.Fatal(err)

@@ -145,7 +145,7 @@ func Credential(tenantID string) (azcore.TokenCredential, error) {
 	}
 	az, err := azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: tenantID})
 	if err != nil {
-		return nil, fmt.Errorf("Azure CLI sign-in: %w", err)
+		return nil, fmt.Errorf("az (Azure CLI) sign-in: %w", err)
 	}
 	chain, err := azidentity.NewChainedTokenCredential([]azcore.TokenCredential{azd, az}, nil)
 	if err != nil {
