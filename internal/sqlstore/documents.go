@@ -68,7 +68,12 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 
 // GetDocument returns one document with its labels, or ErrNotFound.
 func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
-	d, err := s.getDocument(ctx, source, item)
+	var d tinyhead.Document
+	err := s.retry(ctx, func() error {
+		var err error
+		d, err = s.getDocument(ctx, source, item)
+		return err
+	})
 	if err != nil {
 		return tinyhead.Document{}, fmt.Errorf("get document %s/%s: %w", source, item, err)
 	}
@@ -158,8 +163,10 @@ func (s *Store) setLabel(ctx context.Context, tx *sql.Tx, source, item, task, la
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return err
 	}
+	// Only on Babelfish, which ignores documentID's UPDLOCK, can a
+	// concurrent writer insert the label first.
 	_, err = tx.ExecContext(ctx, s.q.insertLabel, id, task, label, ts)
-	return err
+	return lostRace(err)
 }
 
 // PruneSource deletes the documents of source that were not written by

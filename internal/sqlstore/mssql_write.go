@@ -187,8 +187,9 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 // beginIngest is "update, then insert if no row was updated" in one
 // transaction. HOLDLOCK keeps the key range locked when the row is
 // missing, so a concurrent caller waits and then counts its attempt on the
-// row this one inserts; should both get past the update anyway, the loser
-// of the insert race hits the unique constraint and the caller retries.
+// row this one inserts; should both get past the update anyway (Babelfish
+// ignores the hints), the loser of the insert race hits the unique
+// constraint, and the retry counts its attempt on the winner's row.
 func (d mssqlDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -213,7 +214,7 @@ func (d mssqlDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag 
 			(source_key, source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
 			VALUES (@p1, @p2, @p3, N'running', 0, 0, N'', 1, @p4, @p4)`, sk, source, etag, ts)
 		if err != nil {
-			return tinyhead.Ingest{}, err
+			return tinyhead.Ingest{}, lostRace(err)
 		}
 	}
 	in, err := scanIngest(tx.QueryRowContext(ctx, d.queries().getIngest, sk, etag))
