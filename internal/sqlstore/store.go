@@ -230,3 +230,24 @@ func errorAs[T any](err error) (T, bool) {
 	ok := errors.As(err, &t)
 	return t, ok
 }
+
+// tables are tinyhead's tables, children before parents.
+var tables = []string{"labels", "documents", "ingests", "models"}
+
+// Clear deletes every row of tinyhead's tables (not the schema), in one
+// transaction: an empty store, as a new database would be. It is for
+// local runs and tests that start afresh; it removes no model blobs.
+func (s *Store) Clear(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range tables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clear the store: %w", err)
+	}
+	return nil
+}
