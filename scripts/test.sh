@@ -2,7 +2,9 @@
 # test.sh — the whole test suite, from a fresh clone: installs what the tests
 # need (scripts/setup.sh, idempotent), then vets and tests every package
 # against the real components (ONNX Runtime with the real model, Azurite,
-# SQLite; SQL Server too when TINYHEAD_TEST_MSSQL_DSN is set).
+# SQLite, and SQL Server: Babelfish from ../shared/babelfish, started here by
+# scripts/babelfish.sh, or the database TINYHEAD_TEST_MSSQL_DSN names when it
+# is set). Without either, the SQL Server tests skip, loudly.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -10,4 +12,28 @@ bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 go vet ./...
+
+if [ -n "${TINYHEAD_TEST_MSSQL_DSN:-}" ]; then
+	echo "test.sh: SQL Server tests use TINYHEAD_TEST_MSSQL_DSN as set"
+else
+	status=0
+	dsn=$(bash scripts/babelfish.sh start) || status=$?
+	case $status in
+	0)
+		trap 'bash scripts/babelfish.sh stop' EXIT
+		export TINYHEAD_TEST_MSSQL_DSN=$dsn
+		;;
+	3)
+		echo "test.sh: ******** NO SQL SERVER: the SQL Server tests SKIP (no ../shared/babelfish; set TINYHEAD_TEST_MSSQL_DSN to use a database) ********" >&2
+		;;
+	*)
+		echo "test.sh: Babelfish did not start" >&2
+		exit 1
+		;;
+	esac
+fi
+
 go test -count=1 -timeout 20m ./...
+# The store benchmarks once each, as a smoke test (SQLite, and SQL Server
+# with the DSN).
+go test -count=1 -run XXX -bench . -benchtime 1x ./internal/sqlstore/
