@@ -33,7 +33,7 @@ IF OBJECT_ID(N'tempdb..#put_labels') IS NOT NULL DROP TABLE #put_labels;
 CREATE TABLE #put_docs (
 	seq             INT            NOT NULL,
 	id              BIGINT         NULL, -- documents.id, once known
-	is_new          BIT            NOT NULL DEFAULT 0, -- inserted by this batch
+	is_new          BIT            NOT NULL, -- inserted by this batch (copied as 0)
 	source_key      BINARY(32)     NOT NULL,
 	item_key        BINARY(32)     NOT NULL,
 	source          NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
@@ -49,7 +49,7 @@ CREATE TABLE #put_docs (
 CREATE TABLE #put_labels (
 	seq         INT            NOT NULL, -- the document's seq in #put_docs
 	document_id BIGINT         NULL,     -- its documents.id, once known
-	is_new      BIT            NOT NULL DEFAULT 0, -- its document is new
+	is_new      BIT            NULL,     -- its document is new, once known
 	task        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	label       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NULL, -- NULL: remove
 	PRIMARY KEY (seq, task)
@@ -198,7 +198,7 @@ func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyh
 // straddled a packet boundary; SQL Server does not, so this stays.
 func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (int, error) {
 	docStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_docs", mssql.BulkOptions{},
-		"seq", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
+		"seq", "is_new", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
 		"embedding_model", "embedding", "dim"))
 	if err != nil {
 		return 0, fmt.Errorf("bulk copy documents: %w", err)
@@ -208,7 +208,9 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 	buf := make([]byte, 0, 4096)
 	for i, doc := range docs {
 		buf = AppendVector(buf[:0], doc.Embedding)
-		_, err := docStmt.ExecContext(ctx, int64(i), keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
+		// is_new is sent rather than left to a column default, which a
+		// bulk copy applies or not depending on its options (KEEP_NULLS).
+		_, err := docStmt.ExecContext(ctx, int64(i), false, keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
 			doc.SourceVersion, doc.ContentHash, doc.Text, doc.EmbeddingModel, buf, int64(len(doc.Embedding)))
 		if err != nil {
 			return 0, fmt.Errorf("bulk copy item %q: %w", doc.Item, err)
