@@ -39,7 +39,7 @@ func localCommand(ctx context.Context, args []string) error {
 	port := fs.Int("port", 7071, "port of the HTTP API (the host's front door, as `func start` serves it)")
 	seed := fs.String("seed-spamassassin", "", "upload the SpamAssassin data set from this directory into incoming/ first")
 	once := fs.Bool("exit-when-done", false, "ingest what is in incoming/ now, print a summary and exit (instead of watching)")
-	fresh := fs.Bool("fresh", false, "start from an empty database and an empty Azurite")
+	fresh := fs.Bool("fresh", false, "start from an empty database (the SQLite file removed, or every row of a SQL Server database deleted) and an empty Azurite")
 	trainTasks := fs.String("train", "", "with --exit-when-done: then train these comma-separated tasks over the HTTP API and classify two sample e-mails")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,6 +81,13 @@ func localCommand(ctx context.Context, args []string) error {
 		return err
 	}
 	defer svc.Close()
+	if *fresh && cfg.SQLDriver != "sqlite" {
+		// A SQLite file was removed above; a database is emptied.
+		if err := svc.Store.Clear(ctx); err != nil {
+			return err
+		}
+		log.Info("emptied the database", "sql", cfg.SQLDriver)
+	}
 	for _, c := range []string{config.IncomingContainer, config.ModelsContainer} {
 		if err := svc.Blobs.EnsureContainer(ctx, c); err != nil {
 			return err

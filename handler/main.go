@@ -122,7 +122,8 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlstore.Open(ctx, cfg.SQLDriver, cfg.SQLDSN)
+	store, err := sqlstore.OpenWith(ctx, cfg.SQLDriver, cfg.SQLDSN,
+		sqlstore.Options{MaxOpenConns: cfg.SQLMaxOpenConns, ConnMaxIdle: cfg.SQLConnMaxIdle})
 	if err != nil {
 		return nil, unavailable{err}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // Setting names read by the handler. Storage settings follow the Azure
@@ -36,6 +37,15 @@ const (
 	DefaultNightlySchedule = "0 0 2 * * *"
 )
 
+// Settings of the SQL Server connection pool (not used with SQLite).
+const (
+	// SQLMaxOpenConns bounds the connections of one instance (default 4).
+	SQLMaxOpenConns = "TINYHEAD_SQL_MAX_OPEN_CONNS"
+	// SQLConnMaxIdle closes a connection that has been idle this long, a
+	// Go duration such as "5m" (the default).
+	SQLConnMaxIdle = "TINYHEAD_SQL_CONN_MAX_IDLE"
+)
+
 // Containers used by the app. The blob trigger's path in
 // functions/EmbedBlob/function.json names IncomingContainer too.
 const (
@@ -58,6 +68,10 @@ type Config struct {
 	IngestBatch  int
 	MaxTextBytes int
 	LogLevel     string
+	// The SQL Server connection pool: at most SQLMaxOpenConns
+	// connections, each closed after SQLConnMaxIdle unused.
+	SQLMaxOpenConns int
+	SQLConnMaxIdle  time.Duration
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -82,11 +96,18 @@ func Load(getenv func(string) string, base string) (Config, error) {
 		{EmbedBatch, &c.EmbedBatch, 0},
 		{IngestBatch, &c.IngestBatch, 0},
 		{MaxTextBytes, &c.MaxTextBytes, 0},
+		{SQLMaxOpenConns, &c.SQLMaxOpenConns, 4},
 	}
 	for _, s := range ints {
 		if *s.dst, err = intSetting(getenv, s.name, s.def); err != nil {
 			return Config{}, err
 		}
+	}
+	if c.SQLMaxOpenConns == 0 {
+		return Config{}, fmt.Errorf("%s=0: want at least 1", SQLMaxOpenConns)
+	}
+	if c.SQLConnMaxIdle, err = durationSetting(getenv, SQLConnMaxIdle, 5*time.Minute); err != nil {
+		return Config{}, err
 	}
 	switch c.SQLDriver {
 	case "sqlite":
@@ -111,6 +132,19 @@ func intSetting(getenv func(string) string, name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, v)
 	}
 	return n, nil
+}
+
+// durationSetting reads a positive Go duration ("90s", "5m").
+func durationSetting(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 90s or 5m", name, v)
+	}
+	return d, nil
 }
 
 func or(v, def string) string {

@@ -67,6 +67,8 @@ var Settings = []Setting{
 	{config.IngestBatch, ByHandler, Default, "256 rows per transaction"},
 	{config.MaxTextBytes, ByHandler, Default, "1 MiB per text"},
 	{config.LogLevel, ByHandler, Default, "info"},
+	{config.SQLMaxOpenConns, ByHandler, Default, "4 connections per instance: a statement holds a database worker only while it runs, and the worker limit error (10928) is retried"},
+	{config.SQLConnMaxIdle, ByHandler, Default, "5m: idle sessions are closed, so the serverless database can pause"},
 
 	// Read by the Functions host only.
 	{config.StorageConnection + "__queueServiceUri", ByHost, Set, "the blob trigger's receipts and poison queue live in queues"},

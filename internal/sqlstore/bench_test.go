@@ -57,11 +57,7 @@ func openBench(b *testing.B, dialect string) *Store {
 	if dialect == "SQLServer" {
 		s, err = Open(b.Context(), DriverSQLServer, os.Getenv(mssqlEnv))
 		if err == nil {
-			for _, table := range []string{"labels", "documents", "ingests", "models"} {
-				if _, err = s.db.ExecContext(b.Context(), "DELETE FROM "+table); err != nil {
-					break
-				}
-			}
+			err = s.Clear(b.Context())
 		}
 	} else {
 		s, err = Open(b.Context(), DriverSQLite, filepath.Join(b.TempDir(), "bench.db"))

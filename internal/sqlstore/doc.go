@@ -37,24 +37,40 @@
 // avoid the padding rule that makes N'a' = N'a '. Compared text columns
 // use the binary collation Latin1_General_100_BIN2, because blob names,
 // item ids and labels are case-sensitive. Sizes are in limits.go; both
-// dialects enforce them, and both reject task names and etags that end in
-// a space (SQL Server would take them for the name without it).
+// dialects enforce them, and both reject etags that end in a space (SQL
+// Server would take them for the etag without it).
 //
 // PutDocuments bulk-copies the batch (mssql.CopyIn) into #temp tables and
-// merges it with set-based statements: UPDLOCK, HOLDLOCK on the key lookup
-// keeps existing rows and the gaps for new ones locked until commit, then
-// UPDATE the existing rows and INSERT the new ones. Labels are written
-// only while their document's row is locked (by that merge, or by SetLabel
+// merges it with set-based statements in one batch: each key is looked up
+// once, by a seek of the unique index WITH (UPDLOCK, HOLDLOCK), which keeps
+// existing rows and the gaps for new ones locked until commit; then
+// existing rows are updated by id, new ones inserted, and labels merged on
+// (document_id, task), the primary key of labels. Labels are written only
+// while their document's row is locked (by that merge, or by SetLabel
 // reading it WITH (UPDLOCK)), which orders all label writers. BeginIngest
-// is "UPDATE WITH (UPDLOCK, HOLDLOCK), INSERT if no row". Deadlocks, lost
-// insert races and Azure SQL's transient errors are retried, the whole
-// transaction at a time. No MERGE, no CREATE OR ALTER.
+// is "UPDATE WITH (UPDLOCK, HOLDLOCK), INSERT if no row". No MERGE, no
+// CREATE OR ALTER.
+//
+// # Retries and the pool
+//
+// Every call is retried, the whole transaction at a time, after errors that
+// a retry can cure: deadlocks, Azure SQL's transient errors (a serverless
+// database resuming answers 40613 for about a minute), broken connections,
+// and duplicate keys where an upsert lost an insert race (never a genuine
+// duplicate). Back-off is exponential, within Options.RetryBudget (90 s by
+// default), never past the context's deadline. The SQL Server pool is
+// bounded (Options.MaxOpenConns) and closes idle connections
+// (Options.ConnMaxIdle), so that a serverless database can pause.
+//
+// Labels are stored trimmed of surrounding white space and task names with
+// surrounding white space are refused, in both dialects, since SQL Server
+// compares 'a' and 'a ' as equal and SQLite does not.
 //
 // # Tests
 //
 // The conformance suite (package storetest) runs against SQLite always and
 // against SQL Server when TINYHEAD_TEST_MSSQL_DSN is set
-// (sqlserver://user:pass@host?database=tinyhead_test). Every SQL Server
-// test deletes all rows of tinyhead's tables first: use a database that
-// holds nothing else.
+// (sqlserver://user:pass@host?database=tinyhead_test; scripts/test.sh
+// starts Babelfish and sets it). Every SQL Server test deletes all rows of
+// tinyhead's tables first: use a database that holds nothing else.
 package sqlstore

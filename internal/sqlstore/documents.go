@@ -15,8 +15,10 @@ const documentColumns = `d.id, d.source, d.item, d.source_version, d.content_has
 	d.embedding_model, d.embedding, d.created_at`
 
 // PutDocuments upserts docs by (Source, Item) and applies their labels, all
-// in one transaction. A task mapped to "" loses its label; tasks not
-// mentioned keep theirs. When docs holds the same (Source, Item) twice, the
+// in one transaction. Labels are stored without surrounding white space;
+// a task mapped to "" (or white space) loses its label; tasks not
+// mentioned keep theirs. Task names with surrounding white space are
+// refused. When docs holds the same (Source, Item) twice, the
 // later one wins, as if they had been written one after the other. An
 // empty ContentHash is computed from Text.
 func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) error {
@@ -63,12 +65,22 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 		d.Labels = labels
 		out[j] = d
 	}
+	for _, d := range out {
+		for task, label := range d.Labels { // the maps are copies
+			d.Labels[task] = normLabel(label)
+		}
+	}
 	return out, nil
 }
 
 // GetDocument returns one document with its labels, or ErrNotFound.
 func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
-	d, err := s.getDocument(ctx, source, item)
+	var d tinyhead.Document
+	err := s.retry(ctx, func() error {
+		var err error
+		d, err = s.getDocument(ctx, source, item)
+		return err
+	})
 	if err != nil {
 		return tinyhead.Document{}, fmt.Errorf("get document %s/%s: %w", source, item, err)
 	}
@@ -119,8 +131,10 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 }
 
 // SetLabel sets, or with label "" removes, one task's label on a stored
-// document. It returns ErrNotFound when the document does not exist.
+// document; the label is trimmed as PutDocuments trims it. It returns
+// ErrNotFound when the document does not exist.
 func (s *Store) SetLabel(ctx context.Context, source, item, task, label string) error {
+	label = normLabel(label)
 	err := checkKey(source, item)
 	if err == nil {
 		err = checkTask(task, label)
@@ -158,8 +172,10 @@ func (s *Store) setLabel(ctx context.Context, tx *sql.Tx, source, item, task, la
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return err
 	}
+	// Only on Babelfish, which ignores documentID's UPDLOCK, can a
+	// concurrent writer insert the label first.
 	_, err = tx.ExecContext(ctx, s.q.insertLabel, id, task, label, ts)
-	return err
+	return lostRace(err)
 }
 
 // PruneSource deletes the documents of source that were not written by

@@ -30,7 +30,8 @@ func (s *Store) EmbeddingsByHash(ctx context.Context, model string, hashes []str
 	}
 	for len(uniq) > 0 {
 		n := min(len(uniq), maxInList)
-		if err := s.embeddingsByHash(ctx, model, uniq[:n], out); err != nil {
+		err := s.retry(ctx, func() error { return s.embeddingsByHash(ctx, model, uniq[:n], out) })
+		if err != nil {
 			return nil, fmt.Errorf("look up %d embeddings of model %s: %w", len(hashes), model, err)
 		}
 		uniq = uniq[n:]

@@ -101,7 +101,11 @@ func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
 func (s *Store) GetIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
 	in, err := tinyhead.Ingest{}, checkIngestKey(source, etag)
 	if err == nil {
-		in, err = scanIngest(s.db.QueryRowContext(ctx, s.q.getIngest, s.d.ingestKey(source, etag)...))
+		err = s.retry(ctx, func() error {
+			var err error
+			in, err = scanIngest(s.db.QueryRowContext(ctx, s.q.getIngest, s.d.ingestKey(source, etag)...))
+			return err
+		})
 	}
 	if err != nil {
 		return tinyhead.Ingest{}, fmt.Errorf("get ingest of %s version %s: %w", source, etag, err)

@@ -58,18 +58,32 @@ func checkNoTrailingSpace(what, s string) error {
 	return nil
 }
 
-func checkTask(task, label string) error {
+// checkTaskName rejects empty, over-long and untrimmed task names. A task
+// name is an identifier (a URL path segment, a models folder): "spam " is
+// refused rather than stored as "spam", since SQL Server would compare the
+// two as equal and SQLite would not.
+func checkTaskName(task string) error {
 	if task == "" {
 		return fmt.Errorf("empty task name")
 	}
-	if err := checkNoTrailingSpace("task name", task); err != nil {
-		return err
+	if strings.TrimSpace(task) != task {
+		return fmt.Errorf("task name %q begins or ends with white space", task)
 	}
-	if err := checkLen("task", task, maxTaskLen); err != nil {
+	return checkLen("task", task, maxTaskLen)
+}
+
+func checkTask(task, label string) error {
+	if err := checkTaskName(task); err != nil {
 		return err
 	}
 	return checkLen("label", label, maxLabelLen)
 }
+
+// normLabel is how a label is stored: without surrounding white space, as
+// the file parsers read labels, so that "spam" and "spam " are one label
+// in both dialects (SQL Server would group them together, SQLite apart). A
+// label of white space only becomes "", which removes the label.
+func normLabel(label string) string { return strings.TrimSpace(label) }
 
 // checkDocument validates d and fills in its content hash when missing.
 func checkDocument(d *tinyhead.Document) error {

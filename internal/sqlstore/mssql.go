@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/golang-sql/civil"
@@ -17,7 +22,7 @@ import (
 // openMSSQL connects with a plain DSN, or through Microsoft Entra ID when
 // the DSN names a fedauth method (ActiveDirectoryManagedIdentity,
 // ActiveDirectoryDefault, …): in Azure, SQL is reached without secrets.
-func openMSSQL(dsn string) (*sql.DB, error) {
+func openMSSQL(dsn string, o Options) (*sql.DB, error) {
 	var (
 		c   *mssql.Connector
 		err error
@@ -30,7 +35,11 @@ func openMSSQL(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sql.OpenDB(c), nil
+	db := sql.OpenDB(c)
+	db.SetMaxOpenConns(o.MaxOpenConns)
+	db.SetMaxIdleConns(o.MaxOpenConns)
+	db.SetConnMaxIdleTime(o.ConnMaxIdle)
+	return db, nil
 }
 
 type mssqlDialect struct{}
@@ -71,19 +80,65 @@ func (mssqlDialect) param(n int) string                  { return "@p" + strconv
 // and be converted by the server).
 func (mssqlDialect) timeArg(t time.Time) any { return civil.DateTimeOf(t.UTC()) }
 
+// retryable reports whether a retry can cure err: a deadlock, a transient
+// Azure SQL condition (a database that is resuming, failing over or at its
+// resource limits), or a broken connection (the pool then opens a new
+// one). Lost insert races are told apart by the statements that can lose
+// one (see lostRace); any other duplicate key is a genuine one.
 func (mssqlDialect) retryable(err error) bool {
-	e, ok := errorAs[interface{ SQLErrorNumber() int32 }](err)
-	if !ok {
-		return false
+	if e, ok := errorAs[interface{ SQLErrorNumber() int32 }](err); ok {
+		return transientSQLError(e.SQLErrorNumber())
 	}
-	switch e.SQLErrorNumber() {
+	return brokenConnection(err)
+}
+
+// transientSQLError reports whether SQL Server error number n is one that
+// goes away by itself: Microsoft's list for Azure SQL ("Transient fault
+// error codes") and the deadlock and lock time-out errors.
+func transientSQLError(n int32) bool {
+	switch n {
 	case 1205, // chosen as deadlock victim
-		2601, 2627, // lost an insert race: the retry finds the row
-		40197, 40501, 40613, 49918, 49919, 49920, // Azure SQL: transient
-		10928, 10929: // Azure SQL: resource limits, transient
+		1222,                       // lock request time-out
+		4060,                       // cannot open the database (during a resume or fail-over)
+		4221,                       // login to a read replica timed out waiting for it
+		40143, 40197, 40501, 40540, // the service could not process the request, is busy, …
+		40613,               // database not currently available (a serverless database resuming)
+		49918, 49919, 49920, // not enough resources, too many operations in progress
+		10928, 10929: // resource limits (workers, sessions)
 		return true
 	}
 	return false
+}
+
+// brokenConnection reports whether err says that the connection failed
+// rather than the statement: the network or the server's end of it.
+func brokenConnection(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if _, ok := errorAs[net.Error](err); ok {
+		return true
+	}
+	_, ok := errorAs[mssql.StreamError](err)
+	return ok
+}
+
+// lostRace marks err as a lost insert race when it is a duplicate key
+// (2627: unique constraint, 2601: unique index). Only statements that
+// insert after finding no row may call it.
+func lostRace(err error) error {
+	e, ok := errorAs[mssql.Error](err)
+	if !ok {
+		return err
+	}
+	// Number is the last error of the batch; All has them all.
+	for _, n := range append([]mssql.Error{e}, e.All...) {
+		if n.Number == 2627 || n.Number == 2601 {
+			return lostRaceError{err}
+		}
+	}
+	return err
 }
 
 func (d mssqlDialect) migrate(ctx context.Context, db *sql.DB) error {

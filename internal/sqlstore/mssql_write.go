@@ -10,18 +10,30 @@ import (
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
-// The batch is bulk-copied into two temporary tables and merged with a few
+// The batch is bulk-copied into two temporary tables and merged with
 // set-based statements: a handful of round trips per call instead of
 // several per document. The temporary tables are created in a batch without
 // parameters: go-mssqldb sends a batch with parameters through
 // sp_executesql, and a #table created there would vanish when it returns.
 // Their text columns carry the binary collation of the real tables, so
 // joins do not hit a collation conflict with tempdb's default.
+//
+// #put_docs is keyed by seq, the document's place in the batch, and gets
+// the id of its documents row once that is known; #put_labels refers to
+// its document by seq. So the binary (source_key, item_key) pair is used
+// only to look each document up once, by the unique index, and every join
+// after that is on integers, as the target's keys are: labels are matched
+// on (document_id, task), the primary key of labels. (Joining labels to
+// the batch through the binary keys made Babelfish, which cannot hash or
+// merge-join on VARBINARY, pair every label of the task with every row of
+// the batch: seconds per batch, growing with the table.)
 const mssqlCreateTemp = `
 IF OBJECT_ID(N'tempdb..#put_docs') IS NOT NULL DROP TABLE #put_docs;
 IF OBJECT_ID(N'tempdb..#put_labels') IS NOT NULL DROP TABLE #put_labels;
 CREATE TABLE #put_docs (
 	seq             INT            NOT NULL,
+	id              BIGINT         NULL, -- documents.id, once known
+	is_new          BIT            NOT NULL, -- inserted by this batch (copied as 0)
 	source_key      BINARY(32)     NOT NULL,
 	item_key        BINARY(32)     NOT NULL,
 	source          NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
@@ -32,77 +44,124 @@ CREATE TABLE #put_docs (
 	embedding_model NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	embedding       VARBINARY(MAX) NOT NULL,
 	dim             INT            NOT NULL,
-	is_new          BIT            NULL,
-	PRIMARY KEY (source_key, item_key)
+	PRIMARY KEY (seq)
 );
 CREATE TABLE #put_labels (
-	source_key BINARY(32)     NOT NULL,
-	item_key   BINARY(32)     NOT NULL,
-	task       NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
-	label      NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NULL, -- NULL: remove
-	PRIMARY KEY (source_key, item_key, task)
+	seq         INT            NOT NULL, -- the document's seq in #put_docs
+	document_id BIGINT         NULL,     -- its documents.id, once known
+	is_new      BIT            NULL,     -- its document is new, once known
+	task        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+	label       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NULL, -- NULL: remove
+	PRIMARY KEY (seq, task)
 );`
 
 // mssqlMergeDocuments upserts #put_docs into documents; @p1 is the time.
-// The first statement reads the target keys with UPDLOCK, HOLDLOCK: the
+// The first statement looks every key up with UPDLOCK, HOLDLOCK: the
 // existing rows and the gaps where new ones go stay locked to the end of
 // the transaction, so no concurrent writer can insert the same key between
 // the check and the insert (a deadlock between two such writers is retried
-// by the caller). New rows are inserted in the caller's order, so ids
-// follow it.
+// by the caller). The lookup is a correlated subquery, one seek of
+// uq_documents_key per row, on purpose: a join could be planned as a scan,
+// which with HOLDLOCK would lock the whole table. Existing rows are then
+// updated by id, new ones inserted in the caller's order, so ids follow it,
+// and looked up the same way. A statement with nothing to do (no existing
+// rows in a new file, no new rows in a new version of one) is skipped: a
+// join can cost a scan of the target even when one side is empty.
+//
+// Babelfish parses and ignores the hints; there a concurrent writer of the
+// same new key makes the INSERT fail on uq_documents_key instead of
+// waiting, and putDocuments reports that as a lost race, which is retried.
+//
+// XACT_ABORT ON makes the first error end the batch (and the
+// transaction): by default SQL Server aborts only the failing statement
+// and runs the next ones, which would then fail on the rows it did not
+// write, and report their error instead of the first. Set inside the
+// batch, which sp_executesql runs, it reverts when the batch ends.
 const mssqlMergeDocuments = `
-UPDATE t SET is_new = CASE WHEN EXISTS (
-		SELECT 1 FROM documents AS d WITH (UPDLOCK, HOLDLOCK)
-		WHERE d.source_key = t.source_key AND d.item_key = t.item_key) THEN 0 ELSE 1 END
+SET XACT_ABORT ON;
+
+UPDATE t SET id = (
+		SELECT d.id FROM documents AS d WITH (UPDLOCK, HOLDLOCK)
+		WHERE d.source_key = t.source_key AND d.item_key = t.item_key)
 FROM #put_docs AS t;
 
-UPDATE d SET
-	source_version = t.source_version,
-	content_hash = t.content_hash,
-	text = t.text,
-	embedding_model = t.embedding_model,
-	embedding = t.embedding,
-	dim = t.dim,
-	updated_at = @p1
-FROM documents AS d
-JOIN #put_docs AS t ON t.source_key = d.source_key AND t.item_key = d.item_key
-WHERE t.is_new = 0;
+DECLARE @existing INT = (SELECT COUNT(*) FROM #put_docs WHERE id IS NOT NULL);
 
-INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text,
-	embedding_model, embedding, dim, created_at, updated_at)
-SELECT source_key, item_key, source, item, source_version, content_hash, text,
-	embedding_model, embedding, dim, @p1, @p1
-FROM #put_docs
-WHERE is_new = 1
-ORDER BY seq;`
+IF @existing > 0
+	UPDATE d SET
+		source_version = t.source_version,
+		content_hash = t.content_hash,
+		text = t.text,
+		embedding_model = t.embedding_model,
+		embedding = t.embedding,
+		dim = t.dim,
+		updated_at = @p1
+	FROM documents AS d
+	JOIN #put_docs AS t ON t.id = d.id;
 
-// mssqlMergeLabels applies #put_labels; @p1 is the time. Every document
-// concerned is locked by mssqlMergeDocuments in the same transaction, and
-// every writer of labels locks the document first, so these need no
-// range locks of their own. An unchanged label keeps its updated_at.
-// DATALENGTH tells N'a' from N'a ', which = and <> do not.
+IF EXISTS (SELECT 1 FROM #put_docs WHERE id IS NULL)
+BEGIN
+	INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text,
+		embedding_model, embedding, dim, created_at, updated_at)
+	SELECT source_key, item_key, source, item, source_version, content_hash, text,
+		embedding_model, embedding, dim, @p1, @p1
+	FROM #put_docs
+	WHERE id IS NULL
+	ORDER BY seq;
+
+	UPDATE t SET is_new = 1, id = (
+			SELECT d.id FROM documents AS d
+			WHERE d.source_key = t.source_key AND d.item_key = t.item_key)
+	FROM #put_docs AS t
+	WHERE t.id IS NULL;
+END;`
+
+// mssqlMergeLabels applies #put_labels; @p1 is the time. It follows
+// mssqlMergeDocuments in the same batch and uses its @existing: only
+// documents that existed before can have labels to delete or update, or
+// to check before an insert (that check would otherwise scan labels).
+// Every document concerned is locked by mssqlMergeDocuments in the same
+// transaction, and every writer of labels locks the document first, so
+// these need no range locks of their own. An unchanged label keeps its
+// updated_at. DATALENGTH tells N'a' from N'a ', which = and <> do not
+// (labels are trimmed on the way in; this rewrites one stored before).
 const mssqlMergeLabels = `
-DELETE l
-FROM labels AS l
-JOIN documents AS d ON d.id = l.document_id
-JOIN #put_labels AS t ON t.source_key = d.source_key AND t.item_key = d.item_key AND t.task = l.task
-WHERE t.label IS NULL;
+UPDATE t SET document_id = p.id, is_new = p.is_new
+FROM #put_labels AS t
+JOIN #put_docs AS p ON p.seq = t.seq;
 
-UPDATE l SET label = t.label, updated_at = @p1
-FROM labels AS l
-JOIN documents AS d ON d.id = l.document_id
-JOIN #put_labels AS t ON t.source_key = d.source_key AND t.item_key = d.item_key AND t.task = l.task
-WHERE t.label IS NOT NULL
-	AND (l.label <> t.label OR DATALENGTH(l.label) <> DATALENGTH(t.label));
+IF @existing > 0
+BEGIN
+	DELETE l
+	FROM labels AS l
+	JOIN #put_labels AS t ON t.document_id = l.document_id AND t.task = l.task
+	WHERE t.label IS NULL;
+
+	UPDATE l SET label = t.label, updated_at = @p1
+	FROM labels AS l
+	JOIN #put_labels AS t ON t.document_id = l.document_id AND t.task = l.task
+	WHERE t.label IS NOT NULL
+		AND (l.label <> t.label OR DATALENGTH(l.label) <> DATALENGTH(t.label));
+END;
 
 INSERT INTO labels (document_id, task, label, updated_at)
-SELECT d.id, t.task, t.label, @p1
+SELECT t.document_id, t.task, t.label, @p1
 FROM #put_labels AS t
-JOIN documents AS d ON d.source_key = t.source_key AND d.item_key = t.item_key
-WHERE t.label IS NOT NULL
-	AND NOT EXISTS (SELECT 1 FROM labels AS l WHERE l.document_id = d.id AND l.task = t.task);`
+WHERE t.label IS NOT NULL AND t.is_new = 1;
 
-const mssqlDropTemp = `DROP TABLE #put_docs; DROP TABLE #put_labels;`
+IF @existing > 0
+	INSERT INTO labels (document_id, task, label, updated_at)
+	SELECT t.document_id, t.task, t.label, @p1
+	FROM #put_labels AS t
+	WHERE t.label IS NOT NULL AND t.is_new = 0
+		AND NOT EXISTS (SELECT 1 FROM labels AS l WHERE l.document_id = t.document_id AND l.task = t.task);`
+
+// mssqlDropTemp ends the merge batch. The tables are dropped here rather
+// than left to the connection reset, so the pooled session is clean
+// whatever the driver does.
+const mssqlDropTemp = `
+DROP TABLE #put_docs;
+DROP TABLE #put_labels;`
 
 func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, mssqlCreateTemp); err != nil {
@@ -112,28 +171,34 @@ func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyh
 	if err != nil {
 		return err
 	}
-	ts := d.timeArg(now)
-	if _, err := tx.ExecContext(ctx, mssqlMergeDocuments, ts); err != nil {
-		return fmt.Errorf("merge documents: %w", err)
-	}
+	// One batch, one round trip, for the merge and the clean-up.
+	batch := mssqlMergeDocuments
 	if nLabels > 0 {
-		if _, err := tx.ExecContext(ctx, mssqlMergeLabels, ts); err != nil {
-			return fmt.Errorf("merge labels: %w", err)
-		}
+		batch += mssqlMergeLabels
 	}
-	// Dropped here rather than left to the connection reset, so the pooled
-	// session is clean whatever the driver does.
-	if _, err := tx.ExecContext(ctx, mssqlDropTemp); err != nil {
-		return fmt.Errorf("drop temporary tables: %w", err)
+	batch += mssqlDropTemp
+	if _, err := tx.ExecContext(ctx, batch, d.timeArg(now)); err != nil {
+		return fmt.Errorf("merge documents: %w", lostRace(err))
 	}
 	return nil
 }
 
 // copyDocuments bulk-copies docs and their labels into the temporary
 // tables and returns the number of label rows.
+//
+// Bulk copy (INSERT BULK, what bcp and SqlBulkCopy use) is the way SQL
+// Server and Azure SQL take many rows: one statement per table, the rows
+// streamed in TDS packets, no limit of 2,100 parameters (a batch of 256
+// rows with 11 columns would need 2,816 as one parameterised INSERT), and
+// minimal logging into tempdb. go-mssqldb spends four round trips per
+// table on it (column metadata, the INSERT BULK command, the rows), so a
+// batch costs the same few round trips whatever its size; measured on
+// Babelfish, the copy is a small part of PutDocuments (BENCHMARKS.md).
+// Stock Babelfish 4.2.0 mishandled such a copy when its last packet
+// straddled a packet boundary; SQL Server does not, so this stays.
 func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (int, error) {
 	docStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_docs", mssql.BulkOptions{},
-		"seq", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
+		"seq", "is_new", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
 		"embedding_model", "embedding", "dim"))
 	if err != nil {
 		return 0, fmt.Errorf("bulk copy documents: %w", err)
@@ -143,7 +208,9 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 	buf := make([]byte, 0, 4096)
 	for i, doc := range docs {
 		buf = AppendVector(buf[:0], doc.Embedding)
-		_, err := docStmt.ExecContext(ctx, int64(i), keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
+		// is_new is sent rather than left to a column default, which a
+		// bulk copy applies or not depending on its options (KEEP_NULLS).
+		_, err := docStmt.ExecContext(ctx, int64(i), false, keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
 			doc.SourceVersion, doc.ContentHash, doc.Text, doc.EmbeddingModel, buf, int64(len(doc.Embedding)))
 		if err != nil {
 			return 0, fmt.Errorf("bulk copy item %q: %w", doc.Item, err)
@@ -160,20 +227,18 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 	if n == 0 {
 		return 0, nil
 	}
-	labelStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_labels", mssql.BulkOptions{},
-		"source_key", "item_key", "task", "label"))
+	labelStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_labels", mssql.BulkOptions{}, "seq", "task", "label"))
 	if err != nil {
 		return 0, fmt.Errorf("bulk copy labels: %w", err)
 	}
 	defer labelStmt.Close()
-	for _, doc := range docs {
-		sk, ik := keyOf(doc.Source), keyOf(doc.Item)
+	for i, doc := range docs {
 		for task, label := range doc.Labels {
 			var v any = label
 			if label == "" {
 				v = nil
 			}
-			if _, err := labelStmt.ExecContext(ctx, sk, ik, task, v); err != nil {
+			if _, err := labelStmt.ExecContext(ctx, int64(i), task, v); err != nil {
 				return 0, fmt.Errorf("bulk copy label %q of item %q: %w", task, doc.Item, err)
 			}
 		}
@@ -187,8 +252,9 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 // beginIngest is "update, then insert if no row was updated" in one
 // transaction. HOLDLOCK keeps the key range locked when the row is
 // missing, so a concurrent caller waits and then counts its attempt on the
-// row this one inserts; should both get past the update anyway, the loser
-// of the insert race hits the unique constraint and the caller retries.
+// row this one inserts; should both get past the update anyway (Babelfish
+// ignores the hints), the loser of the insert race hits the unique
+// constraint, and the retry counts its attempt on the winner's row.
 func (d mssqlDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -213,7 +279,7 @@ func (d mssqlDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag 
 			(source_key, source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
 			VALUES (@p1, @p2, @p3, N'running', 0, 0, N'', 1, @p4, @p4)`, sk, source, etag, ts)
 		if err != nil {
-			return tinyhead.Ingest{}, err
+			return tinyhead.Ingest{}, lostRace(err)
 		}
 	}
 	in, err := scanIngest(tx.QueryRowContext(ctx, d.queries().getIngest, sk, etag))

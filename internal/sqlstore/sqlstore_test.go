@@ -56,11 +56,9 @@ func openMSSQLTest(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"labels", "documents", "ingests", "models"} {
-		if _, err := s.db.ExecContext(t.Context(), "DELETE FROM "+table); err != nil {
-			s.Close()
-			t.Fatalf("empty %s: %v", table, err)
-		}
+	if err := s.Clear(t.Context()); err != nil {
+		s.Close()
+		t.Fatal(err)
 	}
 	return s
 }
@@ -199,6 +197,53 @@ func TestLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClear empties every table and leaves a store that works.
+func TestClear(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d.name, func(t *testing.T) {
+			s := d.open(t)
+			defer s.Close()
+			ctx := t.Context()
+			doc := tinyhead.Document{Source: "incoming/c", Item: "1", Text: "t", EmbeddingModel: "m",
+				Embedding: []float32{1}, Labels: map[string]string{"k": "v"}}
+			if err := s.PutDocuments(ctx, []tinyhead.Document{doc}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.BeginIngest(ctx, "incoming/c", "e1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecordModel(ctx, tinyhead.ModelRecord{Task: "k", Version: "v1", Metrics: "{}"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Clear(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Stats(ctx)
+			if err != nil || st.Documents != 0 || len(st.Labels) != 0 {
+				t.Errorf("after Clear: %+v, %v", st, err)
+			}
+			if _, err := s.GetIngest(ctx, "incoming/c", "e1"); !errors.Is(err, tinyhead.ErrNotFound) {
+				t.Errorf("ingest after Clear: %v", err)
+			}
+			if m, err := s.Models(ctx, "k"); err != nil || len(m) != 0 {
+				t.Errorf("models after Clear: %v, %v", m, err)
+			}
+			if err := s.PutDocuments(ctx, []tinyhead.Document{doc}); err != nil {
+				t.Errorf("PutDocuments after Clear: %v", err)
+			}
+			if err := s.Clear(canceledContext(t)); !errors.Is(err, context.Canceled) {
+				t.Errorf("Clear with a canceled context: %v", err)
+			}
+		})
+	}
+}
+
+func canceledContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	return ctx
 }
 
 // TestOpenConcurrently starts several processes' worth of stores on one new

@@ -14,6 +14,16 @@ const (
 
 // Stats counts documents per embedding model and labels per task and label.
 func (s *Store) Stats(ctx context.Context) (tinyhead.Stats, error) {
+	var st tinyhead.Stats
+	err := s.retry(ctx, func() error {
+		var err error
+		st, err = s.stats(ctx)
+		return err
+	})
+	return st, err
+}
+
+func (s *Store) stats(ctx context.Context) (tinyhead.Stats, error) {
 	st := tinyhead.Stats{ByModel: map[string]int{}, Labels: map[string]map[string]int{}}
 	rows, err := s.db.QueryContext(ctx, s.q.statsModels)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -17,10 +16,6 @@ const (
 	DriverSQLServer = "sqlserver"
 )
 
-// maxAttempts bounds how often a transaction is retried after a deadlock,
-// a lost insert race or a transient error.
-const maxAttempts = 5
-
 // Store is a tinyhead.Store backed by SQLite or SQL Server. It is safe for
 // concurrent use.
 type Store struct {
@@ -29,6 +24,7 @@ type Store struct {
 	// rather than poll SQLite's lock, and its page cache stays warm
 	d dialect
 	q *queries
+	r retrier
 	// ckpt checkpoints a SQLite WAL in the background; nil otherwise.
 	ckpt *checkpointer
 }
@@ -68,11 +64,53 @@ type queries struct {
 	statsLabels  string
 }
 
+// Connection pool defaults for SQL Server (see Options).
+const (
+	DefaultMaxOpenConns = 4
+	DefaultConnMaxIdle  = 5 * time.Minute
+)
+
+// Options tune a Store. A zero field takes its default.
+type Options struct {
+	// MaxOpenConns bounds the connections to SQL Server (default
+	// DefaultMaxOpenConns): every instance of the app opens its own pool,
+	// and a small serverless database runs few requests at once (75
+	// workers on GP_S_Gen5_1; beyond that it answers error 10928).
+	MaxOpenConns int
+	// ConnMaxIdle closes a SQL Server connection that has been idle this
+	// long (default DefaultConnMaxIdle): a serverless database pauses
+	// only once no session is left.
+	ConnMaxIdle time.Duration
+	// RetryBudget is how long one call retries errors that a retry can
+	// cure (default DefaultRetryBudget).
+	RetryBudget time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = DefaultMaxOpenConns
+	}
+	if o.ConnMaxIdle <= 0 {
+		o.ConnMaxIdle = DefaultConnMaxIdle
+	}
+	if o.RetryBudget <= 0 {
+		o.RetryBudget = DefaultRetryBudget
+	}
+	return o
+}
+
 // Open connects to the database, creates or migrates the schema and returns
-// the store. driver is DriverSQLite (dsn: a file path, "file:…" URI or
-// ":memory:") or DriverSQLServer (dsn: "sqlserver://…"; with "fedauth=…" it
-// authenticates with Microsoft Entra ID, e.g. a managed identity).
+// the store, with default Options. driver is DriverSQLite (dsn: a file
+// path, "file:…" URI or ":memory:") or DriverSQLServer (dsn:
+// "sqlserver://…"; with "fedauth=…" it authenticates with Microsoft Entra
+// ID, e.g. a managed identity).
 func Open(ctx context.Context, driver, dsn string) (*Store, error) {
+	return OpenWith(ctx, driver, dsn, Options{})
+}
+
+// OpenWith is Open with Options.
+func OpenWith(ctx context.Context, driver, dsn string, o Options) (*Store, error) {
+	o = o.withDefaults()
 	var (
 		db, w *sql.DB
 		d     dialect
@@ -83,7 +121,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		db, w, err = openSQLite(dsn)
 		d = sqliteDialect{}
 	case DriverSQLServer:
-		db, err = openMSSQL(dsn)
+		db, err = openMSSQL(dsn, o)
 		w = db
 		d = mssqlDialect{}
 	default:
@@ -93,6 +131,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("open %s store: %w", driver, err)
 	}
 	s := &Store{db: db, w: w, d: d, q: d.queries()}
+	s.r = newRetrier(o.RetryBudget, func(err error) bool { return isLostRace(err) || d.retryable(err) })
 	if err := s.retry(ctx, func() error { return w.PingContext(ctx) }); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s store: connect: %w", driver, err)
@@ -126,25 +165,10 @@ func (s *Store) closeDBs() error {
 	return err
 }
 
-// retry runs fn until it succeeds, fails with an error that retrying cannot
-// cure, or maxAttempts is reached. fn must be safe to repeat: it is a whole
-// transaction or a single statement.
+// retry runs fn again after errors that a retry can cure, within the
+// store's retry budget (see retrier.do).
 func (s *Store) retry(ctx context.Context, fn func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt == maxAttempts || !s.d.retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		// Random back-off so that two deadlocked transactions do not
-		// collide again.
-		t := time.NewTimer(time.Duration(attempt)*10*time.Millisecond + rand.N(20*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
+	return s.r.do(ctx, fn)
 }
 
 // inTx runs fn in a transaction, retried as a whole.
@@ -205,4 +229,25 @@ func errorAs[T any](err error) (T, bool) {
 	var t T
 	ok := errors.As(err, &t)
 	return t, ok
+}
+
+// tables are tinyhead's tables, children before parents.
+var tables = []string{"labels", "documents", "ingests", "models"}
+
+// Clear deletes every row of tinyhead's tables (not the schema), in one
+// transaction: an empty store, as a new database would be. It is for
+// local runs and tests that start afresh; it removes no model blobs.
+func (s *Store) Clear(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range tables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clear the store: %w", err)
+	}
+	return nil
 }

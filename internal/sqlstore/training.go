@@ -82,6 +82,9 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 		q = "SELECT " + cols + ` FROM documents d CROSS JOIN labels l ON l.document_id = d.id
 			WHERE l.task = ? AND +d.embedding_model = ? AND d.id > ? ORDER BY d.id LIMIT ?`
 	}
+	if err := checkTaskName(task); err != nil {
+		return fmt.Errorf("scan labelled rows of task %q: %w", task, err)
+	}
 	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
 	var vecs []float32 // the page's embeddings, back to back
 	ends := make([]int, 0, scanPageSize)
@@ -187,10 +190,13 @@ func (s *Store) RecordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 	p := s.d.param
 	q := `INSERT INTO models (task, version, created_at, row_count, metrics, blob_path, promoted)
 		VALUES (` + p(1) + `, ` + p(2) + `, ` + p(3) + `, ` + p(4) + `, ` + p(5) + `, ` + p(6) + `, 0)`
-	err := s.retry(ctx, func() error {
-		_, err := s.w.ExecContext(ctx, q, m.Task, m.Version, s.d.timeArg(m.CreatedAt), m.Rows, m.Metrics, m.BlobPath)
-		return err
-	})
+	err := checkTaskName(m.Task)
+	if err == nil {
+		err = s.retry(ctx, func() error {
+			_, err := s.w.ExecContext(ctx, q, m.Task, m.Version, s.d.timeArg(m.CreatedAt), m.Rows, m.Metrics, m.BlobPath)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("record model %s/%s: %w", m.Task, m.Version, err)
 	}
@@ -201,6 +207,9 @@ func (s *Store) RecordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 // one transaction.
 func (s *Store) PromoteModel(ctx context.Context, task, version string) error {
 	p := s.d.param
+	if err := checkTaskName(task); err != nil {
+		return fmt.Errorf("promote model %s/%s: %w", task, version, err)
+	}
 	err := s.retry(ctx, func() error {
 		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
@@ -232,6 +241,9 @@ func (s *Store) Models(ctx context.Context, task string) ([]tinyhead.ModelRecord
 	q := `SELECT task, version, created_at, row_count, metrics, blob_path, promoted
 		FROM models WHERE task = ` + s.d.param(1) + ` ORDER BY version`
 	var out []tinyhead.ModelRecord
+	if err := checkTaskName(task); err != nil {
+		return nil, fmt.Errorf("list models of task %q: %w", task, err)
+	}
 	err := s.retry(ctx, func() error {
 		out = out[:0]
 		rows, err := s.db.QueryContext(ctx, q, task)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -46,7 +47,9 @@ func testKeysAreExact(t *testing.T, s tinyhead.Store) {
 	var docs []tinyhead.Document
 	for _, src := range sources {
 		for _, item := range items {
-			docs = append(docs, doc(src, item, "v1", "text of "+src+"|"+item, map[string]string{"Task": item, "task": "lower"}))
+			// The label holds the item in brackets: labels are trimmed,
+			// but must still compare exactly inside.
+			docs = append(docs, doc(src, item, "v1", "text of "+src+"|"+item, map[string]string{"Task": "<" + item + ">", "task": "lower"}))
 		}
 	}
 	put(t, s, docs...)
@@ -63,5 +66,76 @@ func testKeysAreExact(t *testing.T, s tinyhead.Store) {
 	}
 	if st := stats(t, s); st.Documents != len(docs)-len(items) {
 		t.Errorf("after prune: %d documents, want %d", st.Documents, len(docs)-len(items))
+	}
+}
+
+// testLabelsTrimmed checks that labels are stored without surrounding
+// white space, so that "spam" and "spam " are one label in every store
+// (SQL Server compares them as equal, SQLite does not), and that task
+// names with surrounding white space are refused everywhere a task name
+// is taken.
+func testLabelsTrimmed(t *testing.T, s tinyhead.Store) {
+	const src = "incoming/trim.csv"
+	ctx := t.Context()
+	put(t, s,
+		doc(src, "1", "v1", "one", map[string]string{"spam": "spam"}),
+		doc(src, "2", "v1", "two", map[string]string{"spam": "spam "}),
+		doc(src, "3", "v1", "three", map[string]string{"spam": " spam\t", "lang": "en"}),
+		doc(src, "4", "v1", "four", map[string]string{"spam": "ham\n"}),
+	)
+	want := map[string]map[string]int{"spam": {"spam": 3, "ham": 1}, "lang": {"en": 1}}
+	if st := stats(t, s); !labelsEqual(st.Labels, want) {
+		t.Errorf("label counts %v, want %v", st.Labels, want)
+	}
+	if got := tasks(t, s, model)["spam"]; got.Rows != 4 || !maps.Equal(got.Labels, want["spam"]) {
+		t.Errorf("Tasks: spam = %+v, want %v", got, want["spam"])
+	}
+	if d := get(t, s, src, "2"); d.Labels["spam"] != "spam" {
+		t.Errorf("label %q, want %q", d.Labels["spam"], "spam")
+	}
+	var rows []string
+	err := s.ScanLabeled(ctx, "spam", model, false, func(r tinyhead.LabeledRow) error {
+		rows = append(rows, r.Item+"="+r.Label)
+		return nil
+	})
+	if err != nil || strings.Join(rows, ",") != "1=spam,2=spam,3=spam,4=ham" {
+		t.Errorf("ScanLabeled = %v, %v", rows, err)
+	}
+
+	// White space only removes the label, as "" does.
+	put(t, s, doc(src, "3", "v1", "three", map[string]string{"lang": " \t"}))
+	if d := get(t, s, src, "3"); len(d.Labels) != 1 || d.Labels["spam"] != "spam" {
+		t.Errorf("after a white-space label: labels %v, want spam only", d.Labels)
+	}
+	// SetLabel trims too.
+	if err := s.SetLabel(ctx, src, "4", "spam", "spam  "); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetLabel(ctx, src, "1", "spam", "  "); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]map[string]int{"spam": {"spam": 3}}
+	if st := stats(t, s); !labelsEqual(st.Labels, want) {
+		t.Errorf("after SetLabel: label counts %v, want %v", st.Labels, want)
+	}
+
+	for _, task := range []string{"spam ", " spam", "spam\t", "\u00a0spam", " "} {
+		calls := map[string]error{
+			"PutDocuments": s.PutDocuments(ctx, []tinyhead.Document{doc(src, "5", "v1", "five", map[string]string{task: "x"})}),
+			"SetLabel":     s.SetLabel(ctx, src, "1", task, "x"),
+			"ScanLabeled":  s.ScanLabeled(ctx, task, model, false, func(tinyhead.LabeledRow) error { return nil }),
+			"RecordModel":  s.RecordModel(ctx, tinyhead.ModelRecord{Task: task, Version: "v1", Metrics: "{}"}),
+			"PromoteModel": s.PromoteModel(ctx, task, "v1"),
+		}
+		_, err := s.Models(ctx, task)
+		calls["Models"] = err
+		for name, err := range calls {
+			if err == nil {
+				t.Errorf("%s accepted the task name %q", name, task)
+			}
+		}
+	}
+	if st := stats(t, s); st.Documents != 4 {
+		t.Errorf("%d documents, want 4: a refused batch must write nothing", st.Documents)
 	}
 }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/microsoft/go-mssqldb"
+
+	"github.com/tinyhead/tinyhead/internal/app"
+	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
+	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/config"
+	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/handlertest"
+	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/testenv"
+)
+
+// mssqlTestEnv names the DSN of a SQL Server database for the tests (see
+// internal/sqlstore); this test creates a database of its own next to it.
+const mssqlTestEnv = "TINYHEAD_TEST_MSSQL_DSN"
+
+// TestExecutableOnSQLServer is the production path end to end: the handler
+// executable started as the host starts it, with TINYHEAD_SQL_DRIVER=
+// sqlserver and a fresh database, ingests a labelled CSV from the blob
+// trigger, trains the task through the Train function and classifies
+// through Classify.
+func TestExecutableOnSQLServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the handler binary")
+	}
+	dsn := os.Getenv(mssqlTestEnv)
+	if dsn == "" {
+		t.Skip("set " + mssqlTestEnv + "=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
+	}
+	db := freshDatabase(t, dsn)
+	bin := buildHandler(t)
+	az := azuritetest.Start(t)
+	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handlertest.Start(t, bin, "", append(os.Environ(),
+		config.StorageConnection+"="+az.ConnectionString(),
+		config.SQLDriver+"=sqlserver",
+		config.SQLDSN+"="+db,
+		config.ModelDir+"="+testenv.ModelDir(t),
+		config.ORTLib+"="+testenv.ORTLib(t),
+	))
+	h.Ready(t)
+
+	csv, rows := topicsCSV()
+	status, out := h.EmbedBlob(t, blobs, "topics.csv", csv, "text/csv")
+	if status != 200 || !strings.Contains(out, fmt.Sprintf("%d rows stored", rows)) {
+		t.Fatalf("EmbedBlob: %d %s\n%s", status, out, h.Logs())
+	}
+
+	var trained struct {
+		Version  string `json:"version"`
+		Promoted bool   `json:"promoted"`
+		Metrics  struct {
+			Accuracy float64 `json:"accuracy"`
+		} `json:"metrics"`
+	}
+	callAPI(t, h, app.TrainFunction, "topic", `{"seed": 1}`, &trained)
+	if !trained.Promoted || trained.Metrics.Accuracy < 0.9 {
+		t.Errorf("Train: %+v, want a promoted model with validation accuracy ≥ 0.9", trained)
+	}
+	var classified struct {
+		Version     string `json:"version"`
+		Predictions []struct {
+			Label string `json:"label"`
+		} `json:"predictions"`
+	}
+	callAPI(t, h, app.ClassifyFunction, "topic", `{"texts": [
+		"Thunderstorms and heavy rain are forecast for the coast tomorrow.",
+		"Stir the garlic into the soup and simmer it for ten minutes."]}`, &classified)
+	if classified.Version != trained.Version || len(classified.Predictions) != 2 ||
+		classified.Predictions[0].Label != "weather" || classified.Predictions[1].Label != "cooking" {
+		t.Errorf("Classify: %+v, want weather then cooking from version %s", classified, trained.Version)
+	}
+
+	// What the handler wrote is in the database.
+	store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLServer, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	st, err := store.Stats(t.Context())
+	if err != nil || st.Documents != rows || st.Labels["topic"]["weather"] != rows/2 {
+		t.Errorf("Stats = %+v, %v; want %d documents, half of them weather", st, err, rows)
+	}
+	models, err := store.Models(t.Context(), "topic")
+	if err != nil || len(models) != 1 || !models[0].Promoted || models[0].Version != trained.Version {
+		t.Errorf("Models = %+v, %v; want version %s, promoted", models, err, trained.Version)
+	}
+}
+
+// callAPI plays the host for an HTTP-triggered function: POST /api/…/{task}
+// with body; it decodes the http output binding's body into v.
+func callAPI(t *testing.T, h *handlertest.Handler, function, task, body string, v any) {
+	t.Helper()
+	status, out := h.Invoke(t, function, customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, customhandler.HTTPRequest{
+		Method: "POST", Params: map[string]string{"task": task},
+		Headers: map[string][]string{"Content-Type": {"application/json"}}, Body: json.RawMessage(body),
+	}))
+	var resp struct {
+		Outputs map[string]customhandler.HTTPResponse
+	}
+	if err := json.Unmarshal([]byte(out), &resp); status != 200 || err != nil {
+		t.Fatalf("%s: %d %s (%v)\n%s", function, status, out, err, h.Logs())
+	}
+	res := resp.Outputs[app.HTTPResponseBinding]
+	text, _ := res.Body.(string)
+	if res.StatusCode != 200 {
+		t.Fatalf("%s answered %d: %s\n%s", function, res.StatusCode, text, h.Logs())
+	}
+	if err := json.Unmarshal([]byte(text), v); err != nil {
+		t.Fatalf("%s: %v in %s", function, err, text)
+	}
+}
+
+// freshDatabase creates an empty database next to the one dsn names, drops
+// it when the test ends, and returns its DSN.
+func freshDatabase(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("%s: %v", mssqlTestEnv, err)
+	}
+	ctx := context.Background()
+	admin, err := sql.Open("sqlserver", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CREATE DATABASE takes no parameters; the name is made here, of
+	// letters, digits and underscores.
+	name := fmt.Sprintf("tinyhead_e2e_%d", time.Now().UnixNano())
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		t.Fatalf("create a database next to %s's (the login needs CREATE DATABASE): %v", mssqlTestEnv, err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE "+name); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	q := u.Query()
+	q.Set("database", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// topicsCSV is a labelled data set of real sentences, task "topic": weather
+// or cooking, half each. It returns the file and its row count.
+func topicsCSV() ([]byte, int) {
+	weather := []string{"Heavy rain is expected", "A cold front brings snow", "Sunny skies and warm temperatures are forecast",
+		"Strong winds and thunderstorms are likely", "Morning fog clears by noon", "The heat wave continues"}
+	where := []string{"in the north tonight", "along the coast this weekend", "for the city on Monday",
+		"in the mountains tomorrow", "over the valley on Friday"}
+	cooking := []string{"Simmer the onions in butter", "Whisk the eggs with the sugar", "Bake the bread",
+		"Roast the chicken with garlic", "Knead the dough", "Season the soup with salt and pepper"}
+	how := []string{"until golden brown", "for twenty minutes", "and serve with fresh herbs",
+		"before adding the cream", "then let it rest"}
+	var b strings.Builder
+	b.WriteString("id,text,topic\n")
+	n := 0
+	for i, s := range weather {
+		for j, w := range where {
+			n++
+			fmt.Fprintf(&b, "w%d-%d,%s %s.,weather\n", i, j, s, w)
+			n++
+			fmt.Fprintf(&b, "c%d-%d,%s %s.,cooking\n", i, j, cooking[i], how[j])
+		}
+	}
+	return []byte(b.String()), n
+}
