@@ -55,18 +55,28 @@ func checkNoTrailingSpace(what, s string) error {
 	return nil
 }
 
-func checkTask(task, label string) error {
+// checkTaskName rejects empty, over-long and untrimmed task names, as
+// sqlstore does.
+func checkTaskName(task string) error {
 	if task == "" {
 		return fmt.Errorf("empty task name")
 	}
-	if err := checkNoTrailingSpace("task name", task); err != nil {
-		return err
+	if strings.TrimSpace(task) != task {
+		return fmt.Errorf("task name %q begins or ends with white space", task)
 	}
-	if err := checkLen("task", task, maxTaskLen); err != nil {
+	return checkLen("task", task, maxTaskLen)
+}
+
+func checkTask(task, label string) error {
+	if err := checkTaskName(task); err != nil {
 		return err
 	}
 	return checkLen("label", label, maxLabelLen)
 }
+
+// normLabel is how a label is stored, as in sqlstore: trimmed of
+// surrounding white space; white space only becomes "", which removes it.
+func normLabel(label string) string { return strings.TrimSpace(label) }
 
 func checkIngestKey(source, etag string) error {
 	if err := checkKey(source, ""); err != nil {

@@ -338,11 +338,17 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 		if err := checkDocument(&d); err != nil {
 			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
 		}
+		if d.Labels != nil {
+			norm := make(map[string]string, len(d.Labels))
+			for task, label := range d.Labels {
+				norm[task] = normLabel(label)
+			}
+			d.Labels = norm
+		}
 		k := docKey{d.Source, d.Item}
 		j, seen := at[k]
 		if !seen {
 			at[k] = len(out)
-			d.Labels = maps.Clone(d.Labels)
 			out = append(out, d)
 			continue
 		}
@@ -454,6 +460,7 @@ func (s *Store) setLabel(ctx context.Context, source, item, task, label string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	label = normLabel(label)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	row := s.docs[docKey{source, item}]
@@ -548,6 +555,9 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 	if err := s.begin("ScanLabeled"); err != nil {
 		return fmt.Errorf("scan labelled rows of task %s: %w", task, err)
 	}
+	if err := checkTaskName(task); err != nil {
+		return fmt.Errorf("scan labelled rows: %w", err)
+	}
 	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
 	var vecs []float32 // the page's embeddings, back to back
 	after := int64(math.MinInt64)
@@ -639,6 +649,9 @@ func (s *Store) recordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 	if err := s.begin("RecordModel"); err != nil {
 		return err
 	}
+	if err := checkTaskName(m.Task); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -671,6 +684,9 @@ func (s *Store) promoteModel(ctx context.Context, task, version string) error {
 	if err := s.begin("PromoteModel"); err != nil {
 		return err
 	}
+	if err := checkTaskName(task); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -692,6 +708,9 @@ func (s *Store) promoteModel(ctx context.Context, task, version string) error {
 func (s *Store) Models(ctx context.Context, task string) ([]tinyhead.ModelRecord, error) {
 	if err := s.begin("Models"); err != nil {
 		return nil, fmt.Errorf("list models of task %s: %w", task, err)
+	}
+	if err := checkTaskName(task); err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list models of task %s: %w", task, err)
