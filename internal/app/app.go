@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
@@ -63,11 +64,25 @@ func (a *App) Handler() http.Handler {
 		fmt.Fprintln(w, "tinyhead ready")
 	})
 	mux.HandleFunc("POST /"+EmbedBlobFunction, a.embedBlob)
-	mux.HandleFunc("POST /"+TrainFunction, a.train)
-	mux.HandleFunc("POST /"+ClassifyFunction, a.classify)
-	mux.HandleFunc("POST /"+RollbackFunction, a.rollback)
+	mux.HandleFunc("POST /"+TrainFunction, withDeadline(a.train))
+	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
+	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
 	return mux
+}
+
+// APIDeadline bounds an HTTP function's work. The host answers the caller
+// with a timeout after 230 s whatever the handler does; stopping a little
+// earlier lets the store's retries (sized to outlast a serverless
+// database's resume) give up in time to answer 503 with the reason.
+const APIDeadline = 220 * time.Second
+
+func withDeadline(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), APIDeadline)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
 }
 
 // embedBlob ingests the blob that triggered the invocation. The trigger's

@@ -3,9 +3,10 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // DefaultRetryBudget is how long one store call keeps retrying errors that
@@ -51,25 +52,31 @@ func newRetrier(budget time.Duration, retryable func(error) bool) retrier {
 }
 
 // do runs fn until it succeeds, fails with an error that retrying cannot
-// cure, or the budget is spent; it returns fn's last error. fn must be safe
+// cure, or the budget (or ctx's deadline) is spent; it returns fn's last
+// error. A retryable error it gives up on is marked
+// tinyhead.ErrUnavailable: the database may come back, and the caller (an
+// HTTP 503, a blob trigger's retry) should try again later. fn must be safe
 // to repeat: it is a whole transaction or a single statement.
 func (r retrier) do(ctx context.Context, fn func() error) error {
 	start := r.now()
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || ctx.Err() != nil || isContextError(err) || !r.retryable(err) {
+		if err == nil || isContextError(err) || !r.retryable(err) {
 			return err
+		}
+		if ctx.Err() != nil {
+			return tinyhead.WithKind(tinyhead.ErrUnavailable, err)
 		}
 		wait := r.delay(attempt)
 		now := r.now()
 		if now.Add(wait).Sub(start) > r.budget {
-			return fmt.Errorf("%w (gave up after %d attempts in %v)", err, attempt, now.Sub(start).Round(time.Millisecond))
+			return tinyhead.Errorf(tinyhead.ErrUnavailable, "%w (gave up after %d attempts in %v)", err, attempt, now.Sub(start).Round(time.Millisecond))
 		}
 		if deadline, ok := ctx.Deadline(); ok && now.Add(wait).After(deadline) {
-			return fmt.Errorf("%w (gave up after %d attempts: the deadline comes first)", err, attempt)
+			return tinyhead.Errorf(tinyhead.ErrUnavailable, "%w (gave up after %d attempts: the deadline comes first)", err, attempt)
 		}
 		if r.sleep(ctx, wait) != nil {
-			return err
+			return tinyhead.WithKind(tinyhead.ErrUnavailable, err)
 		}
 	}
 }

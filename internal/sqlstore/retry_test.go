@@ -155,8 +155,11 @@ func TestRetryPolicy(t *testing.T) {
 		// want
 		calls   int
 		wantErr bool
-		maxWait time.Duration // no sleep longer than this
-		minRest time.Duration // the time slept adds up to at least this
+		// unavailable: the error is marked tinyhead.ErrUnavailable (a
+		// passing failure given up on), which the API answers with 503.
+		unavailable bool
+		maxWait     time.Duration // no sleep longer than this
+		minRest     time.Duration // the time slept adds up to at least this
 	}{
 		{name: "succeeds at once", budget: time.Minute, failures: 0, err: transient, calls: 1},
 		{name: "deadlock retried quickly", budget: time.Minute, failures: 2, err: mssql.Error{Number: 1205},
@@ -164,12 +167,12 @@ func TestRetryPolicy(t *testing.T) {
 		{name: "a resume of a minute is waited for", budget: DefaultRetryBudget, failures: 16, err: transient,
 			calls: 17, maxWait: retryMaxDelay, minRest: time.Minute},
 		{name: "gives up when the budget is spent", budget: DefaultRetryBudget, failures: 1000, err: transient,
-			wantErr: true, maxWait: retryMaxDelay, minRest: DefaultRetryBudget - retryMaxDelay},
-		{name: "a short budget", budget: time.Second, failures: 1000, err: transient, wantErr: true, minRest: 500 * time.Millisecond},
+			wantErr: true, unavailable: true, maxWait: retryMaxDelay, minRest: DefaultRetryBudget - retryMaxDelay},
+		{name: "a short budget", budget: time.Second, failures: 1000, err: transient, wantErr: true, unavailable: true, minRest: 500 * time.Millisecond},
 		{name: "not past the deadline", budget: time.Hour, failures: 1000, err: transient, deadline: 2 * time.Minute,
-			wantErr: true, minRest: time.Minute},
+			wantErr: true, unavailable: true, minRest: time.Minute},
 		{name: "cancel stops the retries", budget: DefaultRetryBudget, failures: 1000, err: transient, cancelAt: 3,
-			calls: 3, wantErr: true},
+			calls: 3, wantErr: true, unavailable: true},
 		{name: "not retryable", budget: DefaultRetryBudget, failures: 1000, err: mssql.Error{Number: 2627}, calls: 1, wantErr: true},
 	}
 	for _, tc := range tests {
@@ -202,6 +205,9 @@ func TestRetryPolicy(t *testing.T) {
 			}
 			if e, ok := errorAs[mssql.Error](err); err != nil && (!ok || e.Number != tc.err.(mssql.Error).Number) {
 				t.Errorf("error %v does not wrap %v", err, tc.err)
+			}
+			if got := errors.Is(err, tinyhead.ErrUnavailable); got != tc.unavailable {
+				t.Errorf("error %v: unavailable %v, want %v", err, got, tc.unavailable)
 			}
 			if tc.calls > 0 && calls != tc.calls {
 				t.Errorf("%d calls, want %d", calls, tc.calls)
