@@ -110,7 +110,7 @@ type ExportSummary struct {
 // exportSource is what Export reads: the rows as training reads them.
 type exportSource interface {
 	dataset.Source
-	Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error)
+	training.TaskLister
 }
 
 // documentReader is the part of a store that returns a document's text.

@@ -27,12 +27,17 @@ import (
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
+// TaskLister summarises the tasks with labelled documents embedded by a
+// model.
+type TaskLister interface {
+	Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error)
+}
+
 // Store is what training reads from and records in the database;
 // sqlstore.Store and inmem.Store implement it.
 type Store interface {
 	dataset.Source
-	// Tasks summarises every task with labelled documents embedded by model.
-	Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error)
+	TaskLister
 	// RecordModel adds a trained version to the models table.
 	RecordModel(ctx context.Context, m tinyhead.ModelRecord) error
 	// PromoteModel sets the promoted flag on one version and clears it on
@@ -130,9 +135,7 @@ func (s *Service) valFraction() float64 {
 
 // Summary finds a task's summary among those of model; a task without
 // labelled rows of that model is tinyhead.ErrNotFound.
-func Summary(ctx context.Context, store interface {
-	Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error)
-}, task, model string) (tinyhead.TaskSummary, error) {
+func Summary(ctx context.Context, store TaskLister, task, model string) (tinyhead.TaskSummary, error) {
 	tasks, err := store.Tasks(ctx, model)
 	if err != nil {
 		return tinyhead.TaskSummary{}, fmt.Errorf("list tasks: %w", err)
