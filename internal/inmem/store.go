@@ -399,6 +399,71 @@ func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (in
 	return n, nil
 }
 
+// DeleteSource deletes every document of source (their labels go with
+// them) and marks every ingest record of source deleted, atomically, and
+// returns how many documents it deleted.
+func (s *Store) DeleteSource(ctx context.Context, source string) (int, error) {
+	n, err := s.deleteSource(ctx, source)
+	if err != nil {
+		return 0, fmt.Errorf("delete documents of %s: %w", source, err)
+	}
+	return n, nil
+}
+
+func (s *Store) deleteSource(ctx context.Context, source string) (int, error) {
+	if err := s.begin("DeleteSource"); err != nil {
+		return 0, err
+	}
+	if err := checkKey(source, ""); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := now()
+	for k, in := range s.ingests {
+		if k.source == source && in.Status != tinyhead.IngestDeleted {
+			in.Status, in.UpdatedAt = tinyhead.IngestDeleted, t
+		}
+	}
+	n := 0
+	s.ids = slices.DeleteFunc(s.ids, func(id int64) bool {
+		d := s.byID[id]
+		if d.source != source {
+			return false
+		}
+		delete(s.byID, id)
+		delete(s.docs, docKey{d.source, d.item})
+		n++
+		return true
+	})
+	return n, nil
+}
+
+// Sources lists the distinct sources that have documents, in byte order.
+func (s *Store) Sources(ctx context.Context) ([]string, error) {
+	if err := s.begin("Sources"); err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	s.mu.Lock()
+	seen := map[string]bool{}
+	var out []string
+	for k := range s.docs {
+		if !seen[k.source] {
+			seen[k.source] = true
+			out = append(out, k.source)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(out)
+	return out, nil
+}
+
 // GetDocument returns a copy of one document with its labels (never a nil
 // map), or tinyhead.ErrNotFound.
 func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {

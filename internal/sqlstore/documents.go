@@ -199,3 +199,52 @@ func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (in
 	}
 	return n, nil
 }
+
+// DeleteSource deletes every document of source (their labels go with
+// them) and marks every ingest record of source deleted, and returns how
+// many documents it deleted. The ingests are marked first, so that an
+// attempt at one of those versions that begins meanwhile does nothing.
+func (s *Store) DeleteSource(ctx context.Context, source string) (int, error) {
+	var n int
+	err := checkKey(source, "")
+	if err == nil {
+		err = s.retry(ctx, func() error {
+			// A failed try may have committed some batches: count them.
+			m, err := s.d.deleteSource(ctx, s.w, source, now())
+			n += m
+			return err
+		})
+	}
+	if s.ckpt != nil && n > 0 {
+		s.ckpt.notify()
+	}
+	if err != nil {
+		return n, fmt.Errorf("delete documents of %s: %w", source, err)
+	}
+	return n, nil
+}
+
+// Sources lists the distinct sources that have documents, in byte order.
+func (s *Store) Sources(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.retry(ctx, func() error {
+		out = nil
+		rows, err := s.db.QueryContext(ctx, s.q.sources)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var src string
+			if err := rows.Scan(&src); err != nil {
+				return err
+			}
+			out = append(out, src)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return out, nil
+}

@@ -316,3 +316,31 @@ func (mssqlDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVer
 		}
 	}
 }
+
+// deleteSource marks the source's ingests deleted, then deletes its
+// documents in batches of pruneBatch, each its own transaction, as
+// pruneSource does: a failure part way leaves a deletion that the next
+// call (the retry, or the event's re-delivery) completes.
+func (d mssqlDialect) deleteSource(ctx context.Context, db *sql.DB, source string, now time.Time) (int, error) {
+	sk := keyOf(source)
+	_, err := db.ExecContext(ctx, `UPDATE ingests SET status = N'deleted', updated_at = @p2
+		WHERE source_key = @p1 AND status <> N'deleted'`, sk, d.timeArg(now))
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		res, err := db.ExecContext(ctx, `DELETE TOP (@p2) FROM documents WHERE source_key = @p1`, sk, pruneBatch)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}

@@ -88,6 +88,8 @@ func (sqliteDialect) queries() *queries {
 		scanPage:    `SELECT id, embedding FROM documents WHERE +embedding_model = ? AND id > ? ORDER BY id LIMIT ?`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
+		// The unique (source, item) index holds every source in order.
+		sources: `SELECT DISTINCT source FROM documents ORDER BY source`,
 	}
 }
 

@@ -146,3 +146,27 @@ func (sqliteDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVe
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// deleteSource runs in one transaction: the write lock orders it with
+// every ingest's writes.
+func (sqliteDialect) deleteSource(ctx context.Context, db *sql.DB, source string, now time.Time) (int, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `UPDATE ingests SET status = 'deleted', updated_at = ?
+		WHERE source = ? AND status <> 'deleted'`, sqliteDialect{}.timeArg(now), source)
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM documents WHERE source = ?`, source)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
+}

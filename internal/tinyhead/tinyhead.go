@@ -53,6 +53,10 @@ const (
 	// IngestFailed: the file could not be read at all (binary, no text
 	// column, …). Re-deliveries of this version fail fast with Error.
 	IngestFailed IngestStatus = "failed"
+	// IngestDeleted: the blob was deleted and its rows with it
+	// (Store.DeleteSource). An attempt at this version that begins later
+	// (one that opened the blob just before it went) does nothing.
+	IngestDeleted IngestStatus = "deleted"
 )
 
 // Ingest is the record of one blob version: how re-deliveries and poison
@@ -91,6 +95,17 @@ type Store interface {
 	// PruneSource deletes the documents of source that were not written by
 	// the given version: a new version of a blob replaces the old one's rows.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+	// DeleteSource deletes every document of source (their labels go with
+	// them; embeddings are stored in the documents, so none is left that no
+	// document uses) and marks every ingest record of source
+	// IngestDeleted, so that an attempt at one of those versions that
+	// begins later does nothing. A later version of the blob (another
+	// ETag) ingests as usual. It returns how many documents it deleted; a
+	// source with nothing stored is no error.
+	DeleteSource(ctx context.Context, source string) (deleted int, err error)
+	// Sources lists the distinct sources that have documents, in byte
+	// order.
+	Sources(ctx context.Context) ([]string, error)
 	// GetDocument returns one document with its labels, or ErrNotFound.
 	GetDocument(ctx context.Context, source, item string) (Document, error)
 	// SetLabel sets (or, with label "", removes) one task's label on a stored

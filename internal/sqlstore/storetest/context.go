@@ -20,6 +20,8 @@ func testContextCanceled(t *testing.T, s tinyhead.Store) {
 		"GetDocument":  func() error { _, err := s.GetDocument(ctx, src, "1"); return err },
 		"SetLabel":     func() error { return s.SetLabel(ctx, src, "1", "task", "y") },
 		"PruneSource":  func() error { _, err := s.PruneSource(ctx, src, "v2"); return err },
+		"DeleteSource": func() error { _, err := s.DeleteSource(ctx, src); return err },
+		"Sources":      func() error { _, err := s.Sources(ctx); return err },
 		"EmbeddingsByHash": func() error {
 			_, err := s.EmbeddingsByHash(ctx, model, []string{d.ContentHash})
 			return err

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"EmbeddingsByHash", testEmbeddingsByHash},
 		{"EmbeddingsByHashManyHashes", testEmbeddingsByHashMany},
 		{"PruneSource", testPruneSource},
+		{"DeleteSource", testDeleteSource},
+		{"Sources", testSources},
 		{"IngestLifecycle", testIngestLifecycle},
 		{"ConcurrentBeginIngest", testConcurrentBeginIngest},
 		{"ConcurrentPut", testConcurrentPut},
