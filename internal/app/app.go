@@ -17,6 +17,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/serving"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -50,6 +51,7 @@ type Classifier interface {
 // App holds the services the functions call.
 type App struct {
 	Ingest   Ingester
+	Removal  Remover
 	Training Trainer
 	Serving  Classifier
 	Log      *slog.Logger
@@ -63,6 +65,7 @@ func (a *App) Handler() http.Handler {
 		fmt.Fprintln(w, "tinyhead ready")
 	})
 	mux.HandleFunc("POST /"+EmbedBlobFunction, a.embedBlob)
+	mux.HandleFunc("POST /"+BlobDeletedFunction, a.blobDeleted)
 	mux.HandleFunc("POST /"+TrainFunction, a.train)
 	mux.HandleFunc("POST /"+ClassifyFunction, a.classify)
 	mux.HandleFunc("POST /"+RollbackFunction, a.rollback)
@@ -101,6 +104,9 @@ func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
 }
 
 func summary(res ingest.Result) string {
+	if res.Status == tinyhead.IngestDeleted {
+		return fmt.Sprintf("%s (etag %s) was deleted meanwhile; nothing to do", res.Source, res.ETag)
+	}
 	if res.Redelivery {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)
