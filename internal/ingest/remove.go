@@ -27,9 +27,11 @@ type Blobs interface {
 type SourceStore interface {
 	// Sources lists the sources that have documents.
 	Sources(ctx context.Context) ([]string, error)
-	// DeleteSource deletes the documents of source, their labels, and
-	// marks its ingest records deleted.
-	DeleteSource(ctx context.Context, source string) (deleted int, err error)
+	// SourceVersions lists the versions of source the store knows.
+	SourceVersions(ctx context.Context, source string) ([]string, error)
+	// DeleteSource deletes the documents of source written by versions,
+	// their labels, and marks those versions' ingest records deleted.
+	DeleteSource(ctx context.Context, source string, versions []string) (deleted int, err error)
 }
 
 // Remover deletes the rows of blobs that are gone from storage: one blob
@@ -40,7 +42,9 @@ type SourceStore interface {
 // not exist: not when it cannot be asked (a storage error deletes
 // nothing), and not when the blob exists again — a blob deleted and
 // uploaded anew has a new version, whose own ingest replaces the old
-// rows, whatever order the two events arrive in.
+// rows, whatever order the two events arrive in. The versions to delete
+// are read before storage is asked, so that a version uploaded between
+// the answer and the deletion keeps its rows.
 type Remover struct {
 	Blobs Blobs
 	Store SourceStore
@@ -65,6 +69,14 @@ type Removal struct {
 // the caller retries.
 func (r *Remover) Removed(ctx context.Context, container, name string) (Removal, error) {
 	rem := Removal{Source: Source(container, name)}
+	versions, err := r.Store.SourceVersions(ctx, rem.Source)
+	if err != nil {
+		return rem, fmt.Errorf("look up the versions of %s: %w", rem.Source, err)
+	}
+	if len(versions) == 0 {
+		r.log().Info("blob deleted; nothing was stored of it", "source", rem.Source)
+		return rem, nil
+	}
 	props, err := r.Blobs.Props(ctx, container, name)
 	switch {
 	case err == nil:
@@ -74,11 +86,7 @@ func (r *Remover) Removed(ctx context.Context, container, name string) (Removal,
 	case !errors.Is(err, tinyhead.ErrNotFound):
 		return rem, fmt.Errorf("check that %s is gone: %w", rem.Source, err)
 	}
-	return r.delete(ctx, rem)
-}
-
-func (r *Remover) delete(ctx context.Context, rem Removal) (Removal, error) {
-	n, err := r.Store.DeleteSource(ctx, rem.Source)
+	n, err := r.Store.DeleteSource(ctx, rem.Source, versions)
 	rem.Deleted = n
 	if err != nil {
 		return rem, fmt.Errorf("delete the rows of deleted blob %s: %w", rem.Source, err)

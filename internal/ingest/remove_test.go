@@ -261,3 +261,30 @@ func TestIngestAfterRemoval(t *testing.T) {
 		t.Errorf("%d rows of the task, want 2", rows)
 	}
 }
+
+// TestRemovedKeepsAVersionUploadedMeanwhile: the blob is uploaded again and
+// ingested between storage's "not found" and the deletion: the new
+// version's rows and record stay.
+func TestRemovedKeepsAVersionUploadedMeanwhile(t *testing.T) {
+	e := newEnv(t, 2)
+	const name = "race.jsonl"
+	e.labelled(name, "one", "two", "three")
+	e.deleteBlob(name)
+	var etag string
+	e.store.SetFault(func(op string) error {
+		if op == "DeleteSource" {
+			e.store.SetFault(nil)
+			etag = e.upload(name, `{"id": "0", "text": "one, again", "labels": {"topic": "t0"}}`+"\n")
+			e.mustIngest(name)
+		}
+		return nil
+	})
+	rem, err := e.remover().Removed(e.ctx, container, name)
+	if err != nil || rem.Exists || rem.Deleted != 0 {
+		t.Fatalf("Removed = %+v, %v; want nothing left to delete", rem, err)
+	}
+	e.checkRows(name, etag, row{"0", "one, again", map[string]string{"topic": "t0"}})
+	if rec := e.record(name, etag); rec.Status != tinyhead.IngestDone {
+		t.Errorf("the new version's record %+v, want done", rec)
+	}
+}

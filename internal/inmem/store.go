@@ -399,18 +399,55 @@ func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (in
 	return n, nil
 }
 
-// DeleteSource deletes every document of source (their labels go with
-// them) and marks every ingest record of source deleted, atomically, and
-// returns how many documents it deleted.
-func (s *Store) DeleteSource(ctx context.Context, source string) (int, error) {
-	n, err := s.deleteSource(ctx, source)
+// SourceVersions lists the versions of source that its documents and its
+// ingest records name, sorted.
+func (s *Store) SourceVersions(ctx context.Context, source string) ([]string, error) {
+	out, err := s.sourceVersions(ctx, source)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+func (s *Store) sourceVersions(ctx context.Context, source string) ([]string, error) {
+	if err := s.begin("SourceVersions"); err != nil {
+		return nil, err
+	}
+	if err := checkKey(source, ""); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k, d := range s.docs {
+		if k.source == source {
+			out = append(out, d.version)
+		}
+	}
+	for k := range s.ingests {
+		if k.source == source {
+			out = append(out, k.etag)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// DeleteSource deletes the documents of source written by one of versions
+// (their labels go with them) and marks the ingest records of those
+// versions deleted, atomically, and returns how many documents it deleted.
+func (s *Store) DeleteSource(ctx context.Context, source string, versions []string) (int, error) {
+	n, err := s.deleteSource(ctx, source, versions)
 	if err != nil {
 		return 0, fmt.Errorf("delete documents of %s: %w", source, err)
 	}
 	return n, nil
 }
 
-func (s *Store) deleteSource(ctx context.Context, source string) (int, error) {
+func (s *Store) deleteSource(ctx context.Context, source string, versions []string) (int, error) {
 	if err := s.begin("DeleteSource"); err != nil {
 		return 0, err
 	}
@@ -420,18 +457,22 @@ func (s *Store) deleteSource(ctx context.Context, source string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	gone := make(map[string]bool, len(versions))
+	for _, v := range versions {
+		gone[v] = true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := now()
 	for k, in := range s.ingests {
-		if k.source == source && in.Status != tinyhead.IngestDeleted {
+		if k.source == source && gone[k.etag] && in.Status != tinyhead.IngestDeleted {
 			in.Status, in.UpdatedAt = tinyhead.IngestDeleted, t
 		}
 	}
 	n := 0
 	s.ids = slices.DeleteFunc(s.ids, func(id int64) bool {
 		d := s.byID[id]
-		if d.source != source {
+		if d.source != source || !gone[d.version] {
 			return false
 		}
 		delete(s.byID, id)

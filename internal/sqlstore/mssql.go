@@ -75,6 +75,8 @@ func (mssqlDialect) queries() *queries {
 		sources: `SELECT d.source FROM documents AS d
 			JOIN (SELECT MIN(id) AS id FROM documents GROUP BY source_key) AS f ON f.id = d.id
 			ORDER BY d.source`,
+		versions: `SELECT source_version FROM documents WHERE source_key = @p1
+			UNION SELECT etag FROM ingests WHERE source_key = @p2 ORDER BY 1`,
 	}
 }
 

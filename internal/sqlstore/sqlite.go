@@ -90,6 +90,8 @@ func (sqliteDialect) queries() *queries {
 		statsLabels: statsLabels,
 		// The unique (source, item) index holds every source in order.
 		sources: `SELECT DISTINCT source FROM documents ORDER BY source`,
+		versions: `SELECT source_version FROM documents WHERE source = ?
+			UNION SELECT etag FROM ingests WHERE source = ? ORDER BY 1`,
 	}
 }
 

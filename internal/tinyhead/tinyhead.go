@@ -95,14 +95,18 @@ type Store interface {
 	// PruneSource deletes the documents of source that were not written by
 	// the given version: a new version of a blob replaces the old one's rows.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
-	// DeleteSource deletes every document of source (their labels go with
-	// them; embeddings are stored in the documents, so none is left that no
-	// document uses) and marks every ingest record of source
-	// IngestDeleted, so that an attempt at one of those versions that
-	// begins later does nothing. A later version of the blob (another
-	// ETag) ingests as usual. It returns how many documents it deleted; a
-	// source with nothing stored is no error.
-	DeleteSource(ctx context.Context, source string) (deleted int, err error)
+	// SourceVersions lists the versions (ETags) of source that the store
+	// knows: those of its documents and of its ingest records, sorted.
+	SourceVersions(ctx context.Context, source string) ([]string, error)
+	// DeleteSource deletes the documents of source written by one of
+	// versions (their labels go with them; embeddings are stored in the
+	// documents, so none is left that no document uses) and marks the
+	// ingest records of those versions IngestDeleted, so that an attempt
+	// at one of them that begins later does nothing. Rows and records of
+	// other versions are kept: taking versions from SourceVersions before
+	// storage says the blob is gone keeps a version uploaded meanwhile. It
+	// returns how many documents it deleted; nothing to delete is no error.
+	DeleteSource(ctx context.Context, source string, versions []string) (deleted int, err error)
 	// Sources lists the distinct sources that have documents, in byte
 	// order.
 	Sources(ctx context.Context) ([]string, error)

@@ -30,7 +30,11 @@ func testDeleteSource(t *testing.T, s tinyhead.Store) {
 	if got, err := s.Sources(ctx); err != nil || !slices.Equal(got, []string{src, other}) {
 		t.Fatalf("Sources = %v, %v; want [%s %s]", got, err, src, other)
 	}
-	n, err := s.DeleteSource(ctx, src)
+	versions := sourceVersions(t, s, src)
+	if !slices.Equal(versions, []string{"e0", "e1"}) {
+		t.Fatalf("SourceVersions = %q, want [e0 e1]", versions)
+	}
+	n, err := s.DeleteSource(ctx, src, versions)
 	if err != nil || n != 3 {
 		t.Fatalf("DeleteSource = %d, %v; want 3, nil", n, err)
 	}
@@ -77,12 +81,19 @@ func testDeleteSource(t *testing.T, s tinyhead.Store) {
 		t.Errorf("BeginIngest of a deleted version = %+v, want deleted after 2 attempts", late)
 	}
 
-	// Deleting again, or a source never stored, deletes nothing.
-	if n, err := s.DeleteSource(ctx, src); err != nil || n != 0 {
+	// Deleting again, or a source never stored, or no version, deletes
+	// nothing.
+	if n, err := s.DeleteSource(ctx, src, versions); err != nil || n != 0 {
 		t.Errorf("second DeleteSource = %d, %v; want 0, nil", n, err)
 	}
-	if n, err := s.DeleteSource(ctx, "incoming/never.csv"); err != nil || n != 0 {
+	if n, err := s.DeleteSource(ctx, "incoming/never.csv", []string{"e1"}); err != nil || n != 0 {
 		t.Errorf("DeleteSource of an unknown source = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := s.DeleteSource(ctx, other, nil); err != nil || n != 0 {
+		t.Errorf("DeleteSource of no version = %d, %v; want 0, nil", n, err)
+	}
+	if v := sourceVersions(t, s, "incoming/never.csv"); len(v) != 0 {
+		t.Errorf("SourceVersions of an unknown source = %q", v)
 	}
 	if in := getIngest(t, s, src, "e1"); in.Status != tinyhead.IngestDeleted {
 		t.Errorf("ingest e1 after a second delete: %+v", in)
@@ -104,6 +115,78 @@ func testDeleteSource(t *testing.T, s tinyhead.Store) {
 	if sums := tasks(t, s, model); sums["spam"].Rows != 2 {
 		t.Errorf("Tasks after the upload again: %+v; want 2 spam rows", sums)
 	}
+}
+
+// testDeleteSourceKeepsNewerVersions: a version written after the
+// versions to delete were read (the blob uploaded again between the check
+// that it is gone and the deletion) keeps its rows, including rows it
+// rewrote in place, and its ingest record.
+func testDeleteSourceKeepsNewerVersions(t *testing.T, s tinyhead.Store) {
+	const src = "incoming/again.csv"
+	ctx := t.Context()
+	beginIngest(t, s, src, "old")
+	put(t, s,
+		doc(src, "1", "old", "first", map[string]string{"task": "a"}),
+		doc(src, "2", "old", "second", map[string]string{"task": "b"}),
+		doc(src, "3", "old", "third", nil),
+	)
+	versions := sourceVersions(t, s, src)
+
+	// The new version begins and rewrites row 1 before the deletion.
+	newer := beginIngest(t, s, src, "new")
+	d1 := doc(src, "1", "new", "first, again", map[string]string{"task": "c"})
+	d4 := doc(src, "4", "new", "fourth", map[string]string{"task": "c"})
+	put(t, s, d1, d4)
+
+	n, err := s.DeleteSource(ctx, src, versions)
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteSource = %d, %v; want the 2 rows of the old version", n, err)
+	}
+	checkDoc(t, get(t, s, src, "1"), d1)
+	checkDoc(t, get(t, s, src, "4"), d4)
+	for _, item := range []string{"2", "3"} {
+		_, err := s.GetDocument(ctx, src, item)
+		wantNotFound(t, "GetDocument of a row of the old version", err)
+	}
+	if in := getIngest(t, s, src, "new"); !sameIngest(in, newer) {
+		t.Errorf("the new version's ingest record %+v, want %+v", in, newer)
+	}
+	if in := getIngest(t, s, src, "old"); in.Status != tinyhead.IngestDeleted {
+		t.Errorf("the old version's ingest record %+v, want deleted", in)
+	}
+	if st := stats(t, s); st.Documents != 2 || !labelsEqual(st.Labels, map[string]map[string]int{"task": {"c": 2}}) {
+		t.Errorf("Stats = %+v; want the new version's 2 rows", st)
+	}
+}
+
+// testSourceVersionsMany: more versions than one statement takes are
+// listed and deleted.
+func testSourceVersionsMany(t *testing.T, s tinyhead.Store) {
+	const src, n = "incoming/many.csv", 1200
+	var docs []tinyhead.Document
+	for i := range n {
+		docs = append(docs, doc(src, itoa(i), "v"+itoa(i), "text "+itoa(i), map[string]string{"task": "x"}))
+	}
+	put(t, s, docs...)
+	versions := sourceVersions(t, s, src)
+	if len(versions) != n {
+		t.Fatalf("%d versions, want %d", len(versions), n)
+	}
+	if got, err := s.DeleteSource(t.Context(), src, versions); err != nil || got != n {
+		t.Fatalf("DeleteSource = %d, %v; want %d", got, err, n)
+	}
+	if st := stats(t, s); st.Documents != 0 || len(st.Labels) != 0 {
+		t.Errorf("Stats = %+v; want nothing", st)
+	}
+}
+
+func sourceVersions(t *testing.T, s tinyhead.Store, source string) []string {
+	t.Helper()
+	v, err := s.SourceVersions(t.Context(), source)
+	if err != nil {
+		t.Fatalf("SourceVersions(%q): %v", source, err)
+	}
+	return v
 }
 
 // testSources lists each source once, in byte order, and none once its

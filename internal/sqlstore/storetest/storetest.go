@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"EmbeddingsByHashManyHashes", testEmbeddingsByHashMany},
 		{"PruneSource", testPruneSource},
 		{"DeleteSource", testDeleteSource},
+		{"DeleteSourceKeepsNewerVersions", testDeleteSourceKeepsNewerVersions},
+		{"SourceVersionsMany", testSourceVersionsMany},
 		{"Sources", testSources},
 		{"IngestLifecycle", testIngestLifecycle},
 		{"ConcurrentBeginIngest", testConcurrentBeginIngest},
