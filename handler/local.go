@@ -136,7 +136,10 @@ func localCommand(ctx context.Context, args []string) error {
 		Container:  config.IncomingContainer,
 		Function:   app.EmbedBlobFunction,
 		Binding:    app.BlobBinding,
-		Log:        log,
+		// Blobs deleted while the host runs; NightlyTrain repairs the others.
+		DeleteFunction: app.BlobDeletedFunction,
+		DeleteBinding:  app.EventBinding,
+		Log:            log,
 	}
 	if !*once {
 		log.Info("watching for new blobs; drop files into the incoming container (Ctrl-C stops)")

@@ -156,7 +156,13 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	trainer := &training.Service{Store: store, Registry: models, Embedding: emb, Log: log}
 	server := &serving.Service{Models: models, Embedder: emb, Log: log}
 	return &services{
-		App:      &app.App{Ingest: pipeline, Training: trainer, Serving: server, Log: log},
+		App: &app.App{
+			Ingest:   pipeline,
+			Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
+			Training: trainer,
+			Serving:  server,
+			Log:      log,
+		},
 		Blobs:    blobs,
 		Store:    store,
 		Embedder: emb,

@@ -18,6 +18,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/handlertest"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/testenv"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // TestExecutableAsTheHostRunsIt builds the handler, starts it the way the
@@ -71,6 +72,15 @@ func TestExecutableAsTheHostRunsIt(t *testing.T) {
 	}))
 	if status != 200 || !strings.Contains(out, `"statusCode":422`) {
 		t.Errorf("Train: %d %s", status, out)
+	}
+
+	// The deletion side is wired: the blob's BlobDeleted event deletes its rows.
+	status, out = h.DeleteBlob(t, blobs, "greetings.csv")
+	if status != 200 || !strings.Contains(out, "2 documents deleted") {
+		t.Errorf("BlobDeleted: %d %s\n%s", status, out, h.Logs())
+	}
+	if _, err := store.GetDocument(ctx, "incoming/greetings.csv", "1"); !errors.Is(err, tinyhead.ErrNotFound) {
+		t.Errorf("a row of the deleted blob: %v, want not found", err)
 	}
 }
 

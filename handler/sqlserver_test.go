@@ -101,6 +101,29 @@ func TestExecutableOnSQLServer(t *testing.T) {
 	if err != nil || len(models) != 1 || !models[0].Promoted || models[0].Version != trained.Version {
 		t.Errorf("Models = %+v, %v; want version %s, promoted", models, err, trained.Version)
 	}
+
+	// Deletions: a blob deleted with its BlobDeleted event loses its rows at
+	// once; one deleted without an event loses them at the next
+	// NightlyTrain, before the night selects what to train.
+	extra := []byte("id,text,topic\n1,Frost is expected overnight in the valley,weather\n")
+	if status, out := h.EmbedBlob(t, blobs, "extra.csv", extra, "text/csv"); status != 200 {
+		t.Fatalf("EmbedBlob extra.csv: %d %s", status, out)
+	}
+	status, out = h.DeleteBlob(t, blobs, "extra.csv")
+	if status != 200 || !strings.Contains(out, "incoming/extra.csv was deleted: 1 documents deleted") {
+		t.Errorf("BlobDeleted: %d %s\n%s", status, out, h.Logs())
+	}
+	if err := blobs.Delete(t.Context(), config.IncomingContainer, "topics.csv"); err != nil {
+		t.Fatal(err)
+	}
+	status, out = h.Invoke(t, app.NightlyTrainFunction, customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false))
+	if want := fmt.Sprintf("1 blobs with rows, 1 gone, %d documents deleted", rows); status != 200 || !strings.Contains(out, want) {
+		t.Errorf("NightlyTrain: %d %s, want %q\n%s", status, out, want, h.Logs())
+	}
+	st, err = store.Stats(t.Context())
+	if err != nil || st.Documents != 0 || len(st.Labels) != 0 {
+		t.Errorf("Stats after the deletions = %+v, %v; want nothing", st, err)
+	}
 }
 
 // callAPI plays the host for an HTTP-triggered function: POST /api/…/{task}

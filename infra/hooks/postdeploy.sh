@@ -1,6 +1,7 @@
 #!/bin/sh
 # postdeploy.sh — publish the package to the Flex Consumption app, then
-# subscribe EmbedBlob to the incoming container's BlobCreated events. azd
+# subscribe EmbedBlob to the incoming container's BlobCreated events and
+# BlobDeleted to its BlobDeleted events. azd
 # runs it after `azd deploy` (and in `azd up`, after provisioning, the SQL
 # grant of postprovision.sh and the build of the predeploy hook,
 # scripts/package.sh, which writes dist/tinyhead.zip).
@@ -22,6 +23,13 @@
 #    the trigger, so the subscription is made here and not in infra/ (which
 #    holds no key). The key goes from az straight into the subscription; it
 #    is never printed. Re-running updates the subscription.
+# 3. Subscribe deletions. functions/BlobDeleted/function.json is an Event
+#    Grid trigger: Event Grid pushes each BlobDeleted event of the same
+#    system topic and container to
+#      https://<app>/runtime/webhooks/eventgrid?functionName=BlobDeleted&code=<eventgrid_extension key>
+#    a system key the host creates once it has loaded that trigger. The
+#    handler deletes the blob's rows; NightlyTrain repairs any deletion
+#    whose event was lost.
 #
 # Every az call names the subscription azd deploys to (AZURE_SUBSCRIPTION_ID).
 #
@@ -43,6 +51,8 @@ cd "$(dirname "$0")/../.."
 zip=dist/tinyhead.zip
 function_name=EmbedBlob
 subscription=embedblob-incoming
+delete_function=BlobDeleted
+delete_subscription=blobdeleted-incoming
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
 
@@ -70,44 +80,62 @@ EOF
 done
 echo "postdeploy: published $zip to $AZURE_FUNCTION_APP_NAME"
 
-# 2. Wait for the host to create the blobs_extension key (it does when it
-# first loads an Event Grid blob trigger), up to 5 minutes. While the new
-# package starts, az may fail: its error is shown with each wait.
-key=
-tries=0
-while :; do
-	if key=$(az functionapp keys list --subscription "$AZURE_SUBSCRIPTION_ID" \
-		--resource-group "$RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
-		--query systemKeys.blobs_extension --output tsv 2>"$errors"); then
-		[ -n "$key" ] && break
-		reason="the host has not created it yet"
-	else
-		reason="az: $(tr '\n' ' ' <"$errors")"
-	fi
-	tries=$((tries + 1))
-	if [ "$tries" -ge 30 ]; then
-		cat >&2 <<EOF
-postdeploy: the app has no blobs_extension key after 5 minutes ($reason).
-  The host creates it once the handler has started and the EmbedBlob trigger is loaded. Look at the
+# system_key NAME prints the app's system key NAME once the host has created
+# it (it does when it first loads a trigger that needs it), waiting up to 5
+# minutes. While the new package starts, az may fail: its error is shown
+# with each wait.
+system_key() {
+	tries=0
+	while :; do
+		if k=$(az functionapp keys list --subscription "$AZURE_SUBSCRIPTION_ID" \
+			--resource-group "$RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
+			--query "systemKeys.$1" --output tsv 2>"$errors"); then
+			if [ -n "$k" ]; then
+				printf '%s' "$k"
+				return 0
+			fi
+			reason="the host has not created it yet"
+		else
+			reason="az: $(tr '\n' ' ' <"$errors")"
+		fi
+		tries=$((tries + 1))
+		if [ "$tries" -ge 30 ]; then
+			cat >&2 <<EOF
+postdeploy: the app has no $1 key after 5 minutes ($reason).
+  The host creates it once the handler has started and the functions' triggers are loaded. Look at the
   app's logs (Application Insights: traces and exceptions of the last minutes) for why it did not
   start, fix it, and run azd deploy again.
 EOF
-		exit 1
-	fi
-	echo "postdeploy: waiting for the app's blobs_extension key ($tries/30): $reason"
-	sleep 10
-done
+			return 1
+		fi
+		echo "postdeploy: waiting for the app's $1 key ($tries/30): $reason" >&2
+		sleep 10
+	done
+}
 
 host=$(az functionapp show --subscription "$AZURE_SUBSCRIPTION_ID" --resource-group "$RESOURCE_GROUP" \
 	--name "$AZURE_FUNCTION_APP_NAME" --query defaultHostName --output tsv)
-endpoint="https://$host/runtime/webhooks/blobs?functionName=Host.Functions.$function_name&code=$key"
 
-# The webhook's validation handshake is answered by the app's blobs extension.
+# 2. BlobCreated → EmbedBlob, through the blobs extension's webhook, which
+# answers the subscription's validation handshake.
+key=$(system_key blobs_extension) || exit 1
+endpoint="https://$host/runtime/webhooks/blobs?functionName=Host.Functions.$function_name&code=$key"
 az eventgrid system-topic event-subscription create --subscription "$AZURE_SUBSCRIPTION_ID" \
 	--resource-group "$RESOURCE_GROUP" --system-topic-name "$INCOMING_SYSTEM_TOPIC_NAME" \
 	--name "$subscription" --endpoint-type webhook --endpoint "$endpoint" \
 	--included-event-types Microsoft.Storage.BlobCreated \
 	--subject-begins-with "/blobServices/default/containers/$INCOMING_CONTAINER_NAME/" \
 	--output none
-
 echo "postdeploy: Event Grid delivers BlobCreated events of $INCOMING_CONTAINER_NAME/ to $function_name ($subscription)"
+
+# 3. BlobDeleted → BlobDeleted, through the Event Grid extension's webhook,
+# which answers the subscription's validation handshake.
+key=$(system_key eventgrid_extension) || exit 1
+endpoint="https://$host/runtime/webhooks/eventgrid?functionName=$delete_function&code=$key"
+az eventgrid system-topic event-subscription create --subscription "$AZURE_SUBSCRIPTION_ID" \
+	--resource-group "$RESOURCE_GROUP" --system-topic-name "$INCOMING_SYSTEM_TOPIC_NAME" \
+	--name "$delete_subscription" --endpoint-type webhook --endpoint "$endpoint" \
+	--included-event-types Microsoft.Storage.BlobDeleted \
+	--subject-begins-with "/blobServices/default/containers/$INCOMING_CONTAINER_NAME/" \
+	--output none
+echo "postdeploy: Event Grid delivers BlobDeleted events of $INCOMING_CONTAINER_NAME/ to $delete_function ($delete_subscription)"

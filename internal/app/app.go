@@ -18,6 +18,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/serving"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -51,6 +52,7 @@ type Classifier interface {
 // App holds the services the functions call.
 type App struct {
 	Ingest   Ingester
+	Removal  Remover
 	Training Trainer
 	Serving  Classifier
 	Log      *slog.Logger
@@ -64,6 +66,7 @@ func (a *App) Handler() http.Handler {
 		fmt.Fprintln(w, "tinyhead ready")
 	})
 	mux.HandleFunc("POST /"+EmbedBlobFunction, a.embedBlob)
+	mux.HandleFunc("POST /"+BlobDeletedFunction, a.blobDeleted)
 	mux.HandleFunc("POST /"+TrainFunction, withDeadline(a.train))
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
@@ -116,6 +119,9 @@ func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
 }
 
 func summary(res ingest.Result) string {
+	if res.Status == tinyhead.IngestDeleted {
+		return fmt.Sprintf("%s (etag %s) was deleted meanwhile; nothing to do", res.Source, res.ETag)
+	}
 	if res.Redelivery {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)

@@ -38,6 +38,8 @@ type fixture struct {
 	blobs    *blobstore.Client
 	store    *sqlstore.Store
 	registry *registry.Registry
+	remover  *ingest.Remover // the handler's; a test may replace its Blobs
+	model    string          // the embedding model's id
 	server   *httptest.Server
 }
 
@@ -97,6 +99,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	reg := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: models, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
 	embedder := embedtest.Embedder(t)
+	remover := &ingest.Remover{Blobs: blobs, Store: store, Log: log}
 	a := &app.App{
 		Ingest: &ingest.Pipeline{
 			Blobs:     blobs,
@@ -105,13 +108,14 @@ func newFixture(t *testing.T) *fixture {
 			Log:       log,
 			BatchSize: 4, // several batches per small file
 		},
+		Removal:  remover,
 		Training: &training.Service{Store: store, Registry: reg, Embedding: embedder, Log: log},
 		Serving:  &serving.Service{Models: reg, Embedder: embedder, Log: log},
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, blobs: blobs, store: store, registry: reg, server: srv}
+	return &fixture{t: t, blobs: blobs, store: store, registry: reg, remover: remover, model: embedder.ModelID(), server: srv}
 }
 
 // upload puts a blob into incoming/ and returns its ETag.

@@ -30,10 +30,20 @@ import (
 type scripted struct {
 	err     error
 	nightly []training.NightlyResult
+	removed []string // blobs Removed was called for
 }
 
 func (s *scripted) Ingest(ctx context.Context, container, name string) (ingest.Result, error) {
 	return ingest.Result{Source: container + "/" + name, ETag: "0x1", Status: tinyhead.IngestDone, RowsOK: 3}, s.err
+}
+
+func (s *scripted) Removed(ctx context.Context, container, name string) (ingest.Removal, error) {
+	s.removed = append(s.removed, container+"/"+name)
+	return ingest.Removal{Source: container + "/" + name, Deleted: 2}, s.err
+}
+
+func (s *scripted) Reconcile(ctx context.Context, container string) (ingest.Reconciliation, error) {
+	return ingest.Reconciliation{Container: container, Sources: 3}, s.err
 }
 
 func (s *scripted) Train(ctx context.Context, task string, req training.Request) (*training.Outcome, error) {
@@ -77,7 +87,7 @@ func (l *logBuffer) String() string {
 func scriptedServer(t *testing.T, s *scripted) (*httptest.Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	a := &app.App{Ingest: s, Training: s, Serving: s, Log: slog.New(slog.NewTextHandler(logs, nil))}
+	a := &app.App{Ingest: s, Removal: s, Training: s, Serving: s, Log: slog.New(slog.NewTextHandler(logs, nil))}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return srv, logs
@@ -270,8 +280,11 @@ func TestNightlyTrainReportsEveryTask(t *testing.T) {
 	}}
 	srv, logs := scriptedServer(t, s)
 	code, out := post(t, srv, app.NightlyTrainFunction, customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false))
-	if code != http.StatusOK || len(out.Logs) != 3 || !strings.Contains(out.Logs[2], "c: failed") {
+	if code != http.StatusOK || len(out.Logs) != 4 || !strings.Contains(out.Logs[3], "c: failed") {
 		t.Fatalf("status %d, logs %v", code, out.Logs)
+	}
+	if !strings.HasPrefix(out.Logs[0], "reconciled incoming/ with the store: 3 blobs with rows, 0 gone") {
+		t.Errorf("first log line %q: want the reconciliation", out.Logs[0])
 	}
 	if l := logs.String(); !strings.Contains(l, "task=c") || strings.Contains(l, "task=a") {
 		t.Errorf("stderr %q: want the failed task only", l)
@@ -281,7 +294,7 @@ func TestNightlyTrainReportsEveryTask(t *testing.T) {
 		t.Errorf("nightly with the store down: status %d", code)
 	}
 	s.err = nil
-	if _, out := post(t, srv, app.NightlyTrainFunction, customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false)); len(out.Logs) != 1 || out.Logs[0] != "no labelled tasks" {
+	if _, out := post(t, srv, app.NightlyTrainFunction, customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false)); len(out.Logs) != 2 || out.Logs[1] != "no labelled tasks" {
 		t.Errorf("logs %v", out.Logs)
 	}
 }

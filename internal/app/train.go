@@ -72,11 +72,16 @@ func (a *App) rollback(w http.ResponseWriter, r *http.Request) {
 		fmt.Sprintf("%s now serves version %s", task, req.Version))
 }
 
-// nightlyTrain: the timer. Timers are never retried, so the invocation
-// succeeds even when some tasks failed; the logs list every task.
+// nightlyTrain: the timer. It first deletes the rows of incoming blobs
+// whose deletion event was missed, then retrains. Timers are never
+// retried, so the invocation succeeds even when some tasks failed; the
+// logs say what the reconciliation did, then list every task.
 func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
+	var logs []string
+	if line := a.reconcile(r.Context()); line != "" {
+		logs = append(logs, line)
+	}
 	results, err := a.Training.RetrainChanged(r.Context())
-	logs := make([]string, 0, len(results)+1)
 	for _, res := range results {
 		line := fmt.Sprintf("%s: %s (%s)", res.Task, res.Action, res.Why)
 		if res.Outcome != nil {

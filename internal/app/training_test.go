@@ -396,8 +396,8 @@ func TestNightlyTrain(t *testing.T) {
 		for _, r := range res.ReturnValue {
 			byTask[r.Task] = r
 		}
-		if len(out.Logs) != len(res.ReturnValue) {
-			t.Errorf("logs %v do not list every task", out.Logs)
+		if len(out.Logs) != 1+len(res.ReturnValue) || !strings.HasPrefix(out.Logs[0], "reconciled incoming/") {
+			t.Errorf("logs %v: want the reconciliation, then every task", out.Logs)
 		}
 		return byTask
 	}

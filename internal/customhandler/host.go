@@ -71,13 +71,18 @@ func TimerTriggerRequest(function, binding string, pastDue bool) InvokeRequest {
 }
 
 func sys(function string) json.RawMessage {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
 	return mustJSON(map[string]string{
 		"MethodName": function,
 		"UtcNow":     time.Now().UTC().Format(time.RFC3339Nano),
-		"RandGuid":   fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
+		"RandGuid":   randomID(),
 	})
+}
+
+// randomID is a random GUID.
+func randomID() string {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:])
 }
 
 // twice encodes a string as JSON, then encodes that text again.

@@ -87,3 +87,63 @@ func TestBlobTriggerRequestRoundTrip(t *testing.T) {
 		t.Errorf("name = %q", back.MetaString("name"))
 	}
 }
+
+// TestEventGridEvent decodes an eventGridTrigger's value in each form the
+// host may pass it (an object, or a string holding it) and finds the blob
+// from the subject, or else from the data's url.
+func TestEventGridEvent(t *testing.T) {
+	const url = "https://acct.blob.core.windows.net/incoming/dir/a%20b.jsonl"
+	ev := BlobDeletedEventFor(url, "incoming", "dir/a b.jsonl")
+	object := EventGridTriggerRequest("BlobDeleted", "event", ev)
+	asString := EventGridTriggerRequest("BlobDeleted", "event", ev)
+	asString.Data["event"] = mustJSON(string(object.Data["event"]))
+	twiceEncoded := EventGridTriggerRequest("BlobDeleted", "event", ev)
+	twiceEncoded.Data["event"] = twice(string(object.Data["event"]))
+	noSubject := ev
+	noSubject.Subject = ""
+	tests := []struct {
+		name          string
+		req           InvokeRequest
+		wantContainer string
+		wantName      string
+		wantErr       bool
+	}{
+		{"object", object, "incoming", "dir/a b.jsonl", false},
+		{"string", asString, "incoming", "dir/a b.jsonl", false},
+		{"string encoded twice", twiceEncoded, "incoming", "dir/a b.jsonl", false},
+		{"url only", EventGridTriggerRequest("BlobDeleted", "event", noSubject), "incoming", "dir/a b.jsonl", false},
+		{"no blob", EventGridTriggerRequest("BlobDeleted", "event", EventGridEvent{ID: "1", Subject: "/x"}), "", "", true},
+		{"no binding", InvokeRequest{}, "", "", true},
+		{"not an event", InvokeRequest{Data: map[string]json.RawMessage{"event": json.RawMessage(`[1]`)}}, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wire, err := json.Marshal(tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back InvokeRequest
+			if err := json.Unmarshal(wire, &back); err != nil {
+				t.Fatal(err)
+			}
+			got, err := back.EventGridEvent("event")
+			var c, n string
+			if err == nil {
+				c, n, err = got.BlobPath()
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if c != tt.wantContainer || n != tt.wantName {
+				t.Errorf("blob %q %q, want %q %q", c, n, tt.wantContainer, tt.wantName)
+			}
+			if !tt.wantErr && (got.EventType != BlobDeletedEvent || got.ID != ev.ID) {
+				t.Errorf("event %+v", got)
+			}
+		})
+	}
+	var data StorageBlobEventData
+	if err := object.MetaObject("data", &data); err != nil || data.URL != url || data.API != "DeleteBlob" {
+		t.Errorf("metadata data = %+v, %v; want the event's data", data, err)
+	}
+}

@@ -65,6 +65,15 @@ var wantFunctions = map[string]struct {
 			t.Errorf("output bindings %+v: the handler writes nothing through bindings", fn.Outputs())
 		}
 	}},
+	app.BlobDeletedFunction: {"eventGridTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
+		// The handler decodes the event from the binding of this name;
+		// infra/hooks/postdeploy.sh subscribes it to the incoming
+		// container's BlobDeleted events.
+		expect(t, "binding name", b.Name, app.EventBinding)
+		if len(fn.Outputs()) != 0 {
+			t.Errorf("output bindings %+v: the handler writes nothing through bindings", fn.Outputs())
+		}
+	}},
 	app.TrainFunction:    {"httpTrigger", httpFunction("train/{task}")},
 	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}")},
 	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback")},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/deploy"
 )
@@ -245,6 +246,34 @@ func TestHooks(t *testing.T) {
 	}
 	if !strings.Contains(postdeploy, "Host.Functions.$function_name") || !strings.Contains(postdeploy, "/runtime/webhooks/blobs?functionName=") {
 		t.Error("postdeploy.sh does not target the blobs extension's webhook")
+	}
+	// Every Event Grid trigger (the deletion side) is subscribed through the
+	// Event Grid extension's webhook, with that extension's key, to the
+	// same container's BlobDeleted events.
+	var deletions []string
+	for _, fn := range fns {
+		if trigger, err := fn.Trigger(); err != nil || trigger.Type != "eventGridTrigger" {
+			continue
+		}
+		deletions = append(deletions, fn.Name)
+		if !strings.Contains(postdeploy, "delete_function="+fn.Name+"\n") {
+			t.Errorf("postdeploy.sh does not subscribe %s", fn.Name)
+		}
+	}
+	if !slices.Equal(deletions, []string{app.BlobDeletedFunction}) {
+		t.Errorf("Event Grid triggers %v, want [%s]", deletions, app.BlobDeletedFunction)
+	}
+	for _, want := range []string{
+		"/runtime/webhooks/eventgrid?functionName=$delete_function&code=$key",
+		"system_key eventgrid_extension",
+		"--included-event-types Microsoft.Storage.BlobDeleted",
+	} {
+		if !strings.Contains(postdeploy, want) {
+			t.Errorf("postdeploy.sh lacks %q: the deletion events would not reach %s", want, app.BlobDeletedFunction)
+		}
+	}
+	if strings.Count(postdeploy, `--subject-begins-with "/blobServices/default/containers/$INCOMING_CONTAINER_NAME/"`) != 2 {
+		t.Error("postdeploy.sh must filter both subscriptions to the incoming container")
 	}
 	// The blobs_extension key exists only once the published app runs.
 	publish := strings.Index(postdeploy, "az functionapp deployment source config-zip")

@@ -3,7 +3,9 @@
 // installed). Host watches a container, and for every new blob version
 // POSTs the exact invocation the host would send to the custom handler's
 // /{FunctionName} endpoint, retrying failures up to the host's default of
-// 5 tries before giving the blob up as poison. Gateway is the host's HTTP
+// 5 tries before giving the blob up as poison; for every blob gone since
+// the last scan it POSTs the BlobDeleted Event Grid event, as Event Grid
+// and the host would. Gateway is the host's HTTP
 // front door: /api/{route} for HTTP triggers, /admin/functions/{name} for
 // the others.
 package devhost
@@ -28,6 +30,11 @@ type Host struct {
 	Container  string
 	Function   string // e.g. "EmbedBlob"
 	Binding    string // the trigger's binding name in function.json
+	// DeleteFunction, if set, receives a Microsoft.Storage.BlobDeleted
+	// Event Grid event for every blob that a scan no longer finds (e.g.
+	// "BlobDeleted"); DeleteBinding is its trigger's binding name.
+	DeleteFunction string
+	DeleteBinding  string
 	// Concurrency is how many invocations run at once (default 2, like
 	// host.json's extensions.blobs.maxDegreeOfParallelism).
 	Concurrency int
@@ -72,13 +79,17 @@ func (h *Host) Run(ctx context.Context, onDone func(Invocation)) error {
 	}
 }
 
-// Sync dispatches every blob version in the container that has not been
-// dispatched yet and waits for them; it returns how many it dispatched.
+// Sync delivers the deletion of every blob dispatched before that is no
+// longer in the container, then dispatches every blob version in the
+// container that has not been dispatched yet and waits for them; it
+// returns how many versions it dispatched.
 func (h *Host) Sync(ctx context.Context, onDone func(Invocation)) (int, error) {
 	var todo []blobstore.Item
+	seen := map[string]bool{}
 	err := h.Blobs.List(ctx, h.Container, "", func(it blobstore.Item) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		seen[it.Name] = true
 		if h.receipts == nil {
 			h.receipts = map[string]string{}
 		}
@@ -91,6 +102,7 @@ func (h *Host) Sync(ctx context.Context, onDone func(Invocation)) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list %s: %w", h.Container, err)
 	}
+	h.deliverDeletions(ctx, h.forget(seen))
 	conc := h.Concurrency
 	if conc <= 0 {
 		conc = 2

@@ -24,6 +24,7 @@ func TestLoadFunctions(t *testing.T) {
 	}
 	want := map[string]struct{ trigger, route string }{
 		"EmbedBlob":    {"blobTrigger", ""},
+		"BlobDeleted":  {"eventGridTrigger", ""},
 		"Train":        {"httpTrigger", "train/{task}"},
 		"Classify":     {"httpTrigger", "classify/{task}"},
 		"Rollback":     {"httpTrigger", "models/{task}/rollback"},

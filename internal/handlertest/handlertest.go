@@ -154,6 +154,18 @@ func (h *Handler) EmbedBlob(tb testing.TB, blobs *blobstore.Client, name string,
 	return h.Invoke(tb, app.EmbedBlobFunction, req)
 }
 
+// DeleteBlob deletes incoming/name and sends the invocation the host sends
+// for its BlobDeleted event, as Event Grid delivers it to the BlobDeleted
+// function.
+func (h *Handler) DeleteBlob(tb testing.TB, blobs *blobstore.Client, name string) (int, string) {
+	tb.Helper()
+	if err := blobs.Delete(context.Background(), config.IncomingContainer, name); err != nil {
+		tb.Fatal(err)
+	}
+	ev := customhandler.BlobDeletedEventFor(blobs.URL(config.IncomingContainer, name), config.IncomingContainer, name)
+	return h.Invoke(tb, app.BlobDeletedFunction, customhandler.EventGridTriggerRequest(app.BlobDeletedFunction, app.EventBinding, ev))
+}
+
 // Logs is what the handler has written to stdout and stderr so far.
 func (h *Handler) Logs() string { return h.logs.String() }
 

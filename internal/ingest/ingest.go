@@ -121,6 +121,12 @@ func (p *Pipeline) Ingest(ctx context.Context, container, name string) (Result, 
 	case tinyhead.IngestFailed:
 		res.Status, res.Redelivery = rec.Status, true
 		return res, &PermanentError{Source: res.Source, Reason: rec.Error}
+	case tinyhead.IngestDeleted:
+		// The blob was deleted after this attempt opened it (Remover):
+		// writing its rows now would bring them back.
+		res.Status, res.Redelivery = rec.Status, true
+		p.log().Info("blob version was deleted; nothing to do", "source", res.Source, "etag", res.ETag)
+		return res, nil
 	}
 
 	err = p.run(ctx, container, name, body, &res)

@@ -399,6 +399,112 @@ func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (in
 	return n, nil
 }
 
+// SourceVersions lists the versions of source that its documents and its
+// ingest records name, sorted.
+func (s *Store) SourceVersions(ctx context.Context, source string) ([]string, error) {
+	out, err := s.sourceVersions(ctx, source)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+func (s *Store) sourceVersions(ctx context.Context, source string) ([]string, error) {
+	if err := s.begin("SourceVersions"); err != nil {
+		return nil, err
+	}
+	if err := checkKey(source, ""); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k, d := range s.docs {
+		if k.source == source {
+			out = append(out, d.version)
+		}
+	}
+	for k := range s.ingests {
+		if k.source == source {
+			out = append(out, k.etag)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// DeleteSource deletes the documents of source written by one of versions
+// (their labels go with them) and marks the ingest records of those
+// versions deleted, atomically, and returns how many documents it deleted.
+func (s *Store) DeleteSource(ctx context.Context, source string, versions []string) (int, error) {
+	n, err := s.deleteSource(ctx, source, versions)
+	if err != nil {
+		return 0, fmt.Errorf("delete documents of %s: %w", source, err)
+	}
+	return n, nil
+}
+
+func (s *Store) deleteSource(ctx context.Context, source string, versions []string) (int, error) {
+	if err := s.begin("DeleteSource"); err != nil {
+		return 0, err
+	}
+	if err := checkKey(source, ""); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	gone := make(map[string]bool, len(versions))
+	for _, v := range versions {
+		gone[v] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := now()
+	for k, in := range s.ingests {
+		if k.source == source && gone[k.etag] && in.Status != tinyhead.IngestDeleted {
+			in.Status, in.UpdatedAt = tinyhead.IngestDeleted, t
+		}
+	}
+	n := 0
+	s.ids = slices.DeleteFunc(s.ids, func(id int64) bool {
+		d := s.byID[id]
+		if d.source != source || !gone[d.version] {
+			return false
+		}
+		delete(s.byID, id)
+		delete(s.docs, docKey{d.source, d.item})
+		n++
+		return true
+	})
+	return n, nil
+}
+
+// Sources lists the distinct sources that have documents, in byte order.
+func (s *Store) Sources(ctx context.Context) ([]string, error) {
+	if err := s.begin("Sources"); err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	s.mu.Lock()
+	seen := map[string]bool{}
+	var out []string
+	for k := range s.docs {
+		if !seen[k.source] {
+			seen[k.source] = true
+			out = append(out, k.source)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(out)
+	return out, nil
+}
+
 // GetDocument returns a copy of one document with its labels (never a nil
 // map), or tinyhead.ErrNotFound.
 func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {

@@ -40,6 +40,9 @@ func TestStoreFault(t *testing.T) {
 			return s.PutDocuments(ctx, []tinyhead.Document{testDoc("2", "new", map[string]string{"t": "b"})})
 		}},
 		{"PruneSource", func(s *Store) error { _, err := s.PruneSource(ctx, "incoming/f.csv", "v9"); return err }},
+		{"DeleteSource", func(s *Store) error { _, err := s.DeleteSource(ctx, "incoming/f.csv", []string{"v1"}); return err }},
+		{"SourceVersions", func(s *Store) error { _, err := s.SourceVersions(ctx, "incoming/f.csv"); return err }},
+		{"Sources", func(s *Store) error { _, err := s.Sources(ctx); return err }},
 		{"GetDocument", func(s *Store) error { _, err := s.GetDocument(ctx, "incoming/f.csv", "1"); return err }},
 		{"SetLabel", func(s *Store) error { return s.SetLabel(ctx, "incoming/f.csv", "1", "t", "z") }},
 		{"Stats", func(s *Store) error { _, err := s.Stats(ctx); return err }},

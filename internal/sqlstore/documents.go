@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -198,4 +199,108 @@ func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (in
 		return n, fmt.Errorf("prune documents of %s except version %s: %w", source, keepVersion, err)
 	}
 	return n, nil
+}
+
+// maxVersionsPerStatement bounds the versions in one statement's IN list
+// (SQL Server takes at most 2,100 parameters).
+const maxVersionsPerStatement = 500
+
+// SourceVersions lists the versions of source that its documents and its
+// ingest records name, sorted.
+func (s *Store) SourceVersions(ctx context.Context, source string) ([]string, error) {
+	var out []string
+	err := checkKey(source, "")
+	if err == nil {
+		key := s.d.docKey(source, "")[0]
+		err = s.retry(ctx, func() error {
+			out = nil
+			rows, err := s.db.QueryContext(ctx, s.q.versions, key, key)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var v string
+				if err := rows.Scan(&v); err != nil {
+					return err
+				}
+				out = append(out, v)
+			}
+			return rows.Err()
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+// DeleteSource deletes the documents of source written by one of versions
+// (their labels go with them) and marks the ingest records of those
+// versions deleted, and returns how many documents it deleted. The ingests
+// are marked first, so that an attempt at one of those versions that
+// begins meanwhile does nothing.
+func (s *Store) DeleteSource(ctx context.Context, source string, versions []string) (int, error) {
+	var n int
+	err := checkKey(source, "")
+	if err == nil {
+		err = ctx.Err()
+	}
+	for len(versions) > 0 && err == nil {
+		chunk := versions[:min(len(versions), maxVersionsPerStatement)]
+		versions = versions[len(chunk):]
+		err = s.retry(ctx, func() error {
+			// A failed try may have committed some batches: count them.
+			m, err := s.d.deleteSource(ctx, s.w, source, chunk, now())
+			n += m
+			return err
+		})
+	}
+	if s.ckpt != nil && n > 0 {
+		s.ckpt.notify()
+	}
+	if err != nil {
+		return n, fmt.Errorf("delete documents of %s: %w", source, err)
+	}
+	return n, nil
+}
+
+// Sources lists the distinct sources that have documents, in byte order.
+func (s *Store) Sources(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.retry(ctx, func() error {
+		out = nil
+		rows, err := s.db.QueryContext(ctx, s.q.sources)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var src string
+			if err := rows.Scan(&src); err != nil {
+				return err
+			}
+			out = append(out, src)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return out, nil
+}
+
+// inList returns the placeholders of an IN list of values, numbered from
+// first, and the values as arguments.
+func inList(d dialect, first int, values []string) (string, []any) {
+	var b strings.Builder
+	args := make([]any, len(values))
+	for i, v := range values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.param(first + i))
+		args[i] = v
+	}
+	return b.String(), args
 }

@@ -69,6 +69,14 @@ func (mssqlDialect) queries() *queries {
 			WHERE embedding_model = @p1 AND id > @p2 ORDER BY id`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
+		// One row per source, found on the narrow unique index
+		// (source_key, item_key, and the clustered id): DISTINCT source
+		// would read every row of the table, embeddings included.
+		sources: `SELECT d.source FROM documents AS d
+			JOIN (SELECT MIN(id) AS id FROM documents GROUP BY source_key) AS f ON f.id = d.id
+			ORDER BY d.source`,
+		versions: `SELECT source_version FROM documents WHERE source_key = @p1
+			UNION SELECT etag FROM ingests WHERE source_key = @p2 ORDER BY 1`,
 	}
 }
 

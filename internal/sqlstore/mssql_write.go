@@ -316,3 +316,38 @@ func (mssqlDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVer
 		}
 	}
 }
+
+// deleteSource marks the ingests of the versions deleted, then deletes
+// their documents in batches of pruneBatch, each its own transaction, as
+// pruneSource does: a failure part way leaves a deletion that the next
+// call (the retry, or the event's re-delivery) completes. Etags and
+// versions never end in a space (limits.go), so = and IN compare them
+// exactly.
+func (d mssqlDialect) deleteSource(ctx context.Context, db *sql.DB, source string, versions []string, now time.Time) (int, error) {
+	sk := keyOf(source)
+	in, args := inList(d, 3, versions)
+	_, err := db.ExecContext(ctx, `UPDATE ingests SET status = N'deleted', updated_at = @p2
+		WHERE source_key = @p1 AND status <> N'deleted' AND etag IN (`+in+`)`,
+		append([]any{sk, d.timeArg(now)}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	in, args = inList(d, 3, versions)
+	total := 0
+	for {
+		res, err := db.ExecContext(ctx, `DELETE TOP (@p2) FROM documents
+			WHERE source_key = @p1 AND source_version IN (`+in+`)`,
+			append([]any{sk, pruneBatch}, args...)...)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}

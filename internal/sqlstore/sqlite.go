@@ -88,6 +88,10 @@ func (sqliteDialect) queries() *queries {
 		scanPage:    `SELECT id, embedding FROM documents WHERE +embedding_model = ? AND id > ? ORDER BY id LIMIT ?`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
+		// The unique (source, item) index holds every source in order.
+		sources: `SELECT DISTINCT source FROM documents ORDER BY source`,
+		versions: `SELECT source_version FROM documents WHERE source = ?
+			UNION SELECT etag FROM ingests WHERE source = ? ORDER BY 1`,
 	}
 }
 

@@ -146,3 +146,31 @@ func (sqliteDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVe
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// deleteSource runs in one transaction: the write lock orders it with
+// every ingest's writes.
+func (d sqliteDialect) deleteSource(ctx context.Context, db *sql.DB, source string, versions []string, now time.Time) (int, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	in, args := inList(d, 3, versions)
+	_, err = tx.ExecContext(ctx, `UPDATE ingests SET status = 'deleted', updated_at = ?
+		WHERE source = ? AND status <> 'deleted' AND etag IN (`+in+`)`,
+		append([]any{d.timeArg(now), source}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	in, args = inList(d, 2, versions)
+	res, err := tx.ExecContext(ctx, `DELETE FROM documents WHERE source = ? AND source_version IN (`+in+`)`,
+		append([]any{source}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
+}

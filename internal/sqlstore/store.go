@@ -47,6 +47,10 @@ type dialect interface {
 	putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error
 	beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error)
 	pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error)
+	// deleteSource marks the ingests of source's versions deleted, then
+	// deletes the documents of those versions; it returns how many
+	// documents it deleted, also on error.
+	deleteSource(ctx context.Context, db *sql.DB, source string, versions []string, now time.Time) (int, error)
 }
 
 // queries are statements whose arguments are the same in both dialects;
@@ -62,6 +66,8 @@ type queries struct {
 	scanPage     string // embedding_model, after id, page size
 	statsModels  string
 	statsLabels  string
+	sources      string // distinct sources of documents, in byte order
+	versions     string // docKey(source)[0] twice: versions of a source's documents and ingests
 }
 
 // Connection pool defaults for SQL Server (see Options).

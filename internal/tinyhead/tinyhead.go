@@ -53,6 +53,10 @@ const (
 	// IngestFailed: the file could not be read at all (binary, no text
 	// column, …). Re-deliveries of this version fail fast with Error.
 	IngestFailed IngestStatus = "failed"
+	// IngestDeleted: the blob was deleted and its rows with it
+	// (Store.DeleteSource). An attempt at this version that begins later
+	// (one that opened the blob just before it went) does nothing.
+	IngestDeleted IngestStatus = "deleted"
 )
 
 // Ingest is the record of one blob version: how re-deliveries and poison
@@ -91,6 +95,21 @@ type Store interface {
 	// PruneSource deletes the documents of source that were not written by
 	// the given version: a new version of a blob replaces the old one's rows.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+	// SourceVersions lists the versions (ETags) of source that the store
+	// knows: those of its documents and of its ingest records, sorted.
+	SourceVersions(ctx context.Context, source string) ([]string, error)
+	// DeleteSource deletes the documents of source written by one of
+	// versions (their labels go with them; embeddings are stored in the
+	// documents, so none is left that no document uses) and marks the
+	// ingest records of those versions IngestDeleted, so that an attempt
+	// at one of them that begins later does nothing. Rows and records of
+	// other versions are kept: taking versions from SourceVersions before
+	// storage says the blob is gone keeps a version uploaded meanwhile. It
+	// returns how many documents it deleted; nothing to delete is no error.
+	DeleteSource(ctx context.Context, source string, versions []string) (deleted int, err error)
+	// Sources lists the distinct sources that have documents, in byte
+	// order.
+	Sources(ctx context.Context) ([]string, error)
 	// GetDocument returns one document with its labels, or ErrNotFound.
 	GetDocument(ctx context.Context, source, item string) (Document, error)
 	// SetLabel sets (or, with label "", removes) one task's label on a stored
