@@ -280,7 +280,8 @@ func (s *Store) embeddingsByHash(ctx context.Context, model string, hashes []str
 
 // PutDocuments upserts docs by (Source, Item) and applies their labels,
 // atomically. A task mapped to "" loses its label; tasks not mentioned keep
-// theirs. When docs holds the same (Source, Item) twice, the later one
+// theirs, unless the document was stored from another SourceVersion: then
+// they lose it (a new version replaces the row, labels included). When docs holds the same (Source, Item) twice, the later one
 // wins, as if they had been written one after the other. An empty
 // ContentHash is computed from Text. The caller's maps and vectors are not
 // kept.
@@ -304,6 +305,14 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 	for _, d := range merged {
 		k := docKey{d.Source, d.Item}
 		row := s.docs[k]
+		if row != nil && row.version != d.SourceVersion {
+			// A new version of the document replaces its labels.
+			for task := range row.labels {
+				if _, ok := d.Labels[task]; !ok {
+					delete(row.labels, task)
+				}
+			}
+		}
 		if row == nil {
 			s.nextID++
 			row = &docRow{id: s.nextID, source: d.Source, item: d.Item, created: t, labels: map[string]labelRow{}}

@@ -17,7 +17,8 @@ const documentColumns = `d.id, d.source, d.item, d.source_version, d.content_has
 // PutDocuments upserts docs by (Source, Item) and applies their labels, all
 // in one transaction. Labels are stored without surrounding white space;
 // a task mapped to "" (or white space) loses its label; tasks not
-// mentioned keep theirs. Task names with surrounding white space are
+// mentioned keep theirs, unless the stored document was written by another
+// SourceVersion: a new version replaces the row, labels included. Task names with surrounding white space are
 // refused. When docs holds the same (Source, Item) twice, the
 // later one wins, as if they had been written one after the other. An
 // empty ContentHash is computed from Text.

@@ -68,6 +68,10 @@ CREATE TABLE #put_labels (
 // rows in a new file, no new rows in a new version of one) is skipped: a
 // join can cost a scan of the target even when one side is empty.
 //
+// A document stored from another source_version than the batch's loses,
+// before it is updated, the labels of the tasks the batch does not give it
+// (a new version replaces the row, labels included).
+//
 // Babelfish parses and ignores the hints; there a concurrent writer of the
 // same new key makes the INSERT fail on uq_documents_key instead of
 // waiting, and putDocuments reports that as a lost race, which is retried.
@@ -86,6 +90,15 @@ UPDATE t SET id = (
 FROM #put_docs AS t;
 
 DECLARE @existing INT = (SELECT COUNT(*) FROM #put_docs WHERE id IS NOT NULL);
+
+IF @existing > 0
+	DELETE l
+	FROM labels AS l
+	JOIN #put_docs AS t ON t.id = l.document_id
+	JOIN documents AS d ON d.id = t.id
+	WHERE (d.source_version <> t.source_version OR DATALENGTH(d.source_version) <> DATALENGTH(t.source_version))
+		AND NOT EXISTS (SELECT 1 FROM #put_labels AS p
+			WHERE p.seq = t.seq AND p.task = l.task AND p.label IS NOT NULL);
 
 IF @existing > 0
 	UPDATE d SET

@@ -86,7 +86,9 @@ type Store interface {
 	// of whichever of the content hashes are already known.
 	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
 	// PutDocuments upserts documents (by Source, Item) and their labels in
-	// one transaction.
+	// one transaction. A document written by another SourceVersion than the
+	// stored one replaces the stored labels (tasks it does not mention lose
+	// theirs); within one version, tasks not mentioned keep their labels.
 	PutDocuments(ctx context.Context, docs []Document) error
 	// PruneSource deletes the documents of source that were not written by
 	// the given version: a new version of a blob replaces the old one's rows.

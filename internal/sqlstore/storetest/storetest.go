@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ConcurrentPutOverlapping", testConcurrentPutOverlapping},
 		{"ConcurrentSetLabel", testConcurrentSetLabel},
 		{"ConcurrentBeginIngestVersions", testConcurrentBeginIngestVersions},
+		{"NewVersionReplacesLabels", testNewVersionReplacesLabels},
 		{"NotFound", testNotFound},
 		{"Stats", testStats},
 		{"OddText", testOddText},
