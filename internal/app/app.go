@@ -17,6 +17,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/serving"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -101,6 +102,10 @@ func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
 }
 
 func summary(res ingest.Result) string {
+	if res.Status == tinyhead.IngestSuperseded {
+		return fmt.Sprintf("%s (etag %s) was superseded by a newer version of the blob: it stopped after %d rows; nothing to retry",
+			res.Source, res.ETag, res.RowsOK)
+	}
 	if res.Redelivery {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)

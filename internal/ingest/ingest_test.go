@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/ingest"
@@ -255,7 +256,10 @@ r3,unlabeled,
 				Source: container + "/" + tc.blob, ETag: etag, Status: tinyhead.IngestDone,
 				RowsOK: len(tc.want), Embedded: len(tc.want),
 			}
-			res.Elapsed = 0
+			if res.Modified.IsZero() {
+				t.Errorf("Result.Modified is zero, want the blob's LastModified")
+			}
+			res.Elapsed, res.Modified = 0, time.Time{}
 			if !reflect.DeepEqual(res, want) {
 				t.Errorf("Result = %+v, want %+v", res, want)
 			}

@@ -166,25 +166,11 @@ func dropOtherLabels(ctx context.Context, tasks, del *sql.Stmt, id int64, keep m
 	return nil
 }
 
-func (sqliteDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error) {
-	// One statement: atomic without an explicit transaction. A re-attempt
-	// of a running ingest (a crash or time-out) restarts its clock.
-	const q = `INSERT INTO ingests (source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
-		VALUES (?, ?, 'running', 0, 0, '', 1, ?, ?)
-		ON CONFLICT (source, etag) DO UPDATE SET
-			attempts = attempts + 1,
-			started_at = CASE WHEN status = 'running' THEN excluded.started_at ELSE started_at END,
-			updated_at = excluded.updated_at
-		RETURNING ` + ingestColumns
-	ts := sqliteDialect{}.timeArg(now)
-	return scanIngest(db.QueryRowContext(ctx, q, source, etag, ts, ts))
-}
-
-func (sqliteDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error) {
-	res, err := db.ExecContext(ctx, `DELETE FROM documents WHERE source = ? AND source_version <> ?`, source, keepVersion)
+func (sqliteDialect) pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (int, bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM documents WHERE source = ? AND source_version <> ?`, source, keepVersion)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	return int(n), false, err
 }
