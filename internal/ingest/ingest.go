@@ -298,7 +298,7 @@ func (p *Pipeline) runLeased(ctx context.Context, container, name string, body i
 
 // renew extends the attempt's lease every third of it until stop closes.
 func (p *Pipeline) renew(ctx context.Context, rec tinyhead.Ingest, stop <-chan struct{}) error {
-	t := time.NewTicker(p.lease() / 3)
+	t := time.NewTicker(max(p.lease()/3, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
