@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,26 +175,37 @@ type raceDelivery struct {
 // version and waits until the handler stops at its first store call.
 func (h *raceHandler) deliver(t *testing.T, who, blob string) *raceDelivery {
 	t.Helper()
+	d := send(t, h.server, h.blobs, who, blob)
+	d.gate = h.gates.of(d.etag)
+	d.wait(t)
+	return d
+}
+
+// send posts the blob-trigger invocation the host sends for the blob's
+// current version to server, and returns at once; d.done closes when the
+// answer is in.
+func send(t *testing.T, server *httptest.Server, blobs *blobstore.Client, who, blob string) *raceDelivery {
+	t.Helper()
 	ctx := t.Context()
-	content, err := h.blobs.Download(ctx, config.IncomingContainer, blob)
+	content, err := blobs.Download(ctx, config.IncomingContainer, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	props, err := h.blobs.Props(ctx, config.IncomingContainer, blob)
+	props, err := blobs.Props(ctx, config.IncomingContainer, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := customhandler.BlobTriggerRequest(app.EmbedBlobFunction, app.BlobBinding,
-		h.blobs.URL(config.IncomingContainer, blob), blob, content,
+		blobs.URL(config.IncomingContainer, blob), blob, content,
 		customhandler.BlobProperties{ETag: props.ETag, ContentType: props.ContentType, LastModified: props.LastModified})
 	payload, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &raceDelivery{name: who, etag: props.ETag, gate: h.gates.of(props.ETag), done: make(chan struct{})}
+	d := &raceDelivery{name: who, etag: props.ETag, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
-		resp, err := http.Post(h.server.URL+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(payload))
+		resp, err := http.Post(server.URL+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(payload))
 		if err != nil {
 			d.err = err
 			return
@@ -206,7 +218,6 @@ func (h *raceHandler) deliver(t *testing.T, who, blob string) *raceDelivery {
 		d.status, d.err = resp.StatusCode, json.NewDecoder(resp.Body).Decode(&out)
 		d.res, d.logs = out.ReturnValue, out.Logs
 	}()
-	d.wait(t)
 	return d
 }
 
@@ -350,6 +361,137 @@ func testVersionsInterleaved(t *testing.T, store *sqlstore.Store) {
 			}
 		})
 	}
+}
+
+// TestEmbedBlobSameVersionConcurrently is issue 11's "concurrent
+// deliveries of the same version must not run the whole ingest twice" on
+// real components: while the first invocation embeds its first batch
+// (held there), the host delivers the same version again; the second
+// invocation waits for the first instead of embedding, and answers as a
+// re-delivery. Each text goes through the model once.
+func TestEmbedBlobSameVersionConcurrently(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) {
+		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		testSameVersionConcurrently(t, store)
+	})
+	t.Run("SQLServer", func(t *testing.T) {
+		dsn := os.Getenv("TINYHEAD_TEST_MSSQL_DSN")
+		if dsn == "" {
+			t.Skip("set TINYHEAD_TEST_MSSQL_DSN=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
+		}
+		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLServer, newMSSQLDatabase(t, dsn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		testSameVersionConcurrently(t, store)
+	})
+}
+
+func testSameVersionConcurrently(t *testing.T, store *sqlstore.Store) {
+	f := newFixture(t) // Azurite and the incoming container
+	emb := &heldEmbedder{Embedder: embedtest.Embedder(t), entered: make(chan struct{}), release: make(chan struct{})}
+	busy := &busyStore{Store: store, polled: make(chan struct{})}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := &app.App{
+		Ingest: &ingest.Pipeline{Blobs: f.blobs, Store: busy, Embedder: emb, Log: log, BatchSize: 2,
+			BusyPoll: time.Millisecond},
+		Log: log,
+	}
+	server := httptest.NewServer(a.Handler())
+	defer server.Close()
+	const blob = "twice/data.jsonl"
+	texts := []string{"Deliveries of one version", "are ingested by one attempt", "while the other waits for it"}
+	var content strings.Builder
+	for i, text := range texts {
+		fmt.Fprintf(&content, "{\"id\": \"%d\", \"text\": %q}\n", i, text)
+	}
+	etag := uploadTo(t, f.blobs, blob, []byte(content.String()))
+
+	first := send(t, server, f.blobs, "first", blob)
+	select {
+	case <-emb.entered: // the first holds the lease and embeds its first batch
+	case <-first.done:
+		t.Fatalf("the first delivery answered %d before embedding: %v", first.status, first.logs)
+	}
+	second := send(t, server, f.blobs, "second", blob)
+	select {
+	case <-busy.polled: // the second found the version busy, twice: it waits
+	case <-second.done: // it did not wait: the checks below fail
+	}
+	close(emb.release)
+	<-first.done
+	<-second.done
+	if first.err != nil || first.status != http.StatusOK || first.res.Status != tinyhead.IngestDone || first.res.Redelivery {
+		t.Errorf("first: %d %+v (%v) %v; want 200, done", first.status, first.res, first.err, first.logs)
+	}
+	if second.err != nil || second.status != http.StatusOK || !second.res.Redelivery || second.res.Embedded != 0 ||
+		second.res.RowsOK != len(texts) {
+		t.Errorf("second: %d %+v (%v) %v; want 200, a re-delivery of the done version", second.status, second.res,
+			second.err, second.logs)
+	}
+	if got := emb.count(); got != len(texts) {
+		t.Errorf("%d texts embedded, want %d: each once", got, len(texts))
+	}
+	if rec := ingestRecord(t, store, ingest.Source(config.IncomingContainer, blob), etag); rec.Status != tinyhead.IngestDone || rec.Attempts != 2 {
+		t.Errorf("record %+v, want done after 2 attempts", rec)
+	}
+}
+
+// heldEmbedder holds its first call until release is closed, saying so on
+// entered, and counts the texts it embeds.
+type heldEmbedder struct {
+	tinyhead.Embedder
+	entered, release chan struct{}
+	mu               sync.Mutex
+	calls, texts     int
+}
+
+func (e *heldEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	e.mu.Lock()
+	e.calls++
+	first := e.calls == 1
+	e.texts += len(texts)
+	e.mu.Unlock()
+	if first {
+		close(e.entered)
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return e.Embedder.Embed(ctx, texts)
+}
+
+func (e *heldEmbedder) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.texts
+}
+
+// busyStore closes polled once BeginIngest has answered busy twice.
+type busyStore struct {
+	ingest.Store
+	mu     sync.Mutex
+	busy   int
+	polled chan struct{}
+}
+
+func (s *busyStore) BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
+	in, err := s.Store.BeginIngest(ctx, v, lease)
+	if errors.Is(err, tinyhead.ErrIngestBusy) {
+		s.mu.Lock()
+		if s.busy++; s.busy == 2 {
+			close(s.polled)
+		}
+		s.mu.Unlock()
+	}
+	return in, err
 }
 
 func uploadTo(t *testing.T, blobs *blobstore.Client, name string, content []byte) string {
