@@ -144,6 +144,10 @@ func lostRace(err error) error {
 }
 
 func (d mssqlDialect) migrate(ctx context.Context, db *sql.DB) error {
+	return mssqlMigrations().run(ctx, db, d)
+}
+
+func mssqlMigrations() migrations {
 	return migrations{
 		lock: func(ctx context.Context, tx *sql.Tx) error {
 			// An application lock owned by the transaction: a second process
@@ -168,7 +172,7 @@ func (d mssqlDialect) migrate(ctx context.Context, db *sql.DB) error {
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
 		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2()},
-	}.run(ctx, db, d)
+	}
 }
 
 // versionQueries: the WITH (UPDLOCK, HOLDLOCK) reads make concurrent

@@ -134,12 +134,16 @@ func (d sqliteDialect) migrate(ctx context.Context, db *sql.DB) error {
 	if err := initSQLite(ctx, db); err != nil {
 		return err
 	}
+	return sqliteMigrations().run(ctx, db, d)
+}
+
+func sqliteMigrations() migrations {
 	return migrations{
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
 		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2()},
-	}.run(ctx, db, d)
+	}
 }
 
 func (sqliteDialect) versionQueries() *versionQueries {
