@@ -122,6 +122,10 @@ func summary(res ingest.Result) string {
 	if res.Status == tinyhead.IngestDeleted {
 		return fmt.Sprintf("%s (etag %s) was deleted meanwhile; nothing to do", res.Source, res.ETag)
 	}
+	if res.Status == tinyhead.IngestSuperseded {
+		return fmt.Sprintf("%s (etag %s) was superseded by a newer version of the blob: it stopped after %d rows; nothing to retry",
+			res.Source, res.ETag, res.RowsOK)
+	}
 	if res.Redelivery {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)

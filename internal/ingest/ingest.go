@@ -8,6 +8,16 @@
 // Each blob version is recorded in the store's ingests table: a
 // re-delivered version is skipped, a new version replaces the old one's
 // rows, and a file that cannot be read at all is remembered as failed.
+//
+// Versions of a blob are ordered by the blob's LastModified (then ETag),
+// not by the order their triggers arrive: BeginIngest claims the source for
+// the newest version it has seen, and every batch write and the final
+// prune succeed only while the attempt's version is still the claimed one.
+// An attempt at an older version stops there, is recorded superseded and
+// succeeds (there is nothing to retry). An attempt holds a lease on its
+// version, renewed while it runs; a second delivery of the same version
+// waits for it instead of embedding the file again, and takes over once
+// the lease has expired (the first attempt crashed).
 package ingest
 
 import (
@@ -27,24 +37,32 @@ import (
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
-// Opener streams a blob; *blobstore.Client implements it.
+// Opener streams a blob and reads its properties; *blobstore.Client
+// implements it.
 type Opener interface {
 	Open(ctx context.Context, container, name string) (io.ReadCloser, blobstore.Props, error)
+	Props(ctx context.Context, container, name string) (blobstore.Props, error)
 }
 
 // Store is what ingest records in the database; sqlstore.Store and
 // inmem.Store implement it.
 type Store interface {
-	// BeginIngest counts an attempt at a blob version and returns its
-	// record (done or failed: nothing more to do).
-	BeginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error)
+	// BeginIngest claims the source for v unless a newer version is
+	// claimed, and counts an attempt at v: its record says whether there is
+	// anything to do (done, failed or superseded: no); with
+	// tinyhead.ErrIngestBusy, another attempt holds v's lease.
+	BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error)
+	// RenewIngest extends the lease of a running attempt.
+	RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error
 	// FinishIngest stores the outcome of an attempt.
 	FinishIngest(ctx context.Context, in tinyhead.Ingest) error
 	// EmbeddingsByHash returns the known embeddings of model among hashes.
 	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
-	// PutDocuments upserts documents and their labels in one transaction.
+	// PutDocuments upserts documents and their labels in one transaction,
+	// or fails with tinyhead.ErrSuperseded.
 	PutDocuments(ctx context.Context, docs []tinyhead.Document) error
-	// PruneSource deletes the documents of source not written by keepVersion.
+	// PruneSource deletes the documents of source not written by
+	// keepVersion, or fails with tinyhead.ErrSuperseded.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
 }
 
@@ -63,7 +81,21 @@ type Pipeline struct {
 	Parse docparse.Options
 	// ProgressEvery is how often a long ingest logs its rate (default 5 s).
 	ProgressEvery time.Duration
+	// Lease is how long an attempt holds its blob version without renewing
+	// it (default DefaultLease); it renews every third of it. A delivery
+	// of the version while the lease is live waits; after it, it takes over.
+	Lease time.Duration
+	// BusyPoll is how often a delivery that waits for another attempt at
+	// the same version asks again (default 2 s), and MaxWait how long it
+	// waits in all (default 10 minutes) before it fails with an error of
+	// kind tinyhead.ErrConflict, which the host retries.
+	BusyPoll, MaxWait time.Duration
 }
+
+// DefaultLease is the lease of an attempt on its blob version: long enough
+// that a slow batch (a database resuming) does not lose it, short enough
+// that the retry of a crashed attempt waits briefly.
+const DefaultLease = time.Minute
 
 // MaxReportedRejections bounds how many rejected rows a Result lists and
 // the ingest record keeps; the counts are always complete.
@@ -73,8 +105,9 @@ const MaxReportedRejections = 50
 type Result struct {
 	Source       string // container/name
 	ETag         string
+	Modified     time.Time // the version's LastModified
 	Status       tinyhead.IngestStatus
-	Redelivery   bool // this version was already ingested; nothing was done
+	Redelivery   bool // this version was already ingested, or superseded; nothing was done
 	RowsOK       int
 	RowsRejected int
 	Embedded     int // texts run through the model; the others reused a stored embedding
@@ -106,9 +139,10 @@ func (p *Pipeline) Ingest(ctx context.Context, container, name string) (Result, 
 		return res, fmt.Errorf("open blob %s: %w", res.Source, err)
 	}
 	defer body.Close()
-	res.ETag = props.ETag
+	res.ETag, res.Modified = props.ETag, props.LastModified
+	v := tinyhead.BlobVersion{Source: res.Source, ETag: res.ETag, Modified: res.Modified}
 
-	rec, err := p.Store.BeginIngest(ctx, res.Source, res.ETag)
+	rec, err := p.claim(ctx, container, name, v)
 	if err != nil {
 		return res, fmt.Errorf("record ingest of %s: %w", res.Source, err)
 	}
@@ -127,36 +161,195 @@ func (p *Pipeline) Ingest(ctx context.Context, container, name string) (Result, 
 		res.Status, res.Redelivery = rec.Status, true
 		p.log().Info("blob version was deleted; nothing to do", "source", res.Source, "etag", res.ETag)
 		return res, nil
+	case tinyhead.IngestSuperseded:
+		res.Status, res.Redelivery = rec.Status, true
+		p.log().Info("a newer version of the blob was claimed; nothing to do", "source", res.Source, "etag", res.ETag,
+			"last_modified", res.Modified)
+		return res, nil
 	}
 
-	err = p.run(ctx, container, name, body, &res)
+	err = p.attempt(ctx, start, container, name, body, rec, &res)
+	var perm *PermanentError
+	if err != nil && !errors.As(err, &perm) {
+		// Transient (storage, database, cancellation): the record stays
+		// "running" and the host's retry resumes; batches already written
+		// are kept and their embeddings are reused by content hash. The
+		// lease is given up, so that the retry need not wait for it.
+		p.release(ctx, rec)
+	}
+	return res, err
+}
+
+// attempt ingests the version whose lease rec holds and records the
+// outcome, except after a transient error.
+func (p *Pipeline) attempt(ctx context.Context, start time.Time, container, name string, body io.Reader, rec tinyhead.Ingest, res *Result) error {
+	err := p.runLeased(ctx, container, name, body, rec, res)
 	res.Elapsed = time.Since(start)
 	var fileErr *docparse.FileError
 	switch {
+	case errors.Is(err, tinyhead.ErrSuperseded):
+		return p.superseded(ctx, res)
 	case errors.As(err, &fileErr):
 		res.Status = tinyhead.IngestFailed
 		perm := &PermanentError{Source: res.Source, Reason: fileErr.Reason}
-		if ferr := p.finish(ctx, res, perm.Reason); ferr != nil {
-			return res, ferr
+		if ferr := p.finish(ctx, *res, perm.Reason); ferr != nil {
+			return ferr
 		}
-		return res, perm
+		return perm
 	case err != nil:
-		// Transient (storage, database, cancellation): the record stays
-		// "running" and the host's retry resumes; batches already written
-		// are kept and their embeddings are reused by content hash.
-		return res, err
-	}
-	if res.Pruned, err = p.Store.PruneSource(ctx, res.Source, res.ETag); err != nil {
-		return res, fmt.Errorf("remove rows of older versions of %s: %w", res.Source, err)
+		return err
 	}
 	res.Status = tinyhead.IngestDone
-	if err := p.finish(ctx, res, rejectionSummary(res)); err != nil {
-		return res, err
+	if err := p.finish(ctx, *res, rejectionSummary(*res)); err != nil {
+		return err
 	}
 	p.log().Info("ingested blob", "source", res.Source, "etag", res.ETag, "rows_ok", res.RowsOK,
 		"rows_rejected", res.RowsRejected, "embedded", res.Embedded, "pruned", res.Pruned,
 		"elapsed", res.Elapsed.Round(time.Millisecond))
-	return res, nil
+	return nil
+}
+
+// claim begins an attempt at v. Should another version with the same
+// LastModified (which has a resolution of one second) hold the claim, it
+// asks the blob storage which is newer: if the blob is still v, v
+// replaced the claimed version and overtakes it; if not, a newer version
+// than both exists, and v stays superseded.
+func (p *Pipeline) claim(ctx context.Context, container, name string, v tinyhead.BlobVersion) (tinyhead.Ingest, error) {
+	for range 3 { // a tie is resolved at once unless the blob keeps changing
+		rec, err := p.begin(ctx, v)
+		if err != nil || rec.Status != tinyhead.IngestSuperseded || v.Overtakes == rec.Claimed.ETag ||
+			!rec.Claimed.Modified.Equal(v.Normalized().Modified) {
+			return rec, err
+		}
+		cur, err := p.Blobs.Props(ctx, container, name)
+		switch {
+		case errors.Is(err, tinyhead.ErrNotFound):
+			return rec, nil // deleted since: a later version wins anyway
+		case err != nil:
+			return rec, fmt.Errorf("read the current version to order two versions of the same second: %w", err)
+		case cur.ETag != v.ETag:
+			return rec, nil
+		}
+		p.log().Info("the blob's current version overtakes another of the same second", "source", v.Source,
+			"etag", v.ETag, "overtaken", rec.Claimed.ETag, "last_modified", v.Modified)
+		v.Overtakes = rec.Claimed.ETag
+	}
+	return p.begin(ctx, v)
+}
+
+// begin starts an attempt at v, waiting while another attempt holds the
+// version's lease: it either finishes (the record then says so) or stops
+// renewing its lease (it crashed), and this attempt takes over.
+func (p *Pipeline) begin(ctx context.Context, v tinyhead.BlobVersion) (tinyhead.Ingest, error) {
+	poll, maxWait := orDefault(p.BusyPoll, 2*time.Second), orDefault(p.MaxWait, 10*time.Minute)
+	deadline := time.Now().Add(maxWait)
+	for logged := false; ; logged = true {
+		rec, err := p.Store.BeginIngest(ctx, v, p.lease())
+		if !errors.Is(err, tinyhead.ErrIngestBusy) {
+			return rec, err
+		}
+		if !logged {
+			p.log().Info("another attempt is ingesting this blob version; waiting for it", "source", v.Source,
+				"etag", v.ETag, "lease_until", rec.LeaseUntil)
+		}
+		if time.Now().Add(poll).After(deadline) {
+			return rec, fmt.Errorf("waited %v: %w", maxWait, err)
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return rec, err
+		}
+	}
+}
+
+// superseded records that a newer version of the blob was claimed while
+// this attempt ran: it wrote nothing after that, and the invocation
+// succeeds, since no retry could do better.
+func (p *Pipeline) superseded(ctx context.Context, res *Result) error {
+	res.Status = tinyhead.IngestSuperseded
+	if err := p.finish(ctx, *res, "a newer version of the blob was claimed; this one stopped"); err != nil {
+		return err
+	}
+	p.log().Info("a newer version of the blob was claimed; stopped", "source", res.Source, "etag", res.ETag,
+		"rows_written", res.RowsOK, "elapsed", res.Elapsed.Round(time.Millisecond))
+	return nil
+}
+
+// runLeased runs the pipeline and the final prune while renewing the
+// attempt's lease; losing the lease (superseded, or taken over) stops it.
+func (p *Pipeline) runLeased(ctx context.Context, container, name string, body io.Reader, rec tinyhead.Ingest, res *Result) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		if err := p.renew(ctx, rec, stop); err != nil {
+			cancel(err)
+		}
+	}()
+	err := p.run(ctx, container, name, body, res)
+	if err == nil {
+		var perr error
+		if res.Pruned, perr = p.Store.PruneSource(ctx, res.Source, res.ETag); perr != nil {
+			err = fmt.Errorf("remove rows of older versions of %s: %w", res.Source, perr)
+		}
+	}
+	close(stop)
+	<-renewed
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // the lease was lost: that is why the pipeline stopped
+	}
+	return err
+}
+
+// renew extends the attempt's lease every third of it until stop closes.
+func (p *Pipeline) renew(ctx context.Context, rec tinyhead.Ingest, stop <-chan struct{}) error {
+	t := time.NewTicker(max(p.lease()/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := p.Store.RenewIngest(ctx, rec.Source, rec.ETag, rec.Attempts, p.lease()); err != nil {
+				return fmt.Errorf("keep the lease on %s version %s: %w", rec.Source, rec.ETag, err)
+			}
+		}
+	}
+}
+
+// release gives up the attempt's lease (best effort: if it fails, the
+// lease expires by itself), even when ctx was canceled.
+func (p *Pipeline) release(ctx context.Context, rec tinyhead.Ingest) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := p.Store.RenewIngest(ctx, rec.Source, rec.ETag, rec.Attempts, 0); err != nil {
+		p.log().Warn("could not give up the lease; a retry waits for it to expire", "source", rec.Source,
+			"etag", rec.ETag, "error", err)
+	}
+}
+
+func (p *Pipeline) lease() time.Duration { return orDefault(p.Lease, DefaultLease) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// sleep waits for d, or returns ctx's error once it is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Pipeline) finish(ctx context.Context, res Result, msg string) error {

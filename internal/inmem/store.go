@@ -20,8 +20,13 @@ import (
 //   - documents are upserted by (Source, Item), compared byte for byte; ids
 //     grow in insertion order and are never reused; CreatedAt is kept by an
 //     update;
+//   - versions: BeginIngest claims a source for the newest version seen
+//     (LastModified, then ETag) and leases the version to one attempt;
+//     PutDocuments and PruneSource of another version than the claimed
+//     one fail with tinyhead.ErrSuperseded; lease times are the wall
+//     clock's;
 //   - labels: a task mapped to "" loses its label, tasks not mentioned keep
-//     theirs; an unchanged label keeps its time stamp on a re-put (SetLabel
+//     theirs (within one SourceVersion; a new version replaces them); an unchanged label keeps its time stamp on a re-put (SetLabel
 //     always moves it), which is what Tasks' LastChange is made of;
 //   - inputs are validated as sqlstore validates them (empty source, empty or
 //     space-ended task names and etags, column sizes), before anything is
@@ -60,6 +65,7 @@ type Store struct {
 	byID    map[int64]*docRow
 	ids     []int64 // ids of docs, ascending
 	ingests map[ingestKey]*tinyhead.Ingest
+	claims  map[string]tinyhead.BlobVersion            // source → the newest version claimed
 	models  map[string]map[string]tinyhead.ModelRecord // task → version → record
 }
 
@@ -88,6 +94,7 @@ func NewStore() *Store {
 		docs:    map[docKey]*docRow{},
 		byID:    map[int64]*docRow{},
 		ingests: map[ingestKey]*tinyhead.Ingest{},
+		claims:  map[string]tinyhead.BlobVersion{},
 		models:  map[string]map[string]tinyhead.ModelRecord{},
 	}
 }
@@ -139,23 +146,24 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// BeginIngest counts an attempt at the blob version (source, etag) and
-// returns its record. A new version starts as running with one attempt; a
-// known one only has its attempts counted (and, when it is still running,
-// its start time reset).
-func (s *Store) BeginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
-	in, err := s.beginIngest(ctx, source, etag)
+// BeginIngest starts an attempt at the blob version v, as
+// tinyhead.Store.BeginIngest says: it claims the source for v unless a
+// newer version is claimed, records an older version as superseded, and
+// gives the caller the lease unless another attempt holds a live one
+// (tinyhead.ErrIngestBusy).
+func (s *Store) BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
+	in, err := s.beginIngest(ctx, v.Normalized(), lease)
 	if err != nil {
-		return tinyhead.Ingest{}, fmt.Errorf("begin ingest of %s version %s: %w", source, etag, err)
+		return in, fmt.Errorf("begin ingest of %s version %s: %w", v.Source, v.ETag, err)
 	}
 	return in, nil
 }
 
-func (s *Store) beginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
+func (s *Store) beginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
 	if err := s.begin("BeginIngest"); err != nil {
 		return tinyhead.Ingest{}, err
 	}
-	if err := checkIngestKey(source, etag); err != nil {
+	if err := checkIngestKey(v.Source, v.ETag); err != nil {
 		return tinyhead.Ingest{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -164,17 +172,101 @@ func (s *Store) beginIngest(ctx context.Context, source, etag string) (tinyhead.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := now()
-	k := ingestKey{source, etag}
+	claimed, superseded, moved := s.claim(v, t)
+	k := ingestKey{v.Source, v.ETag}
 	in := s.ingests[k]
-	if in == nil {
-		in = &tinyhead.Ingest{Source: source, ETag: etag, Status: tinyhead.IngestRunning, StartedAt: t}
+	switch {
+	case in == nil:
+		in = &tinyhead.Ingest{Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
+			StartedAt: t, LeaseUntil: t.Add(lease)}
+		if superseded {
+			in.Status, in.LeaseUntil = tinyhead.IngestSuperseded, t
+		}
 		s.ingests[k] = in
-	} else if in.Status == tinyhead.IngestRunning {
-		in.StartedAt = t // a re-attempt of a crashed or timed-out ingest restarts its clock
+	case moved && in.Status == tinyhead.IngestSuperseded: // it overtook the claimed version
+		in.Status, in.StartedAt, in.LeaseUntil = tinyhead.IngestRunning, t, t.Add(lease)
+	case in.Status != tinyhead.IngestRunning:
+	case superseded:
+		in.Status = tinyhead.IngestSuperseded
+	case in.LeaseUntil.After(t):
+		return *in, tinyhead.ErrIngestBusy
+	default: // the holder of the lease crashed or timed out: take over
+		in.StartedAt, in.LeaseUntil = t, t.Add(lease)
 	}
 	in.Attempts++
 	in.UpdatedAt = t
-	return *in, nil
+	out := *in
+	if out.Status == tinyhead.IngestSuperseded {
+		out.Claimed = claimed
+	}
+	return out, nil
+}
+
+// claim moves the source's claim forward to v if v replaces the claimed
+// version, marking the running records of its other versions superseded.
+// It returns the claimed version, whether it is not v, and whether the
+// claim moved. The caller holds the lock.
+func (s *Store) claim(v tinyhead.BlobVersion, t time.Time) (claimed tinyhead.BlobVersion, superseded, moved bool) {
+	cur, ok := s.claims[v.Source]
+	switch {
+	case ok && cur.ETag == v.ETag:
+		return cur, false, false
+	case ok && !v.Replaces(cur):
+		return cur, true, false
+	}
+	v.Overtakes = ""
+	s.claims[v.Source] = v
+	for k, in := range s.ingests {
+		if k.source == v.Source && k.etag != v.ETag && in.Status == tinyhead.IngestRunning {
+			in.Status, in.UpdatedAt = tinyhead.IngestSuperseded, t
+		}
+	}
+	return v, false, true
+}
+
+// RenewIngest extends the lease of attempt number attempt of a running
+// version; see tinyhead.Store.RenewIngest.
+func (s *Store) RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error {
+	if err := s.renewIngest(ctx, source, etag, attempt, lease); err != nil {
+		return fmt.Errorf("renew the lease of %s version %s: %w", source, etag, err)
+	}
+	return nil
+}
+
+func (s *Store) renewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error {
+	if err := s.begin("RenewIngest"); err != nil {
+		return err
+	}
+	if err := checkIngestKey(source, etag); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.ingests[ingestKey{source, etag}]
+	switch {
+	case in == nil:
+		return tinyhead.ErrNotFound
+	case in.Status == tinyhead.IngestSuperseded:
+		return tinyhead.ErrSuperseded
+	case in.Status != tinyhead.IngestRunning || in.Attempts != attempt:
+		return tinyhead.Errorf(tinyhead.ErrConflict, "attempt %d no longer holds the lease (status %s, attempt %d)",
+			attempt, in.Status, in.Attempts)
+	}
+	t := now()
+	in.LeaseUntil, in.UpdatedAt = t.Add(lease), t
+	return nil
+}
+
+// checkClaim fails with tinyhead.ErrSuperseded when a version of source
+// other than version is claimed. The caller holds the lock.
+func (s *Store) checkClaim(source, version string) error {
+	if cur, ok := s.claims[source]; ok && cur.ETag != version {
+		return fmt.Errorf("version %s of %s: %w (%s)", version, source, tinyhead.ErrSuperseded, cur.ETag)
+	}
+	return nil
 }
 
 // FinishIngest stores the outcome of an attempt: Status, RowsOK,
@@ -195,7 +287,7 @@ func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
 		return err
 	}
 	switch in.Status {
-	case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed:
+	case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed, tinyhead.IngestSuperseded:
 	default:
 		return fmt.Errorf("unknown status %q", in.Status)
 	}
@@ -280,7 +372,10 @@ func (s *Store) embeddingsByHash(ctx context.Context, model string, hashes []str
 
 // PutDocuments upserts docs by (Source, Item) and applies their labels,
 // atomically. A task mapped to "" loses its label; tasks not mentioned keep
-// theirs. When docs holds the same (Source, Item) twice, the later one
+// theirs, unless the document was stored from another SourceVersion: then
+// they lose it (a new version replaces the row, labels included). Nothing
+// is written, and the error wraps tinyhead.ErrSuperseded, when another
+// version of a document's source is claimed (BeginIngest). When docs holds the same (Source, Item) twice, the later one
 // wins, as if they had been written one after the other. An empty
 // ContentHash is computed from Text. The caller's maps and vectors are not
 // kept.
@@ -300,10 +395,23 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, d := range merged {
+		if err := s.checkClaim(d.Source, d.SourceVersion); err != nil {
+			return fmt.Errorf("put %d documents: %w", len(docs), err)
+		}
+	}
 	t := now()
 	for _, d := range merged {
 		k := docKey{d.Source, d.Item}
 		row := s.docs[k]
+		if row != nil && row.version != d.SourceVersion {
+			// A new version of the document replaces its labels.
+			for task := range row.labels {
+				if _, ok := d.Labels[task]; !ok {
+					delete(row.labels, task)
+				}
+			}
+		}
 		if row == nil {
 			s.nextID++
 			row = &docRow{id: s.nextID, source: d.Source, item: d.Item, created: t, labels: map[string]labelRow{}}
@@ -364,7 +472,9 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 }
 
 // PruneSource deletes the documents of source that were not written by
-// keepVersion (their labels go with them) and returns how many it deleted.
+// keepVersion (their labels go with them) and returns how many it deleted;
+// nothing, with tinyhead.ErrSuperseded, when another version of source is
+// claimed.
 func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (int, error) {
 	n, err := s.pruneSource(ctx, source, keepVersion)
 	if err != nil {
@@ -385,6 +495,9 @@ func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (in
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkClaim(source, keepVersion); err != nil {
+		return 0, err
+	}
 	n := 0
 	s.ids = slices.DeleteFunc(s.ids, func(id int64) bool {
 		d := s.byID[id]

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/sqlstore/storetest"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -30,7 +31,11 @@ func TestStoreFault(t *testing.T) {
 		op   string
 		call func(s *Store) error
 	}{
-		{"BeginIngest", func(s *Store) error { _, err := s.BeginIngest(ctx, "src", "e2"); return err }},
+		{"BeginIngest", func(s *Store) error {
+			_, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: "src", ETag: "e2"}, time.Minute)
+			return err
+		}},
+		{"RenewIngest", func(s *Store) error { return s.RenewIngest(ctx, "src", "e1", 1, time.Minute) }},
 		{"FinishIngest", func(s *Store) error {
 			return s.FinishIngest(ctx, tinyhead.Ingest{Source: "src", ETag: "e1", Status: tinyhead.IngestFailed})
 		}},
@@ -64,7 +69,7 @@ func TestStoreFault(t *testing.T) {
 			if err := s.PutDocuments(ctx, []tinyhead.Document{testDoc("1", "old", map[string]string{"t": "a"})}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.BeginIngest(ctx, "src", "e1"); err != nil {
+			if _, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: "src", ETag: "e1"}, 0); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.RecordModel(ctx, tinyhead.ModelRecord{Task: "t", Version: "v1", Metrics: "{}"}); err != nil {

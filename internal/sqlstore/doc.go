@@ -8,7 +8,8 @@
 //	labels(document_id → documents ON DELETE CASCADE, task, label, updated_at)
 //	          primary key (document_id, task); index (task)
 //	ingests(id, source, etag, status, rows_ok, rows_rejected, error, attempts,
-//	        started_at, updated_at) unique (source, etag)
+//	        started_at, updated_at, modified, lease_until) unique (source, etag)
+//	sources(source, etag, modified, updated_at) primary key (source)
 //	models(id, task, version, created_at, row_count, metrics, blob_path,
 //	       promoted) unique (task, version)
 //	schema_version(version, applied_at)
@@ -47,9 +48,19 @@
 // existing rows are updated by id, new ones inserted, and labels merged on
 // (document_id, task), the primary key of labels. Labels are written only
 // while their document's row is locked (by that merge, or by SetLabel
-// reading it WITH (UPDLOCK)), which orders all label writers. BeginIngest
-// is "UPDATE WITH (UPDLOCK, HOLDLOCK), INSERT if no row". No MERGE, no
-// CREATE OR ALTER.
+// reading it WITH (UPDLOCK)), which orders all label writers. No MERGE,
+// no CREATE OR ALTER.
+//
+// # Versions of a source
+//
+// BeginIngest claims a source for the newest version it has seen (sources
+// holds it; versions are ordered by LastModified, then ETag), and leases a
+// version to one attempt at a time (ingests.lease_until). PutDocuments and
+// each transaction of PruneSource first update the claim row where it names
+// their version: the update's row lock (not a hint) orders them against a
+// claim on every engine, Babelfish included, and when no row matches they
+// fail with tinyhead.ErrSuperseded. Claims and take-overs are
+// compare-and-swap updates checked by rows affected (see versions.go).
 //
 // # Retries and the pool
 //

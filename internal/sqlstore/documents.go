@@ -18,7 +18,10 @@ const documentColumns = `d.id, d.source, d.item, d.source_version, d.content_has
 // PutDocuments upserts docs by (Source, Item) and applies their labels, all
 // in one transaction. Labels are stored without surrounding white space;
 // a task mapped to "" (or white space) loses its label; tasks not
-// mentioned keep theirs. Task names with surrounding white space are
+// mentioned keep theirs, unless the stored document was written by another
+// SourceVersion: a new version replaces the row, labels included. When
+// another version of a document's source is claimed (BeginIngest), nothing
+// is written and the error wraps tinyhead.ErrSuperseded. Task names with surrounding white space are
 // refused. When docs holds the same (Source, Item) twice, the
 // later one wins, as if they had been written one after the other. An
 // empty ContentHash is computed from Text.
@@ -31,7 +34,11 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 		return fmt.Errorf("put documents of %s: %w", docs[0].Source, err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		return s.d.putDocuments(ctx, tx, merged, now())
+		t := now()
+		if err := s.checkClaims(ctx, tx, merged, t); err != nil {
+			return err
+		}
+		return s.d.putDocuments(ctx, tx, merged, t)
 	})
 	if err != nil {
 		return fmt.Errorf("put %d documents of %s: %w", len(docs), docs[0].Source, err)
@@ -181,19 +188,26 @@ func (s *Store) setLabel(ctx context.Context, tx *sql.Tx, source, item, task, la
 
 // PruneSource deletes the documents of source that were not written by
 // keepVersion (their labels go with them) and returns how many it deleted.
+// Each transaction (one on SQLite, one per batch on SQL Server) first
+// checks that no other version of source is claimed; if one is, it stops
+// with tinyhead.ErrSuperseded.
 func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (int, error) {
-	var n int
+	n := 0
 	err := checkKey(source, "")
-	if err == nil {
-		err = s.retry(ctx, func() error {
-			// A failed try may have committed some batches: count them.
-			m, err := s.d.pruneSource(ctx, s.w, source, keepVersion)
-			n += m
+	for more := err == nil; more; {
+		var m int
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if err := s.checkClaim(ctx, tx, source, keepVersion, now()); err != nil {
+				return err
+			}
+			var err error
+			m, more, err = s.d.pruneBatch(ctx, tx, source, keepVersion)
 			return err
 		})
-	}
-	if s.ckpt != nil && n > 0 {
-		s.ckpt.notify()
+		if err != nil {
+			break
+		}
+		n += m
 	}
 	if err != nil {
 		return n, fmt.Errorf("prune documents of %s except version %s: %w", source, keepVersion, err)

@@ -10,12 +10,12 @@ import (
 )
 
 // ingestColumns are read by scanIngest.
-const ingestColumns = `source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at`
+const ingestColumns = `source, etag, status, rows_ok, rows_rejected, error, attempts, modified, started_at, updated_at, lease_until`
 
 func scanIngest(row *sql.Row) (tinyhead.Ingest, error) {
 	var in tinyhead.Ingest
 	err := row.Scan(&in.Source, &in.ETag, &in.Status, &in.RowsOK, &in.RowsRejected, &in.Error,
-		&in.Attempts, timeCol{&in.StartedAt}, timeCol{&in.UpdatedAt})
+		&in.Attempts, timeCol{&in.Modified}, timeCol{&in.StartedAt}, timeCol{&in.UpdatedAt}, timeCol{&in.LeaseUntil})
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, tinyhead.ErrNotFound
 	}
@@ -35,27 +35,6 @@ func checkIngestKey(source, etag string) error {
 	return checkLen("etag", etag, maxVersionLen)
 }
 
-// BeginIngest counts an attempt at the blob version (source, etag) and
-// returns its record. A new version starts as running with one attempt; a
-// known one only has its attempts counted (and, when it is still running,
-// its start time reset), so a caller that finds it done or failed skips it.
-// Concurrent calls for the same version leave one row.
-func (s *Store) BeginIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
-	var in tinyhead.Ingest
-	err := checkIngestKey(source, etag)
-	if err == nil {
-		err = s.retry(ctx, func() error {
-			var err error
-			in, err = s.d.beginIngest(ctx, s.w, source, etag, now())
-			return err
-		})
-	}
-	if err != nil {
-		return tinyhead.Ingest{}, fmt.Errorf("begin ingest of %s version %s: %w", source, etag, err)
-	}
-	return in, nil
-}
-
 // FinishIngest stores the outcome of an attempt: Status, RowsOK,
 // RowsRejected and Error of in. It returns ErrNotFound when the version was
 // never begun.
@@ -72,7 +51,7 @@ func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
 		return err
 	}
 	switch in.Status {
-	case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed:
+	case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed, tinyhead.IngestSuperseded:
 	default:
 		return fmt.Errorf("unknown status %q", in.Status)
 	}

@@ -81,6 +81,8 @@ func (mssqlDialect) queries() *queries {
 }
 
 func (mssqlDialect) docKey(source, item string) []any    { return []any{keyOf(source), keyOf(item)} }
+func (mssqlDialect) sourceKey(source string) any         { return keyOf(source) }
+func (mssqlDialect) sourceArgs(source string) []any      { return []any{keyOf(source), source} }
 func (mssqlDialect) ingestKey(source, etag string) []any { return []any{keyOf(source), etag} }
 func (mssqlDialect) param(n int) string                  { return "@p" + strconv.Itoa(n) }
 
@@ -150,6 +152,10 @@ func lostRace(err error) error {
 }
 
 func (d mssqlDialect) migrate(ctx context.Context, db *sql.DB) error {
+	return mssqlMigrations().run(ctx, db, d)
+}
+
+func mssqlMigrations() migrations {
 	return migrations{
 		lock: func(ctx context.Context, tx *sql.Tx) error {
 			// An application lock owned by the transaction: a second process
@@ -173,8 +179,36 @@ func (d mssqlDialect) migrate(ctx context.Context, db *sql.DB) error {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1()},
-	}.run(ctx, db, d)
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2()},
+	}
+}
+
+// versionQueries: the WITH (UPDLOCK, HOLDLOCK) reads make concurrent
+// claimers of one source queue on SQL Server; Babelfish ignores the hints,
+// and there the compare-and-swap updates (checked by rows affected) and
+// the unique keys (a lost insert race is retried) keep the outcome right.
+func (mssqlDialect) versionQueries() *versionQueries {
+	return &versionQueries{
+		getClaim:    `SELECT etag, modified FROM sources WITH (UPDLOCK, HOLDLOCK) WHERE source_key = @p1`,
+		insertClaim: `INSERT INTO sources (source_key, source, etag, modified, updated_at) VALUES (@p1, @p2, @p3, @p4, @p5)`,
+		moveClaim: `UPDATE sources SET etag = @p1, modified = @p2, updated_at = @p3
+			WHERE source_key = @p4 AND etag = @p5`,
+		touchClaim: `UPDATE sources SET updated_at = @p1 WHERE source_key = @p2 AND etag = @p3`,
+		supersede: `UPDATE ingests SET status = N'superseded', updated_at = @p1
+			WHERE source_key = @p2 AND etag <> @p3 AND status = N'running'`,
+		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WITH (UPDLOCK, HOLDLOCK)
+			WHERE source_key = @p1 AND etag = @p2`,
+		insertIngest: `INSERT INTO ingests (source_key, source, etag, status, rows_ok, rows_rejected, error, attempts,
+				modified, started_at, updated_at, lease_until)
+			VALUES (@p1, @p2, @p3, @p4, 0, 0, N'', 1, @p5, @p6, @p7, @p8)`,
+		countAttempt: `UPDATE ingests SET status = @p1, attempts = attempts + 1, updated_at = @p2
+			WHERE source_key = @p3 AND etag = @p4 AND attempts = @p5`,
+		takeOver: `UPDATE ingests SET status = N'running', attempts = attempts + 1, started_at = @p1, updated_at = @p1,
+				lease_until = @p2
+			WHERE source_key = @p3 AND etag = @p4 AND attempts = @p5`,
+		renew: `UPDATE ingests SET lease_until = @p1, updated_at = @p2
+			WHERE source_key = @p3 AND etag = @p4 AND attempts = @p5 AND status = N'running'`,
+	}
 }
 
 // mssqlSchemaV1 is the first schema. Sizes: see limits.go. Every text
@@ -239,5 +273,26 @@ func mssqlSchemaV1() []string {
 			CONSTRAINT pk_models PRIMARY KEY CLUSTERED (id),
 			CONSTRAINT uq_models_task_version UNIQUE (task, version)
 		)`,
+	}
+}
+
+// mssqlSchemaV2 orders the versions of a source (see versions.go): the
+// sources table holds each source's claimed version, and an ingest record
+// keeps its version's LastModified and its attempt's lease. Records of
+// older databases get the zero time: their leases have expired.
+func mssqlSchemaV2() []string {
+	return []string{
+		`CREATE TABLE sources (
+			source_key BINARY(32)     NOT NULL, -- SHA-256 of source (UTF-8)
+			source     NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			etag       NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL, -- the newest version claimed
+			modified   DATETIME2(7)   NOT NULL, -- its LastModified
+			updated_at DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_sources PRIMARY KEY CLUSTERED (source_key)
+		)`,
+		`ALTER TABLE ingests ADD modified DATETIME2(7) NOT NULL
+			CONSTRAINT df_ingests_modified DEFAULT '0001-01-01T00:00:00'`,
+		`ALTER TABLE ingests ADD lease_until DATETIME2(7) NOT NULL
+			CONSTRAINT df_ingests_lease_until DEFAULT '0001-01-01T00:00:00'`,
 	}
 }

@@ -68,6 +68,10 @@ CREATE TABLE #put_labels (
 // rows in a new file, no new rows in a new version of one) is skipped: a
 // join can cost a scan of the target even when one side is empty.
 //
+// A document stored from another source_version than the batch's loses,
+// before it is updated, the labels of the tasks the batch does not give it
+// (a new version replaces the row, labels included).
+//
 // Babelfish parses and ignores the hints; there a concurrent writer of the
 // same new key makes the INSERT fail on uq_documents_key instead of
 // waiting, and putDocuments reports that as a lost race, which is retried.
@@ -86,6 +90,15 @@ UPDATE t SET id = (
 FROM #put_docs AS t;
 
 DECLARE @existing INT = (SELECT COUNT(*) FROM #put_docs WHERE id IS NOT NULL);
+
+IF @existing > 0
+	DELETE l
+	FROM labels AS l
+	JOIN #put_docs AS t ON t.id = l.document_id
+	JOIN documents AS d ON d.id = t.id
+	WHERE (d.source_version <> t.source_version OR DATALENGTH(d.source_version) <> DATALENGTH(t.source_version))
+		AND NOT EXISTS (SELECT 1 FROM #put_labels AS p
+			WHERE p.seq = t.seq AND p.task = l.task AND p.label IS NOT NULL);
 
 IF @existing > 0
 	UPDATE d SET
@@ -249,72 +262,24 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 	return n, nil
 }
 
-// beginIngest is "update, then insert if no row was updated" in one
-// transaction. HOLDLOCK keeps the key range locked when the row is
-// missing, so a concurrent caller waits and then counts its attempt on the
-// row this one inserts; should both get past the update anyway (Babelfish
-// ignores the hints), the loser of the insert race hits the unique
-// constraint, and the retry counts its attempt on the winner's row.
-func (d mssqlDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	defer tx.Rollback()
-	sk, ts := keyOf(source), d.timeArg(now)
-	res, err := tx.ExecContext(ctx, `UPDATE ingests WITH (UPDLOCK, HOLDLOCK)
-		SET attempts = attempts + 1,
-			started_at = CASE WHEN status = N'running' THEN @p3 ELSE started_at END,
-			updated_at = @p3
-		WHERE source_key = @p1 AND etag = @p2`, sk, etag, ts)
-	if err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	if n == 0 {
-		_, err := tx.ExecContext(ctx, `INSERT INTO ingests
-			(source_key, source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
-			VALUES (@p1, @p2, @p3, N'running', 0, 0, N'', 1, @p4, @p4)`, sk, source, etag, ts)
-		if err != nil {
-			return tinyhead.Ingest{}, lostRace(err)
-		}
-	}
-	in, err := scanIngest(tx.QueryRowContext(ctx, d.queries().getIngest, sk, etag))
-	if err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	return in, tx.Commit()
-}
-
 // pruneBatch keeps each DELETE under SQL Server's lock escalation
 // threshold (5,000 locks), so pruning a large file does not lock the whole
 // table against concurrent ingests.
 const pruneBatch = 2000
 
-// pruneSource deletes in batches, each its own transaction: a failure part
-// way leaves a prune that the next call completes.
-func (mssqlDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error) {
-	total := 0
-	for {
-		res, err := db.ExecContext(ctx, `DELETE TOP (@p3) FROM documents
-			WHERE source_key = @p1
-				AND (source_version <> @p2 OR DATALENGTH(source_version) <> DATALENGTH(@p2))`,
-			keyOf(source), keepVersion, pruneBatch)
-		if err != nil {
-			return total, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
-		total += int(n)
-		if n < pruneBatch {
-			return total, nil
-		}
+// pruneBatch deletes one batch (PruneSource runs each in a transaction
+// of its own): a failure part way leaves a prune that the next call
+// completes.
+func (mssqlDialect) pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (int, bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE TOP (@p3) FROM documents
+		WHERE source_key = @p1
+			AND (source_version <> @p2 OR DATALENGTH(source_version) <> DATALENGTH(@p2))`,
+		keyOf(source), keepVersion, pruneBatch)
+	if err != nil {
+		return 0, false, err
 	}
+	n, err := res.RowsAffected()
+	return int(n), n == pruneBatch, err
 }
 
 // deleteSource marks the ingests of the versions deleted, then deletes

@@ -96,6 +96,8 @@ func (sqliteDialect) queries() *queries {
 }
 
 func (sqliteDialect) docKey(source, item string) []any    { return []any{source, item} }
+func (sqliteDialect) sourceKey(source string) any         { return source }
+func (sqliteDialect) sourceArgs(source string) []any      { return []any{source} }
 func (sqliteDialect) ingestKey(source, etag string) []any { return []any{source, etag} }
 func (sqliteDialect) param(int) string                    { return "?" }
 
@@ -136,12 +138,38 @@ func (d sqliteDialect) migrate(ctx context.Context, db *sql.DB) error {
 	if err := initSQLite(ctx, db); err != nil {
 		return err
 	}
+	return sqliteMigrations().run(ctx, db, d)
+}
+
+func sqliteMigrations() migrations {
 	return migrations{
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1()},
-	}.run(ctx, db, d)
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2()},
+	}
+}
+
+func (sqliteDialect) versionQueries() *versionQueries {
+	return &versionQueries{
+		getClaim:    `SELECT etag, modified FROM sources WHERE source = ?`,
+		insertClaim: `INSERT INTO sources (source, etag, modified, updated_at) VALUES (?, ?, ?, ?)`,
+		moveClaim:   `UPDATE sources SET etag = ?, modified = ?, updated_at = ? WHERE source = ? AND etag = ?`,
+		touchClaim:  `UPDATE sources SET updated_at = ? WHERE source = ? AND etag = ?`,
+		supersede: `UPDATE ingests SET status = 'superseded', updated_at = ?
+			WHERE source = ? AND etag <> ? AND status = 'running'`,
+		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source = ? AND etag = ?`,
+		insertIngest: `INSERT INTO ingests (source, etag, status, rows_ok, rows_rejected, error, attempts,
+				modified, started_at, updated_at, lease_until)
+			VALUES (?, ?, ?, 0, 0, '', 1, ?, ?, ?, ?)`,
+		countAttempt: `UPDATE ingests SET status = ?, attempts = attempts + 1, updated_at = ?
+			WHERE source = ? AND etag = ? AND attempts = ?`,
+		takeOver: `UPDATE ingests SET status = 'running', attempts = attempts + 1, started_at = ?1, updated_at = ?1,
+				lease_until = ?2
+			WHERE source = ?3 AND etag = ?4 AND attempts = ?5`,
+		renew: `UPDATE ingests SET lease_until = ?, updated_at = ?
+			WHERE source = ? AND etag = ? AND attempts = ? AND status = 'running'`,
+	}
 }
 
 // sqliteSchemaV1 is the first schema. Columns are NOT NULL so that both
@@ -195,5 +223,23 @@ func sqliteSchemaV1() []string {
 		promoted   INTEGER NOT NULL DEFAULT 0,
 		UNIQUE (task, version)
 	)`,
+	}
+}
+
+// sqliteSchemaV2 orders the versions of a source (see versions.go): the
+// sources table holds each source's claimed version, and an ingest record
+// keeps its version's LastModified and its attempt's lease. Records of
+// older databases get the zero time: their leases have expired.
+func sqliteSchemaV2() []string {
+	const zero = `'0001-01-01T00:00:00.000000000Z'`
+	return []string{
+		`CREATE TABLE sources (
+		source     TEXT NOT NULL PRIMARY KEY,
+		etag       TEXT NOT NULL, -- the newest version claimed
+		modified   TEXT NOT NULL, -- its LastModified
+		updated_at TEXT NOT NULL
+	) WITHOUT ROWID`,
+		`ALTER TABLE ingests ADD COLUMN modified TEXT NOT NULL DEFAULT ` + zero,
+		`ALTER TABLE ingests ADD COLUMN lease_until TEXT NOT NULL DEFAULT ` + zero,
 	}
 }

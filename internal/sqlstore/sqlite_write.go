@@ -13,7 +13,7 @@ import (
 // Documents are written with plain statements, not an upsert with
 // RETURNING id, which costs about twice as much per row here.
 const (
-	sqliteFindDocument   = `SELECT id FROM documents WHERE source = ? AND item = ?`
+	sqliteFindDocument   = `SELECT id, source_version FROM documents WHERE source = ? AND item = ?`
 	sqliteInsertDocument = `INSERT INTO documents
 	(source, item, source_version, content_hash, text, embedding_model, embedding, dim, created_at, updated_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -38,9 +38,9 @@ func (sqliteDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhe
 	// back when ctx is canceled.
 	sctx := context.WithoutCancel(ctx)
 	ts := sqliteDialect{}.timeArg(now)
-	var stmts [5]*sql.Stmt
+	var stmts [6]*sql.Stmt
 	for i, q := range []string{sqliteFindDocument, sqliteInsertDocument, sqliteUpdateDocument, sqliteUpsertLabel,
-		`DELETE FROM labels WHERE document_id = ? AND task = ?`} {
+		`DELETE FROM labels WHERE document_id = ? AND task = ?`, `SELECT task FROM labels WHERE document_id = ?`} {
 		st, err := tx.PrepareContext(ctx, q)
 		if err != nil {
 			return err
@@ -49,7 +49,7 @@ func (sqliteDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhe
 		stmts[i] = st
 	}
 	writer := docWriter{find: stmts[0], insert: stmts[1], update: stmts[2]}
-	setLabel, delLabel := stmts[3], stmts[4]
+	setLabel, delLabel, tasks := stmts[3], stmts[4], stmts[5]
 
 	// Never nil, even for an empty vector: nil would be bound as NULL.
 	buf := make([]byte, 0, 4096)
@@ -58,9 +58,14 @@ func (sqliteDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhe
 			return err
 		}
 		buf = AppendVector(buf[:0], d.Embedding)
-		id, err := writer.put(sctx, d, buf, ts)
+		id, oldVersion, err := writer.put(sctx, d, buf, ts)
 		if err != nil {
 			return fmt.Errorf("item %q: %w", d.Item, err)
+		}
+		if oldVersion != "" && oldVersion != d.SourceVersion {
+			if err := dropOtherLabels(sctx, tasks, delLabel, id, d.Labels); err != nil {
+				return fmt.Errorf("labels of item %q: %w", d.Item, err)
+			}
 		}
 		for task, label := range d.Labels {
 			if label == "" {
@@ -86,65 +91,88 @@ type docWriter struct {
 	existed              bool // the previous document was already stored
 }
 
-// put writes d and returns its id.
-func (w *docWriter) put(ctx context.Context, d tinyhead.Document, emb []byte, ts any) (int64, error) {
+// put writes d and returns its id and, when it was stored already, the
+// version it was stored from.
+func (w *docWriter) put(ctx context.Context, d tinyhead.Document, emb []byte, ts any) (int64, string, error) {
 	insert := func() (sql.Result, error) {
 		return w.insert.ExecContext(ctx, d.Source, d.Item, d.SourceVersion, d.ContentHash, d.Text,
 			d.EmbeddingModel, emb, len(d.Embedding), ts, ts)
 	}
+	inserted := func(res sql.Result) (int64, string, error) {
+		id, err := res.LastInsertId()
+		return id, "", err
+	}
 	if !w.existed {
 		res, err := insert()
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if n == 1 {
-			return res.LastInsertId()
+			return inserted(res)
 		}
 		w.existed = true // the insert was ignored: update it
 	}
-	var id int64
-	err := w.find.QueryRowContext(ctx, d.Source, d.Item).Scan(&id)
+	var (
+		id      int64
+		version string
+	)
+	err := w.find.QueryRowContext(ctx, d.Source, d.Item).Scan(&id, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		w.existed = false
 		res, err := insert()
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
-		return res.LastInsertId()
+		return inserted(res)
 	}
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, err = w.update.ExecContext(ctx, d.SourceVersion, d.ContentHash, d.Text, d.EmbeddingModel, emb,
 		len(d.Embedding), ts, id)
-	return id, err
+	return id, version, err
 }
 
-func (sqliteDialect) beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error) {
-	// One statement: atomic without an explicit transaction. A re-attempt
-	// of a running ingest (a crash or time-out) restarts its clock.
-	const q = `INSERT INTO ingests (source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
-		VALUES (?, ?, 'running', 0, 0, '', 1, ?, ?)
-		ON CONFLICT (source, etag) DO UPDATE SET
-			attempts = attempts + 1,
-			started_at = CASE WHEN status = 'running' THEN excluded.started_at ELSE started_at END,
-			updated_at = excluded.updated_at
-		RETURNING ` + ingestColumns
-	ts := sqliteDialect{}.timeArg(now)
-	return scanIngest(db.QueryRowContext(ctx, q, source, etag, ts, ts))
-}
-
-func (sqliteDialect) pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error) {
-	res, err := db.ExecContext(ctx, `DELETE FROM documents WHERE source = ? AND source_version <> ?`, source, keepVersion)
+// dropOtherLabels deletes the labels of document id whose task keep does
+// not mention: a new version of a document replaces its labels.
+func dropOtherLabels(ctx context.Context, tasks, del *sql.Stmt, id int64, keep map[string]string) error {
+	rows, err := tasks.QueryContext(ctx, id)
 	if err != nil {
-		return 0, err
+		return err
+	}
+	var drop []string
+	for rows.Next() {
+		var task string
+		if err := rows.Scan(&task); err != nil {
+			rows.Close()
+			return err
+		}
+		if _, ok := keep[task]; !ok {
+			drop = append(drop, task)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, task := range drop {
+		if _, err := del.ExecContext(ctx, id, task); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sqliteDialect) pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (int, bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM documents WHERE source = ? AND source_version <> ?`, source, keepVersion)
+	if err != nil {
+		return 0, false, err
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	return int(n), false, err
 }
 
 // deleteSource runs in one transaction: the write lock orders it with

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/sqlstore/storetest"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -188,7 +189,7 @@ func TestLimits(t *testing.T) {
 				t.Errorf("%d documents, want 1: a rejected batch must write nothing", st.Documents)
 			}
 			for _, etag := range []string{"", "e1 "} {
-				if _, err := s.BeginIngest(ctx, "incoming/a", etag); err == nil {
+				if _, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: "incoming/a", ETag: etag}, time.Minute); err == nil {
 					t.Errorf("BeginIngest accepted etag %q", etag)
 				}
 			}
@@ -211,7 +212,7 @@ func TestClear(t *testing.T) {
 			if err := s.PutDocuments(ctx, []tinyhead.Document{doc}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.BeginIngest(ctx, "incoming/c", "e1"); err != nil {
+			if _, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: "incoming/c", ETag: "e1"}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.RecordModel(ctx, tinyhead.ModelRecord{Task: "k", Version: "v1", Metrics: "{}"}); err != nil {
@@ -278,11 +279,11 @@ func TestOpenConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
-		AND name IN ('documents', 'labels', 'ingests', 'models')`).Scan(&tables); err != nil {
+		AND name IN ('documents', 'labels', 'ingests', 'sources', 'models')`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 || tables != 4 {
-		t.Errorf("%d schema versions and %d tables, want 1 and 4", versions, tables)
+	if versions != 2 || tables != 5 {
+		t.Errorf("%d schema versions and %d tables, want 2 and 5", versions, tables)
 	}
 }
 
@@ -311,7 +312,8 @@ func TestTwoStoresOneFile(t *testing.T) {
 						Text: "t", EmbeddingModel: "m", Embedding: []float32{1}, Labels: map[string]string{"k": "v"}})
 				}
 				errs <- s.PutDocuments(t.Context(), docs)
-				_, err := s.BeginIngest(t.Context(), "incoming/shared", "e1")
+				// No lease: every call takes the version over.
+				_, err := s.BeginIngest(t.Context(), tinyhead.BlobVersion{Source: "incoming/shared", ETag: "e1"}, 0)
 				errs <- err
 			}
 		})

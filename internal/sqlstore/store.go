@@ -24,6 +24,7 @@ type Store struct {
 	// rather than poll SQLite's lock, and its page cache stays warm
 	d dialect
 	q *queries
+	v *versionQueries
 	r retrier
 	// ckpt checkpoints a SQLite WAL in the background; nil otherwise.
 	ckpt *checkpointer
@@ -38,6 +39,11 @@ type dialect interface {
 	// WHERE clauses of queries.
 	docKey(source, item string) []any
 	ingestKey(source, etag string) []any
+	// sourceKey identifies a source in WHERE clauses; sourceArgs are its
+	// columns in an INSERT of sources or ingests.
+	sourceKey(source string) any
+	sourceArgs(source string) []any
+	versionQueries() *versionQueries
 	timeArg(t time.Time) any
 	// param returns the n-th (1-based) placeholder.
 	param(n int) string
@@ -45,8 +51,9 @@ type dialect interface {
 
 	migrate(ctx context.Context, db *sql.DB) error
 	putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error
-	beginIngest(ctx context.Context, db *sql.DB, source, etag string, now time.Time) (tinyhead.Ingest, error)
-	pruneSource(ctx context.Context, db *sql.DB, source, keepVersion string) (int, error)
+	// pruneBatch deletes documents of source not of keepVersion, all of
+	// them or a batch; more says there may be others left.
+	pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (n int, more bool, err error)
 	// deleteSource marks the ingests of source's versions deleted, then
 	// deletes the documents of those versions; it returns how many
 	// documents it deleted, also on error.
@@ -136,7 +143,7 @@ func OpenWith(ctx context.Context, driver, dsn string, o Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", driver, err)
 	}
-	s := &Store{db: db, w: w, d: d, q: d.queries()}
+	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries()}
 	s.r = newRetrier(o.RetryBudget, func(err error) bool { return isLostRace(err) || d.retryable(err) })
 	if err := s.retry(ctx, func() error { return w.PingContext(ctx) }); err != nil {
 		s.closeDBs()
@@ -238,7 +245,7 @@ func errorAs[T any](err error) (T, bool) {
 }
 
 // tables are tinyhead's tables, children before parents.
-var tables = []string{"labels", "documents", "ingests", "models"}
+var tables = []string{"labels", "documents", "ingests", "sources", "models"}
 
 // Clear deletes every row of tinyhead's tables (not the schema), in one
 // transaction: an empty store, as a new database would be. It is for

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 )
 
@@ -57,6 +58,49 @@ const (
 	// (Store.DeleteSource). An attempt at this version that begins later
 	// (one that opened the blob just before it went) does nothing.
 	IngestDeleted IngestStatus = "deleted"
+	// IngestSuperseded: a newer version of the blob was claimed before this
+	// one finished; this version wrote nothing after that, and never will.
+	IngestSuperseded IngestStatus = "superseded"
+)
+
+// BlobVersion is one version of a source blob. Versions of a source are
+// ordered by Modified (the blob's LastModified), never by when a version's
+// trigger arrives. LastModified has a resolution of one second, so two
+// versions may tie: then the claimed one stands, unless the caller names
+// it in Overtakes, having seen that this version replaced it (the blob's
+// current version, read after the tie was found, is this one).
+type BlobVersion struct {
+	Source    string
+	ETag      string
+	Modified  time.Time
+	Overtakes string // the ETag of a claimed version with the same Modified that this one replaced
+}
+
+// Normalized returns v with Modified in UTC, truncated to the microsecond
+// that every store keeps.
+func (v BlobVersion) Normalized() BlobVersion {
+	v.Modified = v.Modified.UTC().Truncate(time.Microsecond)
+	return v
+}
+
+// Replaces reports whether v comes after the claimed version o: it was
+// modified later, or at the same time and names o in Overtakes.
+func (v BlobVersion) Replaces(o BlobVersion) bool {
+	v, o = v.Normalized(), o.Normalized()
+	if !v.Modified.Equal(o.Modified) {
+		return v.Modified.After(o.Modified)
+	}
+	return v.Overtakes != "" && v.Overtakes == o.ETag
+}
+
+var (
+	// ErrSuperseded: a newer version of the source was claimed (by
+	// BeginIngest), so this version may no longer write or prune its rows.
+	// Nothing is left to retry. Of kind ErrConflict.
+	ErrSuperseded = WithKind(ErrConflict, errors.New("a newer version of the source was claimed"))
+	// ErrIngestBusy: another attempt holds a live lease on this blob
+	// version; wait for it and ask again. Of kind ErrConflict.
+	ErrIngestBusy = WithKind(ErrConflict, errors.New("another attempt is ingesting this version"))
 )
 
 // Ingest is the record of one blob version: how re-deliveries and poison
@@ -68,19 +112,48 @@ type Ingest struct {
 	RowsOK       int
 	RowsRejected int
 	Error        string // failure reason, or a summary of rejected rows
-	Attempts     int
-	StartedAt    time.Time
-	UpdatedAt    time.Time
+	// Attempts counts the attempts that held the version's lease, and the
+	// re-deliveries of a finished version; the lease holder's number is
+	// its token for RenewIngest.
+	Attempts  int
+	Modified  time.Time // the version's LastModified (see BlobVersion)
+	StartedAt time.Time
+	UpdatedAt time.Time
+	// LeaseUntil: while the version is running, the attempt numbered
+	// Attempts holds it until then; another attempt may take it over
+	// afterwards (the holder crashed).
+	LeaseUntil time.Time
+	// Claimed is set by BeginIngest when it returns a superseded record:
+	// the version claimed for the source then. It is not stored.
+	Claimed BlobVersion
 }
 
 // Store is the SQL database behind tinyhead: SQLite locally, Azure SQL /
 // SQL Server in production. Every method is safe for concurrent use.
 type Store interface {
-	// BeginIngest records a new attempt at a blob version and returns the
-	// record as it is after the attempt was counted. If the version was
-	// already ingested (Status done or failed), the record tells the caller
-	// so and nothing else changes except Attempts.
-	BeginIngest(ctx context.Context, source, etag string) (Ingest, error)
+	// BeginIngest starts an attempt at a blob version, in one transaction:
+	//
+	//   - it claims the source for v if v replaces the claimed version
+	//     (BlobVersion.Replaces; the claim only moves forward); a claim
+	//     marks the running records of the source's other versions
+	//     superseded;
+	//   - a version that does not replace the claimed one is recorded
+	//     superseded, and the record's Claimed names the claimed version;
+	//   - a version already done, failed or superseded has only its
+	//     Attempts counted, and the record tells the caller so;
+	//   - a running version whose lease is live (another attempt is at
+	//     work) is left alone: the record is returned with an error
+	//     wrapping ErrIngestBusy;
+	//   - otherwise (a new version, one whose lease expired because its
+	//     attempt crashed, or a superseded one that overtakes the claimed
+	//     version) the caller gets the lease for the given duration, as
+	//     attempt number Attempts, and the record is running.
+	BeginIngest(ctx context.Context, v BlobVersion, lease time.Duration) (Ingest, error)
+	// RenewIngest extends the lease of attempt number attempt of a running
+	// version. It fails with ErrSuperseded when a newer version was claimed
+	// meanwhile, and with another ErrConflict when the attempt no longer
+	// holds the lease.
+	RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error
 	// FinishIngest stores the outcome of an attempt.
 	FinishIngest(ctx context.Context, in Ingest) error
 	// GetIngest returns the record of one blob version, or ErrNotFound.
@@ -90,10 +163,17 @@ type Store interface {
 	// of whichever of the content hashes are already known.
 	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
 	// PutDocuments upserts documents (by Source, Item) and their labels in
-	// one transaction.
+	// one transaction. A document written by another SourceVersion than the
+	// stored one replaces the stored labels (tasks it does not mention lose
+	// theirs); within one version, tasks not mentioned keep their labels.
+	// When a version of a document's source is claimed (BeginIngest) and
+	// it is not the document's SourceVersion, nothing is written and the
+	// error wraps ErrSuperseded: an older version never overwrites a newer.
 	PutDocuments(ctx context.Context, docs []Document) error
 	// PruneSource deletes the documents of source that were not written by
-	// the given version: a new version of a blob replaces the old one's rows.
+	// the given version: a new version of a blob replaces the old one's
+	// rows. Like PutDocuments, it fails with ErrSuperseded, deleting
+	// nothing more, once a version other than keepVersion is claimed.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
 	// SourceVersions lists the versions (ETags) of source that the store
 	// knows: those of its documents and of its ingest records, sorted.

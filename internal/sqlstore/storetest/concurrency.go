@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -107,13 +108,19 @@ func testConcurrentSetLabel(t *testing.T, s tinyhead.Store) {
 }
 
 // testConcurrentBeginIngestVersions begins ingests of several versions of
-// several files at once, each version from several callers: one record
-// per version, every attempt counted.
+// several files at once, each version from several callers: per file, the
+// newest version holds the claim and the lease of one attempt, and every
+// older one is superseded, whatever the order of the calls.
 func testConcurrentBeginIngestVersions(t *testing.T, s tinyhead.Store) {
 	const files, versions, callers = 3, 3, 4
+	base := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	err := together(files*versions*callers, func(i int) error {
 		f, v := i%files, (i/files)%versions
-		_, err := s.BeginIngest(t.Context(), "incoming/f"+itoa(f)+".csv", "e"+itoa(v))
+		_, err := s.BeginIngest(t.Context(), tinyhead.BlobVersion{Source: "incoming/f" + itoa(f) + ".csv",
+			ETag: "e" + itoa(v), Modified: base.Add(time.Duration(v) * time.Second)}, time.Hour)
+		if errors.Is(err, tinyhead.ErrIngestBusy) {
+			return nil
+		}
 		return err
 	})
 	if err != nil {
@@ -122,8 +129,11 @@ func testConcurrentBeginIngestVersions(t *testing.T, s tinyhead.Store) {
 	for f := range files {
 		for v := range versions {
 			in := getIngest(t, s, "incoming/f"+itoa(f)+".csv", "e"+itoa(v))
-			if in.Attempts != callers || in.Status != tinyhead.IngestRunning {
-				t.Errorf("file %d version %d: %+v, want running with %d attempts", f, v, in, callers)
+			switch {
+			case v == versions-1 && (in.Status != tinyhead.IngestRunning || in.Attempts != 1):
+				t.Errorf("file %d, newest version: %+v, want running with 1 attempt", f, in)
+			case v < versions-1 && in.Status != tinyhead.IngestSuperseded:
+				t.Errorf("file %d version %d: %+v, want superseded", f, v, in)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -27,8 +28,12 @@ func testContextCanceled(t *testing.T, s tinyhead.Store) {
 			_, err := s.EmbeddingsByHash(ctx, model, []string{d.ContentHash})
 			return err
 		},
-		"Stats":       func() error { _, err := s.Stats(ctx); return err },
-		"BeginIngest": func() error { _, err := s.BeginIngest(ctx, src, "e1"); return err },
+		"Stats": func() error { _, err := s.Stats(ctx); return err },
+		"BeginIngest": func() error {
+			_, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: src, ETag: "e1"}, time.Minute)
+			return err
+		},
+		"RenewIngest": func() error { return s.RenewIngest(ctx, src, "e1", 1, time.Minute) },
 		"GetIngest":   func() error { _, err := s.GetIngest(ctx, src, "e1"); return err },
 		"FinishIngest": func() error {
 			return s.FinishIngest(ctx, tinyhead.Ingest{Source: src, ETag: "e1", Status: tinyhead.IngestDone})

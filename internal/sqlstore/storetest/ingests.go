@@ -2,7 +2,7 @@ package storetest
 
 import (
 	"errors"
-	"slices"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,9 +10,12 @@ import (
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
+// beginIngest begins an attempt without a lease (it expires at once), so
+// that every call is an attempt of its own, as after a crash. The version
+// is modified modifiedOf(etag).
 func beginIngest(t *testing.T, s tinyhead.Store, source, etag string) tinyhead.Ingest {
 	t.Helper()
-	in, err := s.BeginIngest(t.Context(), source, etag)
+	in, err := s.BeginIngest(t.Context(), tinyhead.BlobVersion{Source: source, ETag: etag, Modified: modifiedOf(etag)}, 0)
 	if err != nil {
 		t.Fatalf("BeginIngest(%q, %q): %v", source, etag, err)
 	}
@@ -35,10 +38,21 @@ func getIngest(t *testing.T, s tinyhead.Store, source, etag string) tinyhead.Ing
 	return in
 }
 
-// sameIngest compares everything but the time stamps.
+// modifiedOf is a LastModified for etag, later for "e2" than for "e1".
+func modifiedOf(etag string) time.Time {
+	sec := 0
+	for _, c := range []byte(etag) {
+		sec += int(c)
+	}
+	return t0.Add(time.Duration(sec) * time.Second)
+}
+
+// sameIngest compares everything but the time stamps of the attempt.
 func sameIngest(a, b tinyhead.Ingest) bool {
 	a.StartedAt, a.UpdatedAt, b.StartedAt, b.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	return a == b
+	a.LeaseUntil, b.LeaseUntil = time.Time{}, time.Time{}
+	return a.Modified.Equal(b.Modified) && a.Source == b.Source && a.ETag == b.ETag && a.Status == b.Status &&
+		a.RowsOK == b.RowsOK && a.RowsRejected == b.RowsRejected && a.Error == b.Error && a.Attempts == b.Attempts
 }
 
 func testIngestLifecycle(t *testing.T, s tinyhead.Store) {
@@ -50,7 +64,7 @@ func testIngestLifecycle(t *testing.T, s tinyhead.Store) {
 	before := time.Now()
 	in := beginIngest(t, s, src, "e1")
 	after := time.Now()
-	want := tinyhead.Ingest{Source: src, ETag: "e1", Status: tinyhead.IngestRunning, Attempts: 1}
+	want := tinyhead.Ingest{Source: src, ETag: "e1", Status: tinyhead.IngestRunning, Attempts: 1, Modified: modifiedOf("e1")}
 	if !sameIngest(in, want) {
 		t.Errorf("first BeginIngest = %+v, want %+v", in, want)
 	}
@@ -94,7 +108,7 @@ func testIngestLifecycle(t *testing.T, s tinyhead.Store) {
 	// An attempt that never finished (a crash) counts up and stays running.
 	beginIngest(t, s, src, "e3")
 	r := beginIngest(t, s, src, "e3")
-	want = tinyhead.Ingest{Source: src, ETag: "e3", Status: tinyhead.IngestRunning, Attempts: 2}
+	want = tinyhead.Ingest{Source: src, ETag: "e3", Status: tinyhead.IngestRunning, Attempts: 2, Modified: modifiedOf("e3")}
 	if !sameIngest(r, want) {
 		t.Errorf("second BeginIngest of a running version = %+v, want %+v", r, want)
 	}
@@ -112,37 +126,38 @@ func testIngestLifecycle(t *testing.T, s tinyhead.Store) {
 }
 
 // testConcurrentBeginIngest delivers one blob version to several
-// invocations at once: one row results, every attempt is counted once.
+// invocations at once: one row results, one of them gets the lease and the
+// others are told the version is busy, without counting an attempt.
 func testConcurrentBeginIngest(t *testing.T, s tinyhead.Store) {
 	const src, etag, workers = "incoming/race.jsonl", "0x8DC", 8
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		attempts []int
-		errs     []error
+		mu           sync.Mutex
+		leased, busy int
 	)
-	start := make(chan struct{})
-	for range workers {
-		wg.Go(func() {
-			<-start
-			in, err := s.BeginIngest(t.Context(), src, etag)
-			mu.Lock()
-			defer mu.Unlock()
-			attempts = append(attempts, in.Attempts)
-			errs = append(errs, err)
-		})
-	}
-	close(start)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := together(workers, func(int) error {
+		in, err := s.BeginIngest(t.Context(), tinyhead.BlobVersion{Source: src, ETag: etag}, time.Hour)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case errors.Is(err, tinyhead.ErrIngestBusy):
+			busy++
+			if !errors.Is(err, tinyhead.ErrConflict) || in.Status != tinyhead.IngestRunning || in.Attempts != 1 {
+				return fmt.Errorf("busy: %+v, %v; want the running record and an ErrConflict", in, err)
+			}
+		case err != nil:
+			return err
+		default:
+			leased++
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("concurrent BeginIngest: %v", err)
 	}
-	slices.Sort(attempts)
-	want := []int{1, 2, 3, 4, 5, 6, 7, 8}
-	if !slices.Equal(attempts, want) {
-		t.Errorf("attempts seen %v, want %v", attempts, want)
+	if leased != 1 || busy != workers-1 {
+		t.Errorf("%d attempts got the lease, %d were busy; want 1 and %d", leased, busy, workers-1)
 	}
-	if in := getIngest(t, s, src, etag); in.Attempts != workers || in.Status != tinyhead.IngestRunning {
-		t.Errorf("GetIngest = %+v, want running with %d attempts", in, workers)
+	if in := getIngest(t, s, src, etag); in.Attempts != 1 || in.Status != tinyhead.IngestRunning {
+		t.Errorf("GetIngest = %+v, want running with 1 attempt", in)
 	}
 }

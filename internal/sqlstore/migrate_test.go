@@ -1,0 +1,155 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// TestMigrateV1 opens a database left by the first schema, holding an
+// ingest that was running when its process died and a labelled document:
+// Open migrates it in place, the dead attempt's lease counts as expired,
+// and versions of the source are ordered from then on. On SQL Server it
+// uses a database of its own next to TINYHEAD_TEST_MSSQL_DSN's.
+func TestMigrateV1(t *testing.T) {
+	const src = "incoming/old.csv"
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name    string
+		driver  string
+		prepare func(t *testing.T) (dsn string, db *sql.DB, d dialect, m migrations)
+		v1Rows  func() []string // statements whose one parameter is the time
+	}{{
+		name:   "SQLite",
+		driver: DriverSQLite,
+		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
+			path := filepath.Join(t.TempDir(), "tinyhead.db")
+			db, w, err := openSQLite(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if err := initSQLite(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			return path, w, sqliteDialect{}, sqliteMigrations()
+		},
+		v1Rows: func() []string {
+			return []string{
+				`INSERT INTO ingests (source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
+				VALUES ('` + src + `', 'e1', 'running', 0, 0, '', 1, ?, ?1)`,
+				`INSERT INTO documents (source, item, source_version, content_hash, text, embedding_model, embedding, dim,
+				created_at, updated_at) VALUES ('` + src + `', '1', 'e0', 'h', 'text', 'm', x'0000803f', 1, ?, ?1)`,
+				`INSERT INTO labels (document_id, task, label, updated_at) VALUES (1, 'extra', 'x', ?)`,
+			}
+		},
+	}, {
+		name:   "SQLServer",
+		driver: DriverSQLServer,
+		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
+			skipWithoutMSSQL(t)
+			dsn := freshMSSQLDatabase(t, os.Getenv(mssqlEnv))
+			db, err := openMSSQL(dsn, Options{}.withDefaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dsn, db, mssqlDialect{}, mssqlMigrations()
+		},
+		v1Rows: func() []string {
+			sk := fmt.Sprintf("0x%x", keyOf(src))
+			return []string{
+				`INSERT INTO ingests (source_key, source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
+				VALUES (` + sk + `, N'` + src + `', N'e1', N'running', 0, 0, N'', 1, @p1, @p1)`,
+				`INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text, embedding_model,
+				embedding, dim, created_at, updated_at) VALUES (` + sk + `, ` + fmt.Sprintf("0x%x", keyOf("1")) + `,
+				N'` + src + `', N'1', N'e0', N'h', N'text', N'm', 0x0000803f, 1, @p1, @p1)`,
+				`INSERT INTO labels (document_id, task, label, updated_at)
+				SELECT id, N'extra', N'x', @p1 FROM documents`,
+			}
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn, db, d, m := tc.prepare(t)
+			m.steps = m.steps[:1]
+			if err := m.run(ctx, db, d); err != nil {
+				t.Fatal(err)
+			}
+			ts := d.timeArg(time.Now())
+			for _, stmt := range tc.v1Rows() {
+				if _, err := db.ExecContext(ctx, stmt, ts); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			db.Close()
+			checkMigrated(t, tc.driver, dsn, src)
+		})
+	}
+}
+
+func checkMigrated(t *testing.T, driver, dsn, src string) {
+	ctx := t.Context()
+	s, err := Open(ctx, driver, dsn)
+	if err != nil {
+		t.Fatalf("Open a version 1 database: %v", err)
+	}
+	defer s.Close()
+	old, err := s.GetIngest(ctx, src, "e1")
+	if err != nil || old.Status != tinyhead.IngestRunning || !old.LeaseUntil.Before(time.Now()) {
+		t.Fatalf("migrated record = %+v, %v; want running with an expired lease", old, err)
+	}
+	mod := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	in, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: src, ETag: "e1", Modified: mod}, time.Hour)
+	if err != nil || in.Status != tinyhead.IngestRunning || in.Attempts != 2 {
+		t.Fatalf("BeginIngest of the dead attempt's version = %+v, %v; want it taken over, attempt 2", in, err)
+	}
+	in, err = s.BeginIngest(ctx, tinyhead.BlobVersion{Source: src, ETag: "e0", Modified: mod.Add(-time.Second)}, time.Hour)
+	if err != nil || in.Status != tinyhead.IngestSuperseded {
+		t.Errorf("BeginIngest of an older version = %+v, %v; want superseded", in, err)
+	}
+	d := tinyhead.Document{Source: src, Item: "1", SourceVersion: "e1", Text: "text", EmbeddingModel: "m",
+		Embedding: []float32{1}, Labels: map[string]string{"idem": "a"}}
+	if err := s.PutDocuments(ctx, []tinyhead.Document{d}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetDocument(ctx, src, "1")
+	if err != nil || len(got.Labels) != 1 || got.Labels["idem"] != "a" {
+		t.Errorf("document after the new version: labels %v, %v; want idem=a only", got.Labels, err)
+	}
+}
+
+// freshMSSQLDatabase creates an empty database next to dsn's, dropped when
+// the test ends, and returns its DSN.
+func freshMSSQLDatabase(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("sqlserver", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CREATE DATABASE takes no parameters; the name is made here.
+	name := fmt.Sprintf("tinyhead_migrate_%d", time.Now().UnixNano())
+	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		t.Fatalf("create a database next to %s's: %v", mssqlEnv, err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	q := u.Query()
+	q.Set("database", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
