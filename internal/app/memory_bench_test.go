@@ -1,0 +1,105 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tinyhead/tinyhead/internal/app"
+	"github.com/tinyhead/tinyhead/internal/customhandler"
+)
+
+// BenchmarkBlobInvocationMemory sends the handler a blob-trigger invocation
+// carrying a blob of TINYHEAD_BENCH_BLOB_MB MiB (default 200) base64-encoded,
+// as the Functions host does, streamed through a pipe so that only the
+// handler's own copies count, and reports the process's peak RSS. Run it
+// alone, in a fresh process (peak RSS is the process's maximum):
+//
+//	go test -run XXX -bench BlobInvocationMemory -benchtime 1x ./internal/app/
+func BenchmarkBlobInvocationMemory(b *testing.B) {
+	size := 200 << 20
+	if v := os.Getenv("TINYHEAD_BENCH_BLOB_MB"); v != "" {
+		mb, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = mb << 20
+	}
+	a := &app.App{Ingest: &scripted{}, Training: &scripted{}, Serving: &scripted{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := a.Handler()
+	before := rssMiB(b)
+	for b.Loop() {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeBlobInvocation(pw, size)) }()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/"+app.EmbedBlobFunction, pr))
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(size>>20), "blob-MiB")
+	b.ReportMetric(before, "RSS-before-MiB")
+	b.ReportMetric(peakRSSMiB(b), "peak-RSS-MiB")
+	b.ReportMetric(rssMiB(b), "RSS-after-MiB")
+}
+
+// writeBlobInvocation writes the host's invocation for a JSON Lines blob of
+// size bytes without holding the blob or its base64 text.
+func writeBlobInvocation(w io.Writer, size int) error {
+	req := customhandler.BlobTriggerRequest(app.EmbedBlobFunction, app.BlobBinding,
+		"http://127.0.0.1:10000/devstoreaccount1/incoming/big.jsonl", "big.jsonl", nil,
+		customhandler.BlobProperties{ETag: `"0x8D1"`})
+	meta, err := json.Marshal(req.Metadata)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, `{"Data":{%q:"`, app.BlobBinding); err != nil {
+		return err
+	}
+	enc := base64.NewEncoder(base64.StdEncoding, w)
+	line := []byte(`{"text": "` + strings.Repeat("lorem ipsum ", 20) + `", "labels": {"spam": "ham"}}` + "\n")
+	chunk := bytes.Repeat(line, (64<<10)/len(line))
+	for n := 0; n < size; n += len(chunk) {
+		if _, err := enc.Write(chunk[:min(len(chunk), size-n)]); err != nil {
+			return err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, `"},"Metadata":%s}`, meta)
+	return err
+}
+
+// peakRSSMiB is the process's peak resident set size.
+func peakRSSMiB(tb testing.TB) float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return float64(ru.Maxrss) / 1024 // Linux reports KiB
+}
+
+// rssMiB is the process's resident set size now.
+func rssMiB(tb testing.TB) float64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		tb.Skipf("no /proc/self/statm: %v", err)
+	}
+	f := strings.Fields(string(b))
+	pages, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pages * float64(os.Getpagesize()) / (1 << 20)
+}
