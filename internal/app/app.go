@@ -71,12 +71,14 @@ func (a *App) Handler() http.Handler {
 }
 
 // embedBlob ingests the blob that triggered the invocation. The trigger's
-// own copy of the content is not used: the blob is streamed from storage, so
-// files larger than memory work and the ETag of what was read is known.
+// own copy of the content (the whole blob, base64-encoded) is read through
+// and dropped while decoding, never held: the blob is streamed from
+// storage, so files larger than memory work and the ETag of what was read
+// is known.
 func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
-	var req customhandler.InvokeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		a.fail(w, http.StatusBadRequest, EmbedBlobFunction, fmt.Errorf("decode invocation: %w", err))
+	req, err := customhandler.Decode(r.Body, BlobBinding)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, EmbedBlobFunction, err)
 		return
 	}
 	container, name, err := req.BlobPath(config.IncomingContainer)
