@@ -56,7 +56,9 @@ type App struct {
 }
 
 // Handler routes the host's requests: GET / answers readiness, POST
-// /{FunctionName} runs a function.
+// /{FunctionName} runs a function. After an invocation that left much
+// memory behind, the memory is returned to the operating system
+// (returnMemory).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +69,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /"+ClassifyFunction, a.classify)
 	mux.HandleFunc("POST /"+RollbackFunction, a.rollback)
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
-	return mux
+	return returnMemory(mux)
 }
 
 // embedBlob ingests the blob that triggered the invocation. The trigger's
