@@ -34,6 +34,9 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 	if err != nil {
 		return err
 	}
+	if err := p.refuseBinary(br); err != nil {
+		return err
+	}
 	feed := &csvFeed{src: br, limit: int64(p.opt.MaxLineBytes)}
 	cr := newCSVReader(feed, comma)
 	header, err := cr.Read()

@@ -18,6 +18,9 @@ func (p *parser) jsonl(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if err := p.refuseBinary(br); err != nil {
+		return err
+	}
 	var buf []byte
 	for row := 1; ; row++ {
 		if err := p.ctx.Err(); err != nil {

@@ -1,6 +1,7 @@
 package docparse
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -66,6 +67,20 @@ func (p *parser) document(r io.Reader, ext string) error {
 		return nil
 	}
 	return p.emitItem(Item{Row: 1, Text: text, Labels: PathLabels(p.name)})
+}
+
+// refuseBinary fails a table file (JSON Lines, CSV) whose start is not
+// text — a compressed export named .jsonl, say — as one unreadable file,
+// instead of rejecting each of its "rows".
+func (p *parser) refuseBinary(br *bufio.Reader) error {
+	head, err := br.Peek(sniffLen)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return err
+	}
+	if looksBinary(head) {
+		return p.fileError("binary content, not text")
+	}
+	return nil
 }
 
 // looksBinary reports whether the start of a file is not text: it holds a
