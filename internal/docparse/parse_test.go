@@ -175,6 +175,10 @@ func TestDocuments(t *testing.T) {
 		content: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + randomBytes(3000),
 		fileErr: "binary content, not text",
 	}, {
+		name:    " spam/ham/a.txt", // a path label whose task cannot name a task
+		content: "hello",
+		rejects: []reject{{1, `path label: task name " spam" is not allowed`}},
+	}, {
 		name:    "export.jsonl", // gzip named as JSON Lines
 		content: gzipped(strings.Repeat(`{"text": "hello"}`+"\n", 500)),
 		fileErr: "binary content, not text",

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // sniffLen is how much of a single-document file decides whether it is
@@ -66,7 +68,14 @@ func (p *parser) document(r io.Reader, ext string) error {
 		p.rejectRow(1, fmt.Sprintf("text is %d bytes, over the limit of %d", len(text), p.opt.MaxTextBytes))
 		return nil
 	}
-	return p.emitItem(Item{Row: 1, Text: text, Labels: PathLabels(p.name)})
+	labels := PathLabels(p.name)
+	for task := range labels {
+		if err := tinyhead.CheckTaskName(task); err != nil {
+			p.rejectRow(1, "path label: "+err.Error())
+			return nil
+		}
+	}
+	return p.emitItem(Item{Row: 1, Text: text, Labels: labels})
 }
 
 // refuseBinary fails a table file (JSON Lines, CSV) whose start is not
