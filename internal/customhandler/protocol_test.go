@@ -1,7 +1,9 @@
 package customhandler
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +87,29 @@ func TestBlobTriggerRequestRoundTrip(t *testing.T) {
 	}
 	if back.MetaString("name") != "a.txt" {
 		t.Errorf("name = %q", back.MetaString("name"))
+	}
+}
+
+// TestWriteBlobTrigger: the streamed invocation is the one BlobTriggerRequest
+// builds.
+func TestWriteBlobTrigger(t *testing.T) {
+	content := []byte(strings.Repeat("hello\x00\xff binary-safe ", 10_000))
+	props := BlobProperties{ETag: `"0x8D1"`, ContentLength: int64(len(content))}
+	var b bytes.Buffer
+	if err := WriteBlobTrigger(&b, "EmbedBlob", "blob", "http://h/acct/incoming/a.txt", "a.txt", bytes.NewReader(content), props); err != nil {
+		t.Fatal(err)
+	}
+	var got InvokeRequest
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := BlobTriggerRequest("EmbedBlob", "blob", "http://h/acct/incoming/a.txt", "a.txt", content, props)
+	if c, err := got.BlobContent("blob"); err != nil || !bytes.Equal(c, content) {
+		t.Fatalf("content differs: %v", err)
+	}
+	for _, k := range []string{"Uri", "name", "Properties", "Metadata"} {
+		if string(got.Metadata[k]) != string(want.Metadata[k]) {
+			t.Errorf("metadata %s = %s, want %s", k, got.Metadata[k], want.Metadata[k])
+		}
 	}
 }
