@@ -55,11 +55,14 @@ type App struct {
 	Log      *slog.Logger
 }
 
-// Handler routes the host's requests: GET / answers readiness, POST
-// /{FunctionName} runs a function. After an invocation that left much
-// memory behind, the memory is returned to the operating system
+// Handler serves the host's requests (Routes). After an invocation that
+// left much memory behind, the memory is returned to the operating system
 // (returnMemory).
-func (a *App) Handler() http.Handler {
+func (a *App) Handler() http.Handler { return returnMemory(a.Routes()) }
+
+// Routes routes the host's requests: GET / answers readiness, POST
+// /{FunctionName} runs a function.
+func (a *App) Routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "tinyhead ready")
@@ -69,7 +72,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /"+ClassifyFunction, a.classify)
 	mux.HandleFunc("POST /"+RollbackFunction, a.rollback)
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
-	return returnMemory(mux)
+	return mux
 }
 
 // embedBlob ingests the blob that triggered the invocation. The trigger's
