@@ -206,12 +206,16 @@ func (h *Host) invoke(ctx context.Context, it blobstore.Item) (int, json.RawMess
 	}
 	defer body.Close()
 	pr, pw := io.Pipe()
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		pw.CloseWithError(customhandler.WriteBlobTrigger(pw, h.Function, h.Binding, h.Blobs.URL(h.Container, it.Name), it.Name, body,
 			customhandler.BlobProperties{ETag: props.ETag, ContentLength: props.Size, ContentType: it.ContentType, LastModified: it.LastModified}))
 	}()
-	defer pr.Close() // ends the writer if the handler answers before reading it all
-	return post(ctx, h.HTTP, h.HandlerURL+"/"+h.Function, pr)
+	status, resp, err := post(ctx, h.HTTP, h.HandlerURL+"/"+h.Function, pr)
+	pr.Close() // ends the writer if the handler answered before reading it all
+	<-written  // before body is closed
+	return status, resp, err
 }
 
 func (h *Host) log() *slog.Logger {
