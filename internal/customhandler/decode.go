@@ -7,24 +7,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Decode reads one invocation from r. The values of the Data bindings named
 // in skip are read through and discarded without being held, so that a
 // blob trigger's base64 copy of the blob ("dataType": "binary") costs no
-// memory; they are absent from the result's Data. Anything after the
+// memory; they are absent from the result's Data, and only their
+// framing is checked (a string's quotes, brackets' nesting). Every other
+// value is checked as encoding/json would. Anything after the
 // invocation's object other than white space is an error.
 func Decode(r io.Reader, skip ...string) (*InvokeRequest, error) {
 	d := &decoder{r: bufio.NewReaderSize(r, 64<<10)}
 	req := &InvokeRequest{Data: map[string]json.RawMessage{}, Metadata: map[string]json.RawMessage{}}
 	err := d.object(func(key string) error {
-		switch key {
-		case "Data":
+		// Keys match as encoding/json matches struct fields: ignoring case.
+		switch {
+		case strings.EqualFold(key, "Data"):
 			return d.rawFields(req.Data, skip)
-		case "Metadata":
+		case strings.EqualFold(key, "Metadata"):
 			return d.rawFields(req.Metadata, nil)
 		default:
-			return d.value(nil)
+			var buf bytes.Buffer
+			if err := d.value(&buf); err != nil {
+				return err
+			}
+			if !json.Valid(buf.Bytes()) {
+				return d.syntax(fmt.Sprintf("value of %q is not valid JSON", key))
+			}
+			return nil
 		}
 	})
 	if err != nil {

@@ -104,3 +104,37 @@ func TestDecodeMatchesUnmarshal(t *testing.T) {
 		t.Error("metadata differs when the blob is skipped")
 	}
 }
+
+// FuzzDecode: on any input Decode either fails or keeps exactly what
+// encoding/json reads from the same invocation.
+func FuzzDecode(f *testing.F) {
+	f.Add(`{"Data":{"req":{"Body":"x\"}"}},"Metadata":{"name":"\"a\""}}`)
+	f.Add(`{"Data":{"blob":"YWJj\\\\"},"Metadata":{}}`)
+	f.Add(`{"Data":null,"Metadata":{"n":[1,{"a":true}]}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := Decode(strings.NewReader(in))
+		var want InvokeRequest
+		wantErr := json.Unmarshal([]byte(in), &want)
+		if err != nil {
+			return // stricter than encoding/json is fine (e.g. duplicate keys are not merged)
+		}
+		if wantErr != nil {
+			t.Fatalf("Decode accepted %q, which encoding/json refuses: %v", in, wantErr)
+		}
+		for k, v := range got.Data {
+			if !jsonEqual(v, want.Data[k]) {
+				t.Fatalf("Data[%q] = %s, encoding/json read %s", k, v, want.Data[k])
+			}
+		}
+		for k, v := range got.Metadata {
+			if !jsonEqual(v, want.Metadata[k]) {
+				t.Fatalf("Metadata[%q] = %s, encoding/json read %s", k, v, want.Metadata[k])
+			}
+		}
+	})
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
