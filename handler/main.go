@@ -154,7 +154,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	}
 	models := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: config.ModelsContainer, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
 	trainer := &training.Service{Store: store, Registry: models, Embedding: emb, Log: log}
-	server := &serving.Service{Models: models, Embedder: emb, Log: log}
+	server := &serving.Service{Models: models, Embedder: emb, Log: log, MaxTextBytes: cfg.MaxTextBytes}
 	return &services{
 		App: &app.App{
 			Ingest:   pipeline,

@@ -58,9 +58,14 @@ type App struct {
 	Log      *slog.Logger
 }
 
-// Handler routes the host's requests: GET / answers readiness, POST
+// Handler serves the host's requests (Routes). After an invocation that
+// left much memory behind, the memory is returned to the operating system
+// (returnMemory).
+func (a *App) Handler() http.Handler { return returnMemory(a.Routes()) }
+
+// Routes routes the host's requests: GET / answers readiness, POST
 // /{FunctionName} runs a function.
-func (a *App) Handler() http.Handler {
+func (a *App) Routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "tinyhead ready")
@@ -89,12 +94,14 @@ func withDeadline(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // embedBlob ingests the blob that triggered the invocation. The trigger's
-// own copy of the content is not used: the blob is streamed from storage, so
-// files larger than memory work and the ETag of what was read is known.
+// own copy of the content (the whole blob, base64-encoded) is read through
+// and dropped while decoding, never held: the blob is streamed from
+// storage, so files larger than memory work and the ETag of what was read
+// is known.
 func (a *App) embedBlob(w http.ResponseWriter, r *http.Request) {
-	var req customhandler.InvokeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		a.fail(w, http.StatusBadRequest, EmbedBlobFunction, fmt.Errorf("decode invocation: %w", err))
+	req, err := customhandler.Decode(r.Body, BlobBinding)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, EmbedBlobFunction, err)
 		return
 	}
 	container, name, err := req.BlobPath(config.IncomingContainer)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -150,6 +151,14 @@ func (f *fixture) trigger(name string) (int, customhandler.InvokeResponse, inges
 	}
 	f.decode(out, &res)
 	return status, out, res.ReturnValue
+}
+
+func gzipped(s string) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
 }
 
 func (f *fixture) doc(source, item string) tinyhead.Document {
@@ -354,6 +363,42 @@ func TestEmbedBlobBadRows(t *testing.T) {
 	f.doc("incoming/mixed.jsonl", "ok2")
 }
 
+// TestEmbedBlobBadTaskNames: a row labelled for a task name that could
+// not name a task (it would become a models path) is rejected with file,
+// row and reason; the file's other rows are stored, and no such task
+// exists afterwards.
+func TestEmbedBlobBadTaskNames(t *testing.T) {
+	f := newFixture(t)
+	var b bytes.Buffer
+	b.WriteString(`{"id":"ok1","text":"a good row","labels":{"spam":"ham"}}` + "\n")             // row 1
+	b.WriteString(`{"id":"esc","text":"escape","labels":{"../escape":"x","spam":"ham"}}` + "\n") // row 2
+	b.WriteString(`{"id":"sub","text":"sub folder","labels":{"victim/sub":"x"}}` + "\n")         // row 3
+	b.WriteString(`{"id":"dots","text":"dots","labels":{"..":"x"}}` + "\n")                      // row 4
+	b.WriteString(`{"id":"ok2","text":"another good row","labels":{"spam":"spam"}}` + "\n")      // row 5
+	f.upload("names.jsonl", b.Bytes())
+	status, resp, res := f.trigger("names.jsonl")
+	if status != 200 || res.RowsOK != 2 || res.RowsRejected != 3 {
+		t.Fatalf("status %d, rows ok %d rejected %d, want 200, 2 and 3; logs %v", status, res.RowsOK, res.RowsRejected, resp.Logs)
+	}
+	logs := strings.Join(resp.Logs, "\n")
+	for _, row := range []int{2, 3, 4} {
+		if !strings.Contains(logs, fmt.Sprintf("incoming/names.jsonl row %d: task name", row)) {
+			t.Errorf("row %d is not reported with file, row and reason; logs:\n%s", row, logs)
+		}
+	}
+	tasks, err := f.store.Tasks(context.Background(), embedtest.Embedder(t).ModelID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		if task.Task != "spam" {
+			t.Errorf("task %q was stored", task.Task)
+		}
+	}
+	f.doc("incoming/names.jsonl", "ok1")
+	f.doc("incoming/names.jsonl", "ok2")
+}
+
 // TestEmbedBlobUnreadableFiles: a file that cannot be read at all fails the
 // invocation (so the host retries and then poisons it) with a clear
 // message; retries of that version fail fast. Empty files are fine.
@@ -368,6 +413,7 @@ func TestEmbedBlobUnreadableFiles(t *testing.T) {
 	}{
 		{"csv without text column", "no-text.csv", []byte("id,body\n1,hello\n"), 500, "text"},
 		{"binary file", "image.png", append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{0, 1, 2, 255}, 512)...), 500, "binary"},
+		{"gzip named .jsonl", "export.jsonl", gzipped(strings.Repeat(`{"text": "hello", "labels": {"spam": "ham"}}`+"\n", 200)), 500, "binary"},
 		{"empty file", "empty.txt", nil, 200, ""},
 		{"empty jsonl", "empty.jsonl", []byte{}, 200, ""},
 	}

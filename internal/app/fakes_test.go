@@ -200,6 +200,9 @@ func TestAPISuccessAndBadRequests(t *testing.T) {
 		{"rollback", app.RollbackFunction, "spam", `{"version": "v0"}`, 200, `"reason":"rollback"`},
 		{"unknown field", app.TrainFunction, "spam", `{"epochs": 3}`, 400, "epochs"},
 		{"not JSON", app.TrainFunction, "spam", `"steps=3"`, 400, "body"},
+		{"trailing garbage", app.TrainFunction, "spam", `"{\"seed\": 2} x"`, 400, "after the JSON"},
+		{"two objects", app.ClassifyFunction, "spam", `"{\"texts\": [\"a\"]}{\"texts\": [\"b\"]}"`, 400, "after the JSON"},
+		{"trailing space is fine", app.TrainFunction, "spam", `"{\"seed\": 2} \n"`, 200, `"version":"v1"`},
 		{"bad task name", app.TrainFunction, "../escape", `{}`, 400, "not allowed"},
 		{"rollback without a version", app.RollbackFunction, "spam", `{}`, 400, "version"},
 	}

@@ -1,13 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
-	"strings"
 
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -31,10 +33,11 @@ type httpInvocation struct {
 }
 
 func decodeHTTP(r *http.Request) (*httpInvocation, error) {
-	var inv httpInvocation
-	if err := json.NewDecoder(r.Body).Decode(&inv.InvokeRequest); err != nil {
-		return nil, fmt.Errorf("decode invocation: %w", err)
+	req, err := customhandler.Decode(r.Body)
+	if err != nil {
+		return nil, err
 	}
+	inv := httpInvocation{InvokeRequest: *req}
 	raw, ok := inv.Data[HTTPRequestBinding]
 	if !ok {
 		return nil, fmt.Errorf("invocation has no %q binding", HTTPRequestBinding)
@@ -42,6 +45,7 @@ func decodeHTTP(r *http.Request) (*httpInvocation, error) {
 	if err := json.Unmarshal(raw, &inv.HTTP); err != nil {
 		return nil, fmt.Errorf("decode %q binding: %w", HTTPRequestBinding, err)
 	}
+	delete(inv.Data, HTTPRequestBinding) // inv.HTTP holds it now
 	return &inv, nil
 }
 
@@ -54,11 +58,13 @@ func (inv *httpInvocation) param(name string) string {
 	return inv.MetaString(name)
 }
 
-// body decodes the HTTP request body into v. The host passes a JSON body
-// either as an object or as a string holding it; an empty body leaves v
-// as it is.
+// body decodes the HTTP request body into v, strictly: unknown fields and
+// anything after the JSON value but white space are errors. The host passes
+// a JSON body either as an object or as a string holding it; an empty body
+// leaves v as it is. The raw body is dropped once decoded.
 func (inv *httpInvocation) body(v any) error {
-	raw := []byte(strings.TrimSpace(string(inv.HTTP.Body)))
+	raw := bytes.TrimSpace(inv.HTTP.Body)
+	inv.HTTP.Body = nil
 	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
 		return nil
 	}
@@ -69,9 +75,15 @@ func (inv *httpInvocation) body(v any) error {
 		}
 		raw = []byte(s)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 // respond answers an HTTP-triggered invocation: the invocation itself

@@ -314,6 +314,10 @@ func TestTrainErrors(t *testing.T) {
 		{"one class", app.TrainFunction, "single", nil, 422, "one class"},
 		{"too few rows", app.TrainFunction, "tiny", nil, 422, "3 labelled rows"},
 		{"bad hyperparameter", app.TrainFunction, "topic", map[string]any{"hidden": -1}, 400, "hidden"},
+		{"learning rate × decay", app.TrainFunction, "topic", map[string]any{"learning_rate": 1e30}, 400, "learning_rate × weight_decay"},
+		{"diverging learning rate", app.TrainFunction, "topic", map[string]any{"learning_rate": 1e30, "weight_decay": -1}, 400, "diverged"},
+		{"days of steps", app.TrainFunction, "topic", map[string]any{"steps": 100_000, "batch_size": 16, "hidden": 4096}, 400, "steps × batch_size × hidden"},
+		{"huge batch × hidden", app.TrainFunction, "topic", map[string]any{"steps": 1, "batch_size": 65536, "hidden": 4096}, 400, "batch_size × hidden"},
 		{"unknown field", app.TrainFunction, "topic", map[string]any{"epochs": 3}, 400, "epochs"},
 		{"not JSON", app.TrainFunction, "topic", "steps=3", 400, "body"},
 		{"bad task name", app.TrainFunction, "..", nil, 400, "task name \"..\" is not allowed"},
@@ -422,5 +426,50 @@ func TestNightlyTrain(t *testing.T) {
 	res = nightly()
 	if r := res["topic"]; r.Action != "trained" || !strings.Contains(r.Why, "labelled rows now") {
 		t.Errorf("changed topic: %+v", r)
+	}
+}
+
+// TestRollbackStaysInTask: a rollback can only move a task to a version
+// of its own (issue 11, defect 5: {"version": "sub/<v>"} once rewrote
+// current.json to another task's model, then answered 500). Every refusal
+// leaves current.json as it was.
+func TestRollbackStaysInTask(t *testing.T) {
+	f := newFixture(t)
+	f.ingestTopics("topics.csv", 0)
+	f.upload("sub.csv", bytes.Replace(topicCSV(0), []byte("id,text,topic,"), []byte("id,text,sub,"), 1))
+	if status, out, _ := f.trigger("sub.csv"); status != http.StatusOK {
+		t.Fatalf("ingest sub.csv: %d %v", status, out.Logs)
+	}
+	victim := f.train("topic", map[string]any{"seed": 1})
+	other := f.train("sub", map[string]any{"seed": 2})
+	// A version folder of the victim holding the other task's manifest.
+	if _, err := f.blobs.UploadBytes(context.Background(), f.registry.Container, "topic/"+other.Version+"/model.json",
+		f.modelBlob("sub/"+other.Version+"/model.json"), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		version string
+		status  int
+	}{
+		{"another task's path", "sub/" + other.Version, http.StatusBadRequest},
+		{"an escaping path", "../sub/" + other.Version, http.StatusBadRequest},
+		{"a dot segment", "..", http.StatusBadRequest},
+		{"a version of another task only", other.Version + "x", http.StatusNotFound},
+		{"a manifest naming another task", other.Version, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := f.apiCall(app.RollbackFunction, "topic", map[string]string{"version": tt.version})
+			if status != tt.status {
+				t.Errorf("rollback to %q: %d %s, want %d", tt.version, status, body, tt.status)
+			}
+			if got := f.current("topic"); got != victim.Version {
+				t.Errorf("current.json of topic moved to %q", got)
+			}
+			if got := f.current("sub"); got != other.Version {
+				t.Errorf("current.json of sub moved to %q", got)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -94,4 +95,34 @@ func mustJSON(v any) json.RawMessage {
 		panic(err) // only called with values that always marshal
 	}
 	return b
+}
+
+// WriteBlobTrigger writes the invocation BlobTriggerRequest builds to w,
+// streaming the content from r through a base64 encoder instead of holding
+// it, so that playing the host costs a buffer whatever the blob's size.
+// props.ContentLength is sent as given.
+func WriteBlobTrigger(w io.Writer, function, binding, uri, name string, r io.Reader, props BlobProperties) error {
+	req := BlobTriggerRequest(function, binding, uri, name, nil, props)
+	var p BlobProperties
+	if err := req.MetaObject("Properties", &p); err != nil {
+		return err
+	}
+	p.ContentLength = props.ContentLength
+	req.Metadata["Properties"] = mustJSON(p)
+	meta, err := json.Marshal(req.Metadata)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, `{"Data":{%s:"`, mustJSON(binding)); err != nil {
+		return err
+	}
+	enc := base64.NewEncoder(base64.StdEncoding, w)
+	if _, err := io.Copy(enc, r); err != nil {
+		return fmt.Errorf("read blob %s: %w", name, err)
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, `"},"Metadata":%s}`, meta)
+	return err
 }

@@ -1,7 +1,9 @@
 package customhandler
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -145,5 +147,29 @@ func TestEventGridEvent(t *testing.T) {
 	var data StorageBlobEventData
 	if err := object.MetaObject("data", &data); err != nil || data.URL != url || data.API != "DeleteBlob" {
 		t.Errorf("metadata data = %+v, %v; want the event's data", data, err)
+	}
+}
+
+// TestWriteBlobTrigger: the streamed invocation is the one BlobTriggerRequest
+// builds.
+func TestWriteBlobTrigger(t *testing.T) {
+	content := []byte(strings.Repeat("hello\x00\xff binary-safe ", 10_000))
+	props := BlobProperties{ETag: `"0x8D1"`, ContentLength: int64(len(content))}
+	var b bytes.Buffer
+	if err := WriteBlobTrigger(&b, "EmbedBlob", "blob", "http://h/acct/incoming/a.txt", "a.txt", bytes.NewReader(content), props); err != nil {
+		t.Fatal(err)
+	}
+	var got InvokeRequest
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := BlobTriggerRequest("EmbedBlob", "blob", "http://h/acct/incoming/a.txt", "a.txt", content, props)
+	if c, err := got.BlobContent("blob"); err != nil || !bytes.Equal(c, content) {
+		t.Fatalf("content differs: %v", err)
+	}
+	for _, k := range []string{"Uri", "name", "Properties", "Metadata"} {
+		if string(got.Metadata[k]) != string(want.Metadata[k]) {
+			t.Errorf("metadata %s = %s, want %s", k, got.Metadata[k], want.Metadata[k])
+		}
 	}
 }

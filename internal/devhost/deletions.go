@@ -1,6 +1,7 @@
 package devhost
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -50,7 +51,7 @@ func (h *Host) deliverDeletion(ctx context.Context, name string) {
 		max = 5
 	}
 	for attempt := 1; attempt <= max && ctx.Err() == nil; attempt++ {
-		status, body, err := post(ctx, h.HTTP, h.HandlerURL+"/"+h.DeleteFunction, payload)
+		status, body, err := post(ctx, h.HTTP, h.HandlerURL+"/"+h.DeleteFunction, bytes.NewReader(payload))
 		if err == nil && status >= 200 && status < 300 {
 			var resp customhandler.InvokeResponse
 			_ = json.Unmarshal(body, &resp)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -61,15 +62,38 @@ type Invocation struct {
 }
 
 // Run scans the container every PollEvery until ctx ends, dispatching every
-// blob version not dispatched before.
+// blob version not dispatched before, at most Concurrency at a time. Scans
+// go on while invocations run, so a file dropped during a long ingest is
+// picked up as soon as a slot frees, as the host does. It returns once
+// ctx ends and the invocations in flight have returned.
 func (h *Host) Run(ctx context.Context, onDone func(Invocation)) error {
 	every := h.PollEvery
 	if every <= 0 {
 		every = time.Second
 	}
+	sem := make(chan struct{}, h.concurrency())
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
-		if _, err := h.Sync(ctx, onDone); err != nil && ctx.Err() == nil {
+		todo, err := h.scan(ctx)
+		if err != nil && ctx.Err() == nil {
 			h.log().Warn("scan of incoming blobs failed; will retry", "container", h.Container, "error", err)
+		}
+		for _, it := range todo {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				defer func() { <-sem }()
+				inv := h.dispatch(ctx, it)
+				if onDone != nil {
+					onDone(inv)
+				}
+			}()
 		}
 		select {
 		case <-ctx.Done():
@@ -79,11 +103,10 @@ func (h *Host) Run(ctx context.Context, onDone func(Invocation)) error {
 	}
 }
 
-// Sync delivers the deletion of every blob dispatched before that is no
-// longer in the container, then dispatches every blob version in the
-// container that has not been dispatched yet and waits for them; it
-// returns how many versions it dispatched.
-func (h *Host) Sync(ctx context.Context, onDone func(Invocation)) (int, error) {
+// scan lists the container, delivers the deletion of every blob dispatched
+// before that is no longer there, and returns the blob versions not
+// dispatched before, marking them dispatched (the host's blob receipts).
+func (h *Host) scan(ctx context.Context) ([]blobstore.Item, error) {
 	var todo []blobstore.Item
 	seen := map[string]bool{}
 	err := h.Blobs.List(ctx, h.Container, "", func(it blobstore.Item) error {
@@ -100,17 +123,30 @@ func (h *Host) Sync(ctx context.Context, onDone func(Invocation)) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("list %s: %w", h.Container, err)
+		return todo, fmt.Errorf("list %s: %w", h.Container, err)
 	}
 	h.deliverDeletions(ctx, h.forget(seen))
-	conc := h.Concurrency
-	if conc <= 0 {
-		conc = 2
-	}
 	if len(todo) > 0 {
 		h.log().Info("new blobs", "container", h.Container, "count", len(todo))
 	}
-	sem := make(chan struct{}, conc)
+	return todo, nil
+}
+
+func (h *Host) concurrency() int {
+	if h.Concurrency <= 0 {
+		return 2
+	}
+	return h.Concurrency
+}
+
+// Sync dispatches every blob version in the container that has not been
+// dispatched yet and waits for them; it returns how many it dispatched.
+func (h *Host) Sync(ctx context.Context, onDone func(Invocation)) (int, error) {
+	todo, err := h.scan(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, h.concurrency())
 	var wg sync.WaitGroup
 	var doneMu sync.Mutex
 	done, start := 0, time.Now()
@@ -168,20 +204,29 @@ func (h *Host) dispatch(ctx context.Context, it blobstore.Item) Invocation {
 	return inv
 }
 
-// invoke sends one invocation: the host downloads the blob, base64-encodes
-// it into Data and describes it in Metadata.
+// invoke sends one invocation as the host does: the blob base64-encoded
+// into Data, described in Metadata. The blob is streamed from storage into
+// the request as it is sent, never held whole (the host itself does hold
+// it: see README, "Size limits").
 func (h *Host) invoke(ctx context.Context, it blobstore.Item) (int, json.RawMessage, error) {
-	content, err := h.Blobs.Download(ctx, h.Container, it.Name)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	body, props, err := h.Blobs.Open(ctx, h.Container, it.Name)
 	if err != nil {
-		return 0, nil, fmt.Errorf("download %s: %w", it.Name, err)
+		return 0, nil, fmt.Errorf("open %s: %w", it.Name, err)
 	}
-	req := customhandler.BlobTriggerRequest(h.Function, h.Binding, h.Blobs.URL(h.Container, it.Name), it.Name, content,
-		customhandler.BlobProperties{ETag: it.ETag, ContentType: it.ContentType, LastModified: it.LastModified})
-	payload, err := json.Marshal(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	return post(ctx, h.HTTP, h.HandlerURL+"/"+h.Function, payload)
+	defer body.Close()
+	pr, pw := io.Pipe()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		pw.CloseWithError(customhandler.WriteBlobTrigger(pw, h.Function, h.Binding, h.Blobs.URL(h.Container, it.Name), it.Name, body,
+			customhandler.BlobProperties{ETag: props.ETag, ContentLength: props.Size, ContentType: it.ContentType, LastModified: it.LastModified}))
+	}()
+	status, resp, err := post(ctx, h.HTTP, h.HandlerURL+"/"+h.Function, pr)
+	pr.Close() // ends the writer if the handler answered before reading it all
+	<-written  // before body is closed
+	return status, resp, err
 }
 
 func (h *Host) log() *slog.Logger {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/functionapp"
@@ -60,6 +63,52 @@ type Gateway struct {
 	Functions  []Function
 	HTTP       *http.Client
 	Log        *slog.Logger
+	// BodyTimeout bounds reading one request's body (default
+	// DefaultBodyTimeout), so that a client that stops sending cannot hold
+	// a connection and its buffer for ever.
+	BodyTimeout time.Duration
+}
+
+// DefaultBodyTimeout is Gateway.BodyTimeout's default: 100 MB (the
+// largest body) at under 2 MB/s.
+const DefaultBodyTimeout = time.Minute
+
+// fail answers a request the gateway itself refuses, as the API answers
+// errors: {"error": "…"} with the status.
+func fail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// readBody reads a request body of at most MaxRequestBody within the body
+// timeout; its error is the status and message to answer.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	timeout := g.BodyTimeout
+	if timeout <= 0 {
+		timeout = DefaultBodyTimeout
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, http.StatusInternalServerError, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+		return body, 0, nil
+	}
+	// The rest of a refused body is not read: the connection is closed
+	// (with the deadline left in place, the server gives up on it at once).
+	w.Header().Set("Connection", "close")
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", MaxRequestBody)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, http.StatusRequestTimeout, fmt.Errorf("request body not received within %s", timeout)
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
+	}
 }
 
 // Handler returns the gateway's routes.
@@ -122,9 +171,9 @@ const MaxRequestBody = 100 << 20
 
 func (g *Gateway) http(fn Function, params []string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+		body, status, err := g.readBody(w, r)
 		if err != nil {
-			http.Error(w, "read request body: "+err.Error(), http.StatusRequestEntityTooLarge)
+			fail(w, status, err.Error())
 			return
 		}
 		req := customhandler.HTTPRequest{
@@ -144,7 +193,7 @@ func (g *Gateway) http(fn Function, params []string) http.HandlerFunc {
 		status, raw, err := g.invoke(r.Context(), fn.Name, customhandler.HTTPTriggerRequest(fn.Name, fn.Binding, req))
 		if err != nil || status < 200 || status > 299 {
 			g.log().Error("invocation failed", "function", fn.Name, "status", status, "error", err, "response", truncate(raw, 500))
-			http.Error(w, "function invocation failed", http.StatusInternalServerError)
+			fail(w, http.StatusInternalServerError, "function invocation failed")
 			return
 		}
 		var resp struct {
@@ -152,7 +201,7 @@ func (g *Gateway) http(fn Function, params []string) http.HandlerFunc {
 			Logs    []string                              `json:"Logs"`
 		}
 		if err := json.Unmarshal(raw, &resp); err != nil {
-			http.Error(w, "bad invocation response: "+err.Error(), http.StatusInternalServerError)
+			fail(w, http.StatusInternalServerError, "bad invocation response: "+err.Error())
 			return
 		}
 		g.logs(fn.Name, resp.Logs)
@@ -200,7 +249,7 @@ func (g *Gateway) admin(fn Function) http.HandlerFunc {
 		case "timerTrigger":
 			inv = customhandler.TimerTriggerRequest(fn.Name, fn.Binding, false)
 		default:
-			http.Error(w, fmt.Sprintf("running a %s by hand is not supported here", fn.Trigger), http.StatusBadRequest)
+			fail(w, http.StatusBadRequest, fmt.Sprintf("running a %s by hand is not supported here", fn.Trigger))
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -222,11 +271,11 @@ func (g *Gateway) invoke(ctx context.Context, function string, inv customhandler
 	if err != nil {
 		return 0, nil, err
 	}
-	return post(ctx, g.HTTP, g.HandlerURL+"/"+function, payload)
+	return post(ctx, g.HTTP, g.HandlerURL+"/"+function, bytes.NewReader(payload))
 }
 
-func post(ctx context.Context, client *http.Client, url string, payload []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+func post(ctx context.Context, client *http.Client, url string, payload io.Reader) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, payload)
 	if err != nil {
 		return 0, nil, err
 	}

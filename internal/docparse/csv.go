@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // errRecordTooLong is what csvFeed answers once a record outgrows
@@ -32,6 +34,9 @@ type csvColumns struct {
 func (p *parser) csv(r io.Reader, comma rune) error {
 	br, err := openText(r)
 	if err != nil {
+		return err
+	}
+	if err := p.refuseBinary(br); err != nil {
 		return err
 	}
 	feed := &csvFeed{src: br, limit: int64(p.opt.MaxLineBytes)}
@@ -141,8 +146,11 @@ func (p *parser) csvHeader(header []string) (csvColumns, error) {
 		case "id":
 			cols.id = i
 		default:
-			if len(name) > maxNameBytes {
-				return cols, p.fileError("column name longer than %d bytes", maxNameBytes)
+			// A task column labels every row: a name that cannot name a
+			// task fails the file (once, naming the column) rather than
+			// rejecting each row.
+			if err := tinyhead.CheckTaskName(name); err != nil {
+				return cols, p.fileError("column %d: %v", i+1, err)
 			}
 			cols.tasks = append(cols.tasks, i)
 			cols.names = append(cols.names, name)

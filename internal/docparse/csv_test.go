@@ -131,6 +131,10 @@ line",b
 		content: "Text,text\nx,y\n",
 		fileErr: `duplicate column "text"`,
 	}, {
+		name:    "a task column that cannot name a task",
+		content: "text,spam,victim/sub\nx,ham,y\n",
+		fileErr: `column 3: task name "victim/sub" is not allowed: it contains a slash`,
+	}, {
 		name:    "bad header",
 		content: "text,\"label\nx\n",
 		fileErr: "unreadable header row",

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // jsonl parses JSON Lines: one object per line, blank lines skipped. Memory
@@ -16,6 +18,9 @@ import (
 func (p *parser) jsonl(r io.Reader) error {
 	br, err := openText(r)
 	if err != nil {
+		return err
+	}
+	if err := p.refuseBinary(br); err != nil {
 		return err
 	}
 	var buf []byte
@@ -177,13 +182,19 @@ func (p *parser) checkText(text string) string {
 	return ""
 }
 
-// checkLabel returns why a task/label pair cannot be stored, or "".
+// checkLabel returns why a task/label pair cannot be stored, or "". A task
+// name must be one that tinyhead.CheckTaskName allows (it becomes a models
+// folder and a route segment); a row labelled for a task that could not
+// be trained is rejected whole, like a row with any other bad label, so
+// that what a file stores is all of a row or none of it.
 func checkLabel(task, label string) string {
-	switch {
-	case task == "":
+	if task == "" {
 		return "empty task name in labels"
-	case len(task) > maxNameBytes:
-		return fmt.Sprintf("task name longer than %d bytes", maxNameBytes)
+	}
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		return err.Error()
+	}
+	switch {
 	case len(strings.TrimSpace(label)) > maxNameBytes:
 		return fmt.Sprintf("label of task %q longer than %d bytes", task, maxNameBytes)
 	}

@@ -68,6 +68,27 @@ null
 			{15, "invalid JSON"},
 		},
 	}, {
+		// A task name that cannot name a task (a models folder, a route
+		// segment) rejects its row, which says why; other rows are kept.
+		name: "task names that are not one path segment",
+		content: `{"text": "a", "labels": {"spam": "ham", "../escape": "x"}}
+{"text": "b", "labels": {"victim/..": "x"}}
+{"text": "c", "labels": {"x/../victim": "x"}}
+{"text": "d", "labels": {"victim/sub": "x"}}
+{"text": "e", "labels": {"..": "x"}}
+{"text": "f", "labels": {"tab\tname": "x"}}
+{"text": "g", "labels": {"spam": "spam", "lang": "en"}}
+`,
+		want: []Item{{Row: 7, Text: "g", Labels: map[string]string{"spam": "spam", "lang": "en"}}},
+		rejects: []reject{
+			{1, `task name "../escape" is not allowed: it contains a slash`},
+			{2, `task name "victim/.." is not allowed: it contains a slash`},
+			{3, `task name "x/../victim" is not allowed: it contains a slash`},
+			{4, `task name "victim/sub" is not allowed: it contains a slash`},
+			{5, `task name ".." is not allowed: it is a relative path`},
+			{6, "it contains a control character"},
+		},
+	}, {
 		// Ids are passed on as given: ingest rejects duplicates, for every
 		// format at once (TestIngestDuplicateIDs).
 		name: "duplicate ids are passed on",

@@ -1,6 +1,8 @@
 package docparse
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -173,6 +175,22 @@ func TestDocuments(t *testing.T) {
 		content: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + randomBytes(3000),
 		fileErr: "binary content, not text",
 	}, {
+		name:    " spam/ham/a.txt", // a path label whose task cannot name a task
+		content: "hello",
+		rejects: []reject{{1, `path label: task name " spam" is not allowed`}},
+	}, {
+		name:    "export.jsonl", // gzip named as JSON Lines
+		content: gzipped(strings.Repeat(`{"text": "hello"}`+"\n", 500)),
+		fileErr: "binary content, not text",
+	}, {
+		name:    "export.csv",
+		content: gzipped("text,spam\n" + strings.Repeat("hello,ham\n", 500)),
+		fileErr: "binary content, not text",
+	}, {
+		name:    "export.tsv",
+		content: "\x00\x01\x02" + randomBytes(2000),
+		fileErr: "binary content, not text",
+	}, {
 		name:    "random.txt", // no NUL, yet not text
 		content: strings.ReplaceAll(randomBytes(4000), "\x00", "\x01"),
 		fileErr: "binary content, not text",
@@ -192,6 +210,14 @@ func TestDocuments(t *testing.T) {
 			res.check(t, tc.name, tc.fileErr, tc.want, tc.rejects)
 		})
 	}
+}
+
+func gzipped(s string) string {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.String()
 }
 
 func randomBytes(n int) string {

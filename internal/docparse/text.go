@@ -1,6 +1,7 @@
 package docparse
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
+
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // sniffLen is how much of a single-document file decides whether it is
@@ -65,7 +68,28 @@ func (p *parser) document(r io.Reader, ext string) error {
 		p.rejectRow(1, fmt.Sprintf("text is %d bytes, over the limit of %d", len(text), p.opt.MaxTextBytes))
 		return nil
 	}
-	return p.emitItem(Item{Row: 1, Text: text, Labels: PathLabels(p.name)})
+	labels := PathLabels(p.name)
+	for task := range labels {
+		if err := tinyhead.CheckTaskName(task); err != nil {
+			p.rejectRow(1, "path label: "+err.Error())
+			return nil
+		}
+	}
+	return p.emitItem(Item{Row: 1, Text: text, Labels: labels})
+}
+
+// refuseBinary fails a table file (JSON Lines, CSV) whose start is not
+// text — a compressed export named .jsonl, say — as one unreadable file,
+// instead of rejecting each of its "rows".
+func (p *parser) refuseBinary(br *bufio.Reader) error {
+	head, err := br.Peek(sniffLen)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return err
+	}
+	if looksBinary(head) {
+		return p.fileError("binary content, not text")
+	}
+	return nil
 }
 
 // looksBinary reports whether the start of a file is not text: it holds a

@@ -10,7 +10,6 @@
 package mlp
 
 import (
-	"errors"
 	"fmt"
 	"math"
 )
@@ -85,10 +84,26 @@ const (
 
 // Upper bounds Validate enforces, so that a request cannot ask for more
 // memory or time than any sensible head needs.
+//
+// A training holds its task's lock for its whole run, so its work is
+// bounded, not just each factor. The trainer's cost is about steps ×
+// batch_size × hidden multiply-adds per input dimension (forward and
+// backward through the first layer); measured on 2 cores (BENCHMARKS.md,
+// "Trainer") it does about 6 million of those units a second on 512-d
+// inputs. MaxWork, 2^29 (131 × the default recipe's 1000 × 256 × 16), is
+// then about 1.5 minutes on 2 cores and 3 on one vCPU: within the 230
+// seconds Azure's front end waits for an HTTP answer, so a request that
+// passes can finish and answer. MaxRows, 2^24 rows read (65 × the default),
+// bounds the rows a training reads when every batch comes from SQL
+// (from_sql) whatever its width, and MaxBatchHidden, 2^22, the activations
+// one step holds (16 MiB per float32 matrix of batch_size × hidden).
 const (
-	MaxHidden    = 4096
-	MaxBatchSize = 1 << 16
-	MaxSteps     = 10_000_000
+	MaxHidden      = 4096
+	MaxBatchSize   = 1 << 16
+	MaxSteps       = 1_000_000
+	MaxWork        = 1 << 29 // steps × batch_size × hidden
+	MaxRows        = 1 << 24 // steps × batch_size
+	MaxBatchHidden = 1 << 22 // batch_size × hidden
 )
 
 // WithDefaults returns c with every zero field set to the recipe's value
@@ -139,11 +154,11 @@ func (c Config) Validate() error {
 	case c.Activation != ReLU && c.Activation != None:
 		return fmt.Errorf("activation must be %q or %q, not %q", ReLU, None, c.Activation)
 	case !finite(c.LearningRate) || c.LearningRate <= 0:
-		return fmt.Errorf("learning rate must be positive, not %g", c.LearningRate)
+		return fmt.Errorf("learning_rate must be positive, not %g", c.LearningRate)
 	case !finite(c.WeightDecay):
-		return fmt.Errorf("weight decay must be finite, not %g", c.WeightDecay)
+		return fmt.Errorf("weight_decay must be finite, not %g", c.WeightDecay)
 	case c.LearningRate*max(c.WeightDecay, 0) >= 1:
-		return errors.New("learning rate × weight decay must be below 1")
+		return fmt.Errorf("learning_rate × weight_decay must be below 1, not %g × %g", c.LearningRate, c.WeightDecay)
 	case !(c.Beta1 >= 0 && c.Beta1 < 1):
 		return fmt.Errorf("beta1 must be in [0, 1), not %g", c.Beta1)
 	case !(c.Beta2 >= 0 && c.Beta2 < 1):
@@ -151,9 +166,29 @@ func (c Config) Validate() error {
 	case !finite(c.Epsilon) || c.Epsilon <= 0:
 		return fmt.Errorf("epsilon must be positive, not %g", c.Epsilon)
 	case c.BatchSize < 1 || c.BatchSize > MaxBatchSize:
-		return fmt.Errorf("batch size must be in [1, %d], not %d", MaxBatchSize, c.BatchSize)
+		return fmt.Errorf("batch_size must be in [1, %d], not %d", MaxBatchSize, c.BatchSize)
 	case c.Steps < 1 || c.Steps > MaxSteps:
 		return fmt.Errorf("steps must be in [1, %d], not %d", MaxSteps, c.Steps)
+	case c.BatchSize*c.Hidden > MaxBatchHidden:
+		return fmt.Errorf("batch_size × hidden must be at most %d, not %d × %d", MaxBatchHidden, c.BatchSize, c.Hidden)
+	case c.Steps*c.BatchSize > MaxRows:
+		return fmt.Errorf("steps × batch_size must be at most %d, not %d × %d", MaxRows, c.Steps, c.BatchSize)
+	case c.Steps*c.BatchSize*c.Hidden > MaxWork:
+		return fmt.Errorf("steps × batch_size × hidden must be at most %d (a few minutes of training), not %d × %d × %d",
+			MaxWork, c.Steps, c.BatchSize, c.Hidden)
 	}
 	return nil
+}
+
+// DivergedError is a training whose loss stopped being finite: with finite
+// inputs, the hyperparameters' fault (a learning rate far too large).
+type DivergedError struct {
+	Step         int
+	Loss         float64
+	LearningRate float64
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("training diverged: the loss is %g at step %d; learning_rate %g is too large for this task (default %g)",
+		e.Loss, e.Step, e.LearningRate, DefaultLearningRate)
 }

@@ -88,6 +88,10 @@ func TestValidate(t *testing.T) {
 		{"batch 0", func(c *Config) { c.BatchSize = 0 }},
 		{"batch too large", func(c *Config) { c.BatchSize = MaxBatchSize + 1 }},
 		{"steps negative", func(c *Config) { c.Steps = -1 }},
+		{"steps too many", func(c *Config) { c.Steps = MaxSteps + 1 }},
+		{"steps × batch × hidden", func(c *Config) { c.Steps, c.BatchSize, c.Hidden = 100_000, 16, 4096 }},
+		{"steps × batch", func(c *Config) { c.Steps, c.BatchSize, c.Hidden = 300_000, 64, 1 }},
+		{"batch × hidden", func(c *Config) { c.Steps, c.BatchSize, c.Hidden = 1, MaxBatchSize, MaxHidden }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,7 +89,7 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		lr := cfg.rate(t)
 		loss := tr.step(n, lr)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return nil, hist, fmt.Errorf("mlp: loss is %g at step %d: are the inputs finite?", loss, t)
+			return nil, hist, &DivergedError{Step: t, Loss: loss, LearningRate: cfg.LearningRate}
 		}
 		hist.Loss = append(hist.Loss, loss)
 		hist.LR = append(hist.LR, lr)

@@ -101,12 +101,19 @@ func (e *Embedder) Close() error { return e.sess.Destroy() }
 // Tokenize returns the token ids the model sees for a text: whitespace
 // collapsed, clipped to MaxTokens. It is exported for benchmarks and tests.
 func (e *Embedder) Tokenize(text string) []int32 {
-	ids := e.tok.AppendEncode(nil, modelText(text, e.info.MaxTokens))
+	ids := e.tok.AppendEncode(nil, modelText(text, e.info.MaxTokens, e.maxRunes()))
 	if len(ids) > e.info.MaxTokens {
 		ids = ids[:e.info.MaxTokens]
 	}
 	return ids
 }
+
+// maxRunes is the most code points of a text the tokenizer is given:
+// twice what MaxTokens ids can cover (sentencepiece's MaxPieceLen), so that
+// the ids the model reads come out as for the whole text, while a text of
+// any length — a 100 MB "word" without spaces included — costs the
+// tokenizer at most about 14 bytes × maxRunes (115 KiB for USE-lite).
+func (e *Embedder) maxRunes() int { return 2 * e.info.MaxTokens * e.tok.MaxPieceLen() }
 
 // Embed implements tinyhead.Embedder. It returns one vector per text, in
 // order, or an error naming the first empty text. Texts are run in batches
@@ -187,15 +194,17 @@ func (e *Embedder) run(tokens [][]int32, part []int) ([]float32, error) {
 
 // modelText prepares a text for the tokenizer: runs of whitespace become one
 // space (the tokenizer only treats ' ' as a word boundary; newlines and tabs
-// would become unknown tokens), and only the first words are kept — every
-// word yields at least one token and the model reads at most maxTokens, so
-// tokenizing a long document whole would be wasted work.
-func modelText(text string, maxTokens int) string {
+// would become unknown tokens), and only the start of the text is kept — at
+// most 2 × maxTokens words (every word yields at least one token and the
+// model reads at most maxTokens) and at most maxRunes code points, which
+// caps the work on a long word without spaces. Tokenizing a long document
+// whole would be wasted work, and memory proportional to its length.
+func modelText(text string, maxTokens, maxRunes int) string {
 	maxWords := 2 * maxTokens
-	buf := make([]byte, 0, min(len(text), 16*maxWords))
-	words := 0
+	buf := make([]byte, 0, min(len(text), 4*maxRunes))
+	words, runes := 0, 0
 	inSpace := true
-	for i := 0; i < len(text); {
+	for i := 0; i < len(text) && runes < maxRunes; {
 		r, size := utf8.DecodeRuneInString(text[i:])
 		if unicode.IsSpace(r) {
 			inSpace = true
@@ -208,11 +217,13 @@ func modelText(text string, maxTokens int) string {
 			}
 			if words > 0 {
 				buf = append(buf, ' ')
+				runes++
 			}
 			words++
 			inSpace = false
 		}
 		buf = append(buf, text[i:i+size]...)
+		runes++
 		i += size
 	}
 	return string(buf)

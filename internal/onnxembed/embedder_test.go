@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,32 @@ func TestReferenceEmbeddings(t *testing.T) {
 		if maxDiff > 1e-4 {
 			t.Errorf("text %d %.30q: largest difference from TF.js %.2g", i, text, maxDiff)
 		}
+	}
+}
+
+// TestLongWordCostsLittle: a text of any length — here 20 MiB without a
+// space, which once made the tokenizer allocate per character — is clipped
+// before tokenizing, so it costs a bounded amount of memory and still
+// yields the model's MaxTokens ids.
+func TestLongWordCostsLittle(t *testing.T) {
+	e := embedtest.Embedder(t)
+	tests := []struct{ name, text string }{
+		{"no spaces", strings.Repeat("abcdefghij", 2<<20)},
+		{"non-ASCII, no spaces", strings.Repeat("é漢", 4<<20)},
+		{"long words", strings.Repeat(strings.Repeat("x", 1<<20)+" ", 20)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			ids := e.Tokenize(tt.text)
+			runtime.ReadMemStats(&after)
+			if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+				t.Errorf("tokenizing %d bytes allocated %d bytes, want at most 4 MiB", len(tt.text), got)
+			}
+			if len(ids) == 0 || len(ids) > e.Info().MaxTokens {
+				t.Errorf("%d ids, want 1 to %d", len(ids), e.Info().MaxTokens)
+			}
+		})
 	}
 }

@@ -195,6 +195,20 @@ func newTokenizer(pieces []string, scores []float64) (*Tokenizer, error) {
 // VocabSize returns the number of vocabulary entries, reserved ones included.
 func (t *Tokenizer) VocabSize() int { return len(t.scores) }
 
+// MaxPieceLen returns the length in code points of the longest piece that
+// text can match: apart from a merged run of unknown code points, no id
+// covers more, so the first n ids of a text lie within its first
+// n × MaxPieceLen code points (its leading "▁" included). Callers that
+// keep only the first n ids can clip the text there first, which bounds
+// the tokenizer's work and memory (about 14 bytes per code point).
+func (t *Tokenizer) MaxPieceLen() int {
+	n := 1
+	for _, l := range t.pieceLen[min(reservedCount, len(t.pieceLen)):] {
+		n = max(n, int(l))
+	}
+	return n
+}
+
 // Encode returns the ids of text. Invalid UTF-8 bytes are read as U+FFFD,
 // which is unknown.
 func (t *Tokenizer) Encode(text string) []int32 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -31,6 +32,12 @@ type Service struct {
 	Models   Models
 	Embedder tinyhead.Embedder
 	Log      *slog.Logger
+	// MaxTextBytes bounds each text, as ingest bounds a row's text (the
+	// TINYHEAD_MAX_TEXT_BYTES setting); 0 means docparse.DefaultMaxTextBytes.
+	// A longer text is refused (ErrInvalid, naming it), as ingest rejects
+	// such a row, so that a text is either served or ingested whole, never
+	// silently cut.
+	MaxTextBytes int
 
 	mu    sync.Mutex
 	heads map[string]*head // by task
@@ -73,10 +80,8 @@ func (s *Service) Classify(ctx context.Context, task string, texts []string) (*C
 	if len(texts) == 0 || len(texts) > MaxTexts {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "send 1 to %d texts, not %d", MaxTexts, len(texts))
 	}
-	for i, t := range texts {
-		if strings.TrimSpace(t) == "" {
-			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "text %d is empty", i)
-		}
+	if err := s.checkTexts(texts); err != nil {
+		return nil, err
 	}
 	h, err := s.currentHead(ctx, task)
 	if err != nil {
@@ -111,6 +116,24 @@ func (s *Service) Classify(ctx context.Context, task string, texts []string) (*C
 		out.Predictions[i] = pred
 	}
 	return out, nil
+}
+
+// checkTexts refuses a request with an empty text or one over the byte
+// limit, naming the first (0-based).
+func (s *Service) checkTexts(texts []string) error {
+	limit := s.MaxTextBytes
+	if limit <= 0 {
+		limit = docparse.DefaultMaxTextBytes
+	}
+	for i, t := range texts {
+		if len(t) > limit {
+			return tinyhead.Errorf(tinyhead.ErrInvalid, "text %d is %d bytes, over the limit of %d", i, len(t), limit)
+		}
+		if strings.TrimSpace(t) == "" {
+			return tinyhead.Errorf(tinyhead.ErrInvalid, "text %d is empty", i)
+		}
+	}
+	return nil
 }
 
 // currentHead returns the cached current model of a task, reloading it if

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/inmem"
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
@@ -304,6 +305,7 @@ func TestClassifyInvalid(t *testing.T) {
 		{"task ..", "..", texts},
 		{"task with a backslash", `spam\x`, texts},
 		{"task with spaces around", " spam", texts},
+		{"a text over the byte limit", "spam", []string{"fine", strings.Repeat("x", docparse.DefaultMaxTextBytes+1)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -313,6 +315,9 @@ func TestClassifyInvalid(t *testing.T) {
 			wantKind(t, "Classify", err, tinyhead.ErrInvalid)
 			if got != nil {
 				t.Errorf("Classify returned %+v with its error", got)
+			}
+			if strings.HasPrefix(tt.name, "a text") && !strings.Contains(fmt.Sprint(err), "text 1 ") {
+				t.Errorf("the error %q does not name text 1", err)
 			}
 			if n := f.models.etags.Load() + f.models.currents.Load() + f.models.loads.Load(); n != 0 {
 				t.Errorf("%d registry calls for an invalid request", n)

@@ -32,6 +32,14 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 			return results, ctx.Err()
 		}
 		res := NightlyResult{Task: sum.Task}
+		if err := tinyhead.CheckTaskName(sum.Task); err != nil {
+			// Labels stored before ingest checked task names: such a task
+			// is never trained (its name would become a models path).
+			res.Action, res.Why = "skipped", err.Error()+"; re-upload its rows under a valid task name"
+			s.log().Warn("nightly", "task", res.Task, "action", res.Action, "why", res.Why)
+			results = append(results, res)
+			continue
+		}
 		why, stale, err := s.stale(ctx, sum)
 		switch {
 		case err != nil:

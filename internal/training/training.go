@@ -198,6 +198,11 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	loaded := time.Now()
 
 	model, hist, err := mlp.Train(ctx, cfg, ds.Dim, len(ds.Labels), ds.Batches(s.Store, cfg))
+	if errors.As(err, new(*mlp.DivergedError)) {
+		// The stored embeddings are finite, so divergence is the request's
+		// hyperparameters: a bad request, not a failure of the service.
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: task %s: %w", task, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train task %s: %w", task, err)
 	}

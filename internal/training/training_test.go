@@ -498,13 +498,23 @@ func TestRetrainChanged(t *testing.T) {
 	e.addRows("grown", "grown-more.jsonl", binary, 20, 4)
 	e.addRows("fresh", "fresh.jsonl", binary, 100, 5)
 	e.addRows("single", "single.jsonl", []string{"x"}, 20, 6)
+	// Labels stored before ingest checked task names: never trained.
+	for i, bad := range []string{"../escape", "victim/..", "x/../victim", "victim/sub"} {
+		e.addRows(bad, fmt.Sprintf("bad%d.jsonl", i), binary, 100, uint64(10+i))
+	}
 	e.faultOn("Props", "broken/current.json", tinyhead.Errorf(tinyhead.ErrUnavailable, "storage unavailable"))
 
 	results, err := e.svc.RetrainChanged(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"same": "skipped", "grown": "trained", "broken": "failed", "fresh": "trained", "single": "skipped"}
+	want := map[string]string{"same": "skipped", "grown": "trained", "broken": "failed", "fresh": "trained", "single": "skipped",
+		"../escape": "skipped", "victim/..": "skipped", "x/../victim": "skipped", "victim/sub": "skipped"}
+	for _, r := range results {
+		if strings.Contains(r.Task, "/") && !strings.Contains(r.Why, "not allowed") {
+			t.Errorf("%s: %s because %q, want the name refused", r.Task, r.Action, r.Why)
+		}
+	}
 	if len(results) != len(want) {
 		t.Fatalf("%d results, want %d: %+v", len(results), len(want), results)
 	}
