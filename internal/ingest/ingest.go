@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -127,6 +128,10 @@ type PermanentError struct {
 
 func (e *PermanentError) Error() string { return e.Source + ": " + e.Reason }
 
+// MaxBlobName is the longest blob name, in characters, that storage
+// allows (the container's name and the slash are not counted).
+const MaxBlobName = 1024
+
 // Source names a blob in the documents and ingests tables.
 func Source(container, name string) string { return container + "/" + name }
 
@@ -168,6 +173,16 @@ func (p *Pipeline) Ingest(ctx context.Context, container, name string) (Result, 
 		return res, nil
 	}
 
+	if n := utf8.RuneCountInString(name); n > MaxBlobName {
+		// Storage never names a blob so; a host or tool that does gets a
+		// permanent, recorded answer rather than endless retries.
+		res.Status = tinyhead.IngestFailed
+		perm := &PermanentError{Source: res.Source, Reason: fmt.Sprintf("the blob name has %d characters; at most %d are allowed", n, MaxBlobName)}
+		if err := p.finish(ctx, res, perm.Reason); err != nil {
+			return res, err
+		}
+		return res, perm
+	}
 	err = p.attempt(ctx, start, container, name, body, rec, &res)
 	var perm *PermanentError
 	if err != nil && !errors.As(err, &perm) {

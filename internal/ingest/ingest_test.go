@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/inmem"
@@ -789,5 +790,43 @@ func TestIngestUnreadableFileNotRecorded(t *testing.T) {
 	checkPermanent(t, err, "incoming/x.csv", `no "text" column; columns found: "body"`)
 	if rec := e.record("x.csv", etag); rec.Status != tinyhead.IngestFailed || rec.Attempts != 2 {
 		t.Errorf("record = %+v, want failed after 2 attempts", rec)
+	}
+}
+
+// aliasOpener serves one stored blob under another name: storage itself
+// refuses names over 1,024 characters, so only a host or tool that made
+// one up could deliver such a trigger.
+type aliasOpener struct {
+	*inmem.Blobs
+	alias, real string
+}
+
+func (o aliasOpener) Open(ctx context.Context, container, name string) (io.ReadCloser, blobstore.Props, error) {
+	if name == o.alias {
+		name = o.real
+	}
+	return o.Blobs.Open(ctx, container, name)
+}
+
+// TestIngestBlobNameLength: a blob name of the longest length storage
+// allows (1,024 characters, after "incoming/") is ingested like any other;
+// a longer one is a permanent failure recorded in the ingests table.
+func TestIngestBlobNameLength(t *testing.T) {
+	longest := strings.Repeat("ü", ingest.MaxBlobName-6) + ".jsonl"
+	e := newEnv(t, 4)
+	etag := e.upload(longest, `{"text": "a long name"}`+"\n")
+	if res, err := e.ingest(longest); err != nil || res.RowsOK != 1 || e.record(longest, etag).Status != tinyhead.IngestDone {
+		t.Errorf("1,024 characters: %+v, %v", res, err)
+	}
+
+	tooLong := strings.Repeat("a", ingest.MaxBlobName-5) + ".jsonl"
+	e = newEnv(t, 4)
+	etag = e.upload("short.jsonl", `{"text": "a long name"}`+"\n")
+	e.p.Blobs = aliasOpener{Blobs: e.blobs, alias: tooLong, real: "short.jsonl"}
+	_, err := e.ingest(tooLong)
+	rec := e.record(tooLong, etag)
+	var perm *ingest.PermanentError
+	if !errors.As(err, &perm) || rec.Status != tinyhead.IngestFailed || !strings.Contains(rec.Error, "1025 characters") {
+		t.Errorf("1,025 characters: error %v; record %+v; want a recorded permanent failure", err, rec)
 	}
 }

@@ -12,7 +12,10 @@ import (
 // limits.go), so that a row the fake accepts is one SQLite and SQL Server
 // accept too. Sizes count UTF-16 code units, as NVARCHAR(n) does.
 const (
-	maxSourceLen  = 1024
+	// maxSourceLen fits "<container>/<name>" for any blob: a container name
+	// has at most 63 characters and a blob name at most 1,024, each of which
+	// may take two UTF-16 code units.
+	maxSourceLen  = 2 * (63 + 1 + 1024)
 	maxItemLen    = 1024
 	maxVersionLen = 256
 	maxHashLen    = 64

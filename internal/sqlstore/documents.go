@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -301,6 +302,9 @@ func (s *Store) Sources(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sources: %w", err)
 	}
+	// Byte order, whatever the column's collation (Babelfish loses the
+	// binary collation when schema version 3 widens the column).
+	slices.Sort(out)
 	return out, nil
 }
 

@@ -12,7 +12,10 @@ import (
 // code units); SQLite does not, but both dialects enforce the same limits so
 // that a row accepted by one is accepted by the other.
 const (
-	maxSourceLen  = 1024 // Azure blob names are at most 1,024 characters
+	// maxSourceLen fits "<container>/<name>" for any blob: a container name
+	// has at most 63 characters and a blob name at most 1,024, each of which
+	// may take two UTF-16 code units.
+	maxSourceLen  = 2 * (63 + 1 + 1024)
 	maxItemLen    = 1024
 	maxVersionLen = 256 // blob ETags are about 20 characters
 	maxHashLen    = 64  // hex SHA-256

@@ -179,7 +179,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3()},
 	}
 }
 
@@ -295,4 +295,25 @@ func mssqlSchemaV2() []string {
 		`ALTER TABLE ingests ADD lease_until DATETIME2(7) NOT NULL
 			CONSTRAINT df_ingests_lease_until DEFAULT '0001-01-01T00:00:00'`,
 	}
+}
+
+// mssqlSchemaV3 widens the source columns to maxSourceLen (2,176 UTF-16
+// code units): "incoming/" and a blob name of the full 1,024 characters did
+// not fit NVARCHAR(1024). The columns are not indexed (lookups go through
+// source_key), so the change is in place. SQL Server needs the COLLATE
+// and NOT NULL clauses, or the column would fall back to the database's
+// collation and become nullable; Babelfish refuses both in ALTER COLUMN
+// and keeps the column's collation and NOT NULL without them (PostgreSQL's
+// ALTER COLUMN TYPE), so there the statement goes without. Each is dynamic
+// SQL, parsed only on the engine that runs it.
+func mssqlSchemaV3() []string {
+	var out []string
+	for _, table := range []string{"documents", "ingests", "sources"} {
+		alter := `ALTER TABLE ` + table + ` ALTER COLUMN source NVARCHAR(2176)`
+		out = append(out, `IF @@VERSION LIKE N'%Babelfish%'
+			EXEC(N'`+alter+`')
+		ELSE
+			EXEC(N'`+alter+` COLLATE Latin1_General_100_BIN2 NOT NULL')`)
+	}
+	return out
 }

@@ -36,7 +36,7 @@ CREATE TABLE #put_docs (
 	is_new          BIT            NOT NULL, -- inserted by this batch (copied as 0)
 	source_key      BINARY(32)     NOT NULL,
 	item_key        BINARY(32)     NOT NULL,
-	source          NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+	source          NVARCHAR(2176) COLLATE Latin1_General_100_BIN2 NOT NULL,
 	item            NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
 	source_version  NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	content_hash    NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"Stats", testStats},
 		{"OddText", testOddText},
 		{"KeysAreExact", testKeysAreExact},
+		{"LongestBlobName", testLongestBlobName},
 		{"LabelsTrimmed", testLabelsTrimmed},
 		{"ContextCanceled", testContextCanceled},
 		{"Tasks", testTasks},

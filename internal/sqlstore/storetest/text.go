@@ -139,3 +139,21 @@ func testLabelsTrimmed(t *testing.T, s tinyhead.Store) {
 		t.Errorf("%d documents, want 4: a refused batch must write nothing", st.Documents)
 	}
 }
+
+// testLongestBlobName checks that a blob of the longest name storage allows
+// (1,024 characters, here each two UTF-16 code units) in a container of the
+// longest name (63) is a source like any other: its rows and its ingest
+// record are stored and read back.
+func testLongestBlobName(t *testing.T, s tinyhead.Store) {
+	src := strings.Repeat("c", 63) + "/" + strings.Repeat("😀", 1024)
+	put(t, s, doc(src, "1", "v1", "longest name", map[string]string{"t": "a"}))
+	if d := get(t, s, src, "1"); d.Source != src || d.Labels["t"] != "a" {
+		t.Errorf("read back source of %d bytes, labels %v", len(d.Source), d.Labels)
+	}
+	in := beginIngest(t, s, src, "v1")
+	in.Status, in.RowsOK = tinyhead.IngestDone, 1
+	finishIngest(t, s, in)
+	if got := getIngest(t, s, src, "v1"); got.Source != src || got.Status != tinyhead.IngestDone {
+		t.Errorf("ingest record %+v", got)
+	}
+}
