@@ -116,6 +116,16 @@ func (h *Handler) Exit(tb testing.TB, timeout time.Duration) error {
 	}
 }
 
+// Kill ends the handler with SIGKILL, as a crash or an out-of-memory kill
+// would, and waits until it is gone.
+func (h *Handler) Kill(tb testing.TB) {
+	tb.Helper()
+	if err := h.cmd.Process.Kill(); err != nil {
+		tb.Fatalf("kill the handler: %v", err)
+	}
+	<-h.exited
+}
+
 // Invoke POSTs an invocation payload to /{function}, as the host does, and
 // returns the status and the body of the answer.
 func (h *Handler) Invoke(tb testing.TB, function string, payload any) (int, string) {

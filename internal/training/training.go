@@ -182,6 +182,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, err
 	}
 	defer unlock()
+	s.log().Info("training started", "task", task, "rows", sum.Rows, "classes", len(sum.Labels), "steps", cfg.Steps, "from_sql", req.FromSQL)
 	cur, curETag, curProblem, err := s.current(ctx, task)
 	if err != nil {
 		return nil, err
