@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"maps"
 	"math"
 	"slices"
@@ -163,7 +164,7 @@ func (s *Store) beginIngest(ctx context.Context, v tinyhead.BlobVersion, lease t
 	if err := s.begin("BeginIngest"); err != nil {
 		return tinyhead.Ingest{}, err
 	}
-	if err := checkIngestKey(v.Source, v.ETag); err != nil {
+	if err := rowcheck.IngestKey(v.Source, v.ETag); err != nil {
 		return tinyhead.Ingest{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -237,7 +238,7 @@ func (s *Store) renewIngest(ctx context.Context, source, etag string, attempt in
 	if err := s.begin("RenewIngest"); err != nil {
 		return err
 	}
-	if err := checkIngestKey(source, etag); err != nil {
+	if err := rowcheck.IngestKey(source, etag); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -283,7 +284,7 @@ func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
 	if err := s.begin("FinishIngest"); err != nil {
 		return err
 	}
-	if err := checkIngestKey(in.Source, in.ETag); err != nil {
+	if err := rowcheck.IngestKey(in.Source, in.ETag); err != nil {
 		return err
 	}
 	switch in.Status {
@@ -318,7 +319,7 @@ func (s *Store) getIngest(ctx context.Context, source, etag string) (tinyhead.In
 	if err := s.begin("GetIngest"); err != nil {
 		return tinyhead.Ingest{}, err
 	}
-	if err := checkIngestKey(source, etag); err != nil {
+	if err := rowcheck.IngestKey(source, etag); err != nil {
 		return tinyhead.Ingest{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -443,13 +444,13 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 	at := make(map[docKey]int, len(docs))
 	out := make([]tinyhead.Document, 0, len(docs))
 	for i, d := range docs {
-		if err := checkDocument(&d); err != nil {
+		if err := rowcheck.Document(&d); err != nil {
 			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
 		}
 		if d.Labels != nil {
 			norm := make(map[string]string, len(d.Labels))
 			for task, label := range d.Labels {
-				norm[task] = normLabel(label)
+				norm[task] = rowcheck.Label(label)
 			}
 			d.Labels = norm
 		}
@@ -487,7 +488,7 @@ func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (in
 	if err := s.begin("PruneSource"); err != nil {
 		return 0, err
 	}
-	if err := checkKey(source, ""); err != nil {
+	if err := rowcheck.Key(source, ""); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -526,7 +527,7 @@ func (s *Store) sourceVersions(ctx context.Context, source string) ([]string, er
 	if err := s.begin("SourceVersions"); err != nil {
 		return nil, err
 	}
-	if err := checkKey(source, ""); err != nil {
+	if err := rowcheck.Key(source, ""); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -564,7 +565,7 @@ func (s *Store) deleteSource(ctx context.Context, source string, versions []stri
 	if err := s.begin("DeleteSource"); err != nil {
 		return 0, err
 	}
-	if err := checkKey(source, ""); err != nil {
+	if err := rowcheck.Key(source, ""); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -632,7 +633,7 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 	if err := s.begin("GetDocument"); err != nil {
 		return tinyhead.Document{}, err
 	}
-	if err := checkKey(source, item); err != nil {
+	if err := rowcheck.Key(source, item); err != nil {
 		return tinyhead.Document{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -669,9 +670,9 @@ func (s *Store) setLabel(ctx context.Context, source, item, task, label string) 
 	if err := s.begin("SetLabel"); err != nil {
 		return err
 	}
-	err := checkKey(source, item)
+	err := rowcheck.Key(source, item)
 	if err == nil {
-		err = checkTask(task, label)
+		err = rowcheck.Task(task, label)
 	}
 	if err != nil {
 		return err
@@ -679,7 +680,7 @@ func (s *Store) setLabel(ctx context.Context, source, item, task, label string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	label = normLabel(label)
+	label = rowcheck.Label(label)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	row := s.docs[docKey{source, item}]
@@ -774,7 +775,7 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 	if err := s.begin("ScanLabeled"); err != nil {
 		return fmt.Errorf("scan labelled rows of task %s: %w", task, err)
 	}
-	if err := checkTaskName(task); err != nil {
+	if err := rowcheck.TaskName(task); err != nil {
 		return fmt.Errorf("scan labelled rows: %w", err)
 	}
 	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
@@ -868,7 +869,7 @@ func (s *Store) recordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 	if err := s.begin("RecordModel"); err != nil {
 		return err
 	}
-	if err := checkTaskName(m.Task); err != nil {
+	if err := rowcheck.TaskName(m.Task); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -903,7 +904,7 @@ func (s *Store) promoteModel(ctx context.Context, task, version string) error {
 	if err := s.begin("PromoteModel"); err != nil {
 		return err
 	}
-	if err := checkTaskName(task); err != nil {
+	if err := rowcheck.TaskName(task); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -928,7 +929,7 @@ func (s *Store) Models(ctx context.Context, task string) ([]tinyhead.ModelRecord
 	if err := s.begin("Models"); err != nil {
 		return nil, fmt.Errorf("list models of task %s: %w", task, err)
 	}
-	if err := checkTaskName(task); err != nil {
+	if err := rowcheck.TaskName(task); err != nil {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

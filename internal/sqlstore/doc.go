@@ -37,7 +37,7 @@
 // columns would exceed the 1,700-byte index key limit, and the hashes also
 // avoid the padding rule that makes N'a' = N'a '. Compared text columns
 // use the binary collation Latin1_General_100_BIN2, because blob names,
-// item ids and labels are case-sensitive. Sizes are in limits.go; both
+// item ids and labels are case-sensitive. Sizes are in package rowcheck; both
 // dialects enforce them, and both reject etags that end in a space (SQL
 // Server would take them for the etag without it).
 //

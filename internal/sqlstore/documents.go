@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"maps"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 	at := make(map[key]int, len(docs))
 	out := make([]tinyhead.Document, 0, len(docs))
 	for i, d := range docs {
-		if err := checkDocument(&d); err != nil {
+		if err := rowcheck.Document(&d); err != nil {
 			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
 		}
 		k := key{d.Source, d.Item}
@@ -76,7 +77,7 @@ func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 	}
 	for _, d := range out {
 		for task, label := range d.Labels { // the maps are copies
-			d.Labels[task] = normLabel(label)
+			d.Labels[task] = rowcheck.Label(label)
 		}
 	}
 	return out, nil
@@ -98,7 +99,7 @@ func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.
 
 func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
 	var d tinyhead.Document
-	if err := checkKey(source, item); err != nil {
+	if err := rowcheck.Key(source, item); err != nil {
 		return d, err
 	}
 	// One query, documents joined with labels, so the labels belong to the
@@ -143,10 +144,10 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 // document; the label is trimmed as PutDocuments trims it. It returns
 // ErrNotFound when the document does not exist.
 func (s *Store) SetLabel(ctx context.Context, source, item, task, label string) error {
-	label = normLabel(label)
-	err := checkKey(source, item)
+	label = rowcheck.Label(label)
+	err := rowcheck.Key(source, item)
 	if err == nil {
-		err = checkTask(task, label)
+		err = rowcheck.Task(task, label)
 	}
 	if err == nil {
 		err = s.inTx(ctx, func(tx *sql.Tx) error { return s.setLabel(ctx, tx, source, item, task, label) })
@@ -194,7 +195,7 @@ func (s *Store) setLabel(ctx context.Context, tx *sql.Tx, source, item, task, la
 // with tinyhead.ErrSuperseded.
 func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (int, error) {
 	n := 0
-	err := checkKey(source, "")
+	err := rowcheck.Key(source, "")
 	for more := err == nil; more; {
 		var m int
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
@@ -224,7 +225,7 @@ const maxVersionsPerStatement = 500
 // ingest records name, sorted.
 func (s *Store) SourceVersions(ctx context.Context, source string) ([]string, error) {
 	var out []string
-	err := checkKey(source, "")
+	err := rowcheck.Key(source, "")
 	if err == nil {
 		key := s.d.docKey(source, "")[0]
 		err = s.retry(ctx, func() error {
@@ -257,7 +258,7 @@ func (s *Store) SourceVersions(ctx context.Context, source string) ([]string, er
 // begins meanwhile does nothing.
 func (s *Store) DeleteSource(ctx context.Context, source string, versions []string) (int, error) {
 	var n int
-	err := checkKey(source, "")
+	err := rowcheck.Key(source, "")
 	if err == nil {
 		err = ctx.Err()
 	}

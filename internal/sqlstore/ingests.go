@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -22,19 +23,6 @@ func scanIngest(row *sql.Row) (tinyhead.Ingest, error) {
 	return in, err
 }
 
-func checkIngestKey(source, etag string) error {
-	if err := checkKey(source, ""); err != nil {
-		return err
-	}
-	if etag == "" {
-		return fmt.Errorf("empty etag")
-	}
-	if err := checkNoTrailingSpace("etag", etag); err != nil {
-		return err
-	}
-	return checkLen("etag", etag, maxVersionLen)
-}
-
 // FinishIngest stores the outcome of an attempt: Status, RowsOK,
 // RowsRejected and Error of in. It returns ErrNotFound when the version was
 // never begun.
@@ -47,7 +35,7 @@ func (s *Store) FinishIngest(ctx context.Context, in tinyhead.Ingest) error {
 }
 
 func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
-	if err := checkIngestKey(in.Source, in.ETag); err != nil {
+	if err := rowcheck.IngestKey(in.Source, in.ETag); err != nil {
 		return err
 	}
 	switch in.Status {
@@ -78,7 +66,7 @@ func (s *Store) finishIngest(ctx context.Context, in tinyhead.Ingest) error {
 
 // GetIngest returns the record of one blob version, or ErrNotFound.
 func (s *Store) GetIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
-	in, err := tinyhead.Ingest{}, checkIngestKey(source, etag)
+	in, err := tinyhead.Ingest{}, rowcheck.IngestKey(source, etag)
 	if err == nil {
 		err = s.retry(ctx, func() error {
 			var err error

@@ -211,7 +211,7 @@ func (mssqlDialect) versionQueries() *versionQueries {
 	}
 }
 
-// mssqlSchemaV1 is the first schema. Sizes: see limits.go. Every text
+// mssqlSchemaV1 is the first schema. Sizes: see internal/sqlstore/rowcheck. Every text
 // column that is compared or grouped uses a binary collation (blob names,
 // ids and labels are case-sensitive); the index keys stay far below the
 // 1,700-byte limit because long strings are indexed through their SHA-256.
@@ -297,7 +297,7 @@ func mssqlSchemaV2() []string {
 	}
 }
 
-// mssqlSchemaV3 widens the source columns to maxSourceLen (2,176 UTF-16
+// mssqlSchemaV3 widens the source columns to rowcheck.MaxSourceLen (2,176 UTF-16
 // code units): "incoming/" and a blob name of the full 1,024 characters did
 // not fit NVARCHAR(1024). The columns are not indexed (lookups go through
 // source_key), so the change is in place. SQL Server needs the COLLATE

@@ -286,7 +286,7 @@ func (mssqlDialect) pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVers
 // their documents in batches of pruneBatch, each its own transaction, as
 // pruneSource does: a failure part way leaves a deletion that the next
 // call (the retry, or the event's re-delivery) completes. Etags and
-// versions never end in a space (limits.go), so = and IN compare them
+// versions never end in a space (rowcheck), so = and IN compare them
 // exactly.
 func (d mssqlDialect) deleteSource(ctx context.Context, db *sql.DB, source string, versions []string, now time.Time) (int, error) {
 	sk := keyOf(source)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -158,12 +159,14 @@ func TestLimits(t *testing.T) {
 			ctx := t.Context()
 			ok := tinyhead.Document{Source: "incoming/a", Item: "1", Text: "t", EmbeddingModel: "m", Embedding: []float32{1}}
 			bad := map[string]func(d *tinyhead.Document){
-				"empty source":           func(d *tinyhead.Document) { d.Source = "" },
-				"long source":            func(d *tinyhead.Document) { d.Source = strings.Repeat("s", maxSourceLen+1) },
-				"long item":              func(d *tinyhead.Document) { d.Item = strings.Repeat("😀", maxItemLen/2+1) },
-				"long model":             func(d *tinyhead.Document) { d.EmbeddingModel = strings.Repeat("m", maxModelLen+1) },
-				"empty task":             func(d *tinyhead.Document) { d.Labels = map[string]string{"": "x"} },
-				"long label":             func(d *tinyhead.Document) { d.Labels = map[string]string{"t": strings.Repeat("l", maxLabelLen+1)} },
+				"empty source": func(d *tinyhead.Document) { d.Source = "" },
+				"long source":  func(d *tinyhead.Document) { d.Source = strings.Repeat("s", rowcheck.MaxSourceLen+1) },
+				"long item":    func(d *tinyhead.Document) { d.Item = strings.Repeat("😀", rowcheck.MaxItemLen/2+1) },
+				"long model":   func(d *tinyhead.Document) { d.EmbeddingModel = strings.Repeat("m", rowcheck.MaxModelLen+1) },
+				"empty task":   func(d *tinyhead.Document) { d.Labels = map[string]string{"": "x"} },
+				"long label": func(d *tinyhead.Document) {
+					d.Labels = map[string]string{"t": strings.Repeat("l", rowcheck.MaxLabelLen+1)}
+				},
 				"long content hash":      func(d *tinyhead.Document) { d.ContentHash = strings.Repeat("h", 65) },
 				"task ending in a space": func(d *tinyhead.Document) { d.Labels = map[string]string{"spam ": "x"} },
 			}
@@ -176,9 +179,9 @@ func TestLimits(t *testing.T) {
 			}
 			// The longest values allowed fit the columns.
 			d := ok
-			d.Source = strings.Repeat("s", maxSourceLen)
-			d.Item = strings.Repeat("😀", maxItemLen/2)
-			d.Labels = map[string]string{strings.Repeat("t", maxTaskLen): strings.Repeat("l", maxLabelLen)}
+			d.Source = strings.Repeat("s", rowcheck.MaxSourceLen)
+			d.Item = strings.Repeat("😀", rowcheck.MaxItemLen/2)
+			d.Labels = map[string]string{strings.Repeat("t", rowcheck.MaxTaskLen): strings.Repeat("l", rowcheck.MaxLabelLen)}
 			if err := s.PutDocuments(ctx, []tinyhead.Document{d}); err != nil {
 				t.Errorf("longest values: %v", err)
 			}

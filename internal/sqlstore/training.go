@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"math"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 		q = "SELECT " + cols + ` FROM documents d CROSS JOIN labels l ON l.document_id = d.id
 			WHERE l.task = ? AND +d.embedding_model = ? AND d.id > ? ORDER BY d.id LIMIT ?`
 	}
-	if err := checkTaskName(task); err != nil {
+	if err := rowcheck.TaskName(task); err != nil {
 		return fmt.Errorf("scan labelled rows of task %q: %w", task, err)
 	}
 	page := make([]tinyhead.LabeledRow, 0, scanPageSize)
@@ -190,7 +191,7 @@ func (s *Store) RecordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 	p := s.d.param
 	q := `INSERT INTO models (task, version, created_at, row_count, metrics, blob_path, promoted)
 		VALUES (` + p(1) + `, ` + p(2) + `, ` + p(3) + `, ` + p(4) + `, ` + p(5) + `, ` + p(6) + `, 0)`
-	err := checkTaskName(m.Task)
+	err := rowcheck.TaskName(m.Task)
 	if err == nil {
 		err = s.retry(ctx, func() error {
 			_, err := s.w.ExecContext(ctx, q, m.Task, m.Version, s.d.timeArg(m.CreatedAt), m.Rows, m.Metrics, m.BlobPath)
@@ -207,7 +208,7 @@ func (s *Store) RecordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 // one transaction.
 func (s *Store) PromoteModel(ctx context.Context, task, version string) error {
 	p := s.d.param
-	if err := checkTaskName(task); err != nil {
+	if err := rowcheck.TaskName(task); err != nil {
 		return fmt.Errorf("promote model %s/%s: %w", task, version, err)
 	}
 	err := s.retry(ctx, func() error {
@@ -241,7 +242,7 @@ func (s *Store) Models(ctx context.Context, task string) ([]tinyhead.ModelRecord
 	q := `SELECT task, version, created_at, row_count, metrics, blob_path, promoted
 		FROM models WHERE task = ` + s.d.param(1) + ` ORDER BY version`
 	var out []tinyhead.ModelRecord
-	if err := checkTaskName(task); err != nil {
+	if err := rowcheck.TaskName(task); err != nil {
 		return nil, fmt.Errorf("list models of task %q: %w", task, err)
 	}
 	err := s.retry(ctx, func() error {

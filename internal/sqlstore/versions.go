@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -47,7 +48,7 @@ type versionQueries struct {
 func (s *Store) BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
 	v = v.Normalized()
 	var in tinyhead.Ingest
-	err := checkIngestKey(v.Source, v.ETag)
+	err := rowcheck.IngestKey(v.Source, v.ETag)
 	if err == nil {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
@@ -205,7 +206,7 @@ func (s *Store) checkClaims(ctx context.Context, tx *sql.Tx, docs []tinyhead.Doc
 // RenewIngest extends the lease of attempt number attempt of a running
 // version (see tinyhead.Store.RenewIngest).
 func (s *Store) RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error {
-	err := checkIngestKey(source, etag)
+	err := rowcheck.IngestKey(source, etag)
 	if err == nil {
 		err = s.retry(ctx, func() error { return s.renewIngest(ctx, source, etag, attempt, lease) })
 	}

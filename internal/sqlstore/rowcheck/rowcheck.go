@@ -1,4 +1,8 @@
-package sqlstore
+// Package rowcheck is what every store accepts: the column sizes of the
+// schema and the checks of keys, task names and labels, shared by the SQL
+// stores (internal/sqlstore) and the in-memory fake (internal/inmem), so
+// that a row one accepts, the others accept too.
+package rowcheck
 
 import (
 	"fmt"
@@ -12,17 +16,17 @@ import (
 // code units); SQLite does not, but both dialects enforce the same limits so
 // that a row accepted by one is accepted by the other.
 const (
-	// maxSourceLen fits "<container>/<name>" for any blob: a container name
+	// MaxSourceLen fits "<container>/<name>" for any blob: a container name
 	// has at most 63 characters and a blob name at most 1,024, each of which
 	// may take two UTF-16 code units.
-	maxSourceLen  = 2 * (63 + 1 + 1024)
-	maxItemLen    = 1024
-	maxVersionLen = 256 // blob ETags are about 20 characters
-	maxHashLen    = 64  // hex SHA-256
-	maxModelLen   = 256
-	maxTaskLen    = 256
-	maxLabelLen   = 1024
-	maxStatusLen  = 16
+	MaxSourceLen  = 2 * (63 + 1 + 1024)
+	MaxItemLen    = 1024
+	MaxVersionLen = 256 // blob ETags are about 20 characters
+	MaxHashLen    = 64  // hex SHA-256
+	MaxModelLen   = 256
+	MaxTaskLen    = 256
+	MaxLabelLen   = 1024
+	MaxStatusLen  = 16
 )
 
 // utf16Len counts s the way NVARCHAR(n) does.
@@ -41,14 +45,15 @@ func checkLen(what, s string, max int) error {
 	return nil
 }
 
-func checkKey(source, item string) error {
+// Key validates a document's (source, item) key.
+func Key(source, item string) error {
 	if source == "" {
 		return fmt.Errorf("empty source")
 	}
-	if err := checkLen("source", source, maxSourceLen); err != nil {
+	if err := checkLen("source", source, MaxSourceLen); err != nil {
 		return err
 	}
-	return checkLen("item", item, maxItemLen)
+	return checkLen("item", item, MaxItemLen)
 }
 
 // checkNoTrailingSpace rejects keys that SQL Server would take for
@@ -61,36 +66,37 @@ func checkNoTrailingSpace(what, s string) error {
 	return nil
 }
 
-// checkTaskName rejects empty, over-long and untrimmed task names. A task
+// TaskName rejects empty, over-long and untrimmed task names. A task
 // name is an identifier (a URL path segment, a models folder): "spam " is
 // refused rather than stored as "spam", since SQL Server would compare the
 // two as equal and SQLite would not.
-func checkTaskName(task string) error {
+func TaskName(task string) error {
 	if task == "" {
 		return fmt.Errorf("empty task name")
 	}
 	if strings.TrimSpace(task) != task {
 		return fmt.Errorf("task name %q begins or ends with white space", task)
 	}
-	return checkLen("task", task, maxTaskLen)
+	return checkLen("task", task, MaxTaskLen)
 }
 
-func checkTask(task, label string) error {
-	if err := checkTaskName(task); err != nil {
+// Task validates a task name and one of its labels.
+func Task(task, label string) error {
+	if err := TaskName(task); err != nil {
 		return err
 	}
-	return checkLen("label", label, maxLabelLen)
+	return checkLen("label", label, MaxLabelLen)
 }
 
-// normLabel is how a label is stored: without surrounding white space, as
+// Label is how a label is stored: without surrounding white space, as
 // the file parsers read labels, so that "spam" and "spam " are one label
 // in both dialects (SQL Server would group them together, SQLite apart). A
 // label of white space only becomes "", which removes the label.
-func normLabel(label string) string { return strings.TrimSpace(label) }
+func Label(label string) string { return strings.TrimSpace(label) }
 
-// checkDocument validates d and fills in its content hash when missing.
-func checkDocument(d *tinyhead.Document) error {
-	if err := checkKey(d.Source, d.Item); err != nil {
+// Document validates d and fills in its content hash when missing.
+func Document(d *tinyhead.Document) error {
+	if err := Key(d.Source, d.Item); err != nil {
 		return err
 	}
 	if d.ContentHash == "" {
@@ -101,18 +107,33 @@ func checkDocument(d *tinyhead.Document) error {
 		s    string
 		max  int
 	}{
-		{"source version", d.SourceVersion, maxVersionLen},
-		{"content hash", d.ContentHash, maxHashLen},
-		{"embedding model", d.EmbeddingModel, maxModelLen},
+		{"source version", d.SourceVersion, MaxVersionLen},
+		{"content hash", d.ContentHash, MaxHashLen},
+		{"embedding model", d.EmbeddingModel, MaxModelLen},
 	} {
 		if err := checkLen(c.what, c.s, c.max); err != nil {
 			return err
 		}
 	}
 	for task, label := range d.Labels {
-		if err := checkTask(task, label); err != nil {
+		if err := Task(task, label); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// IngestKey validates the key of an ingest record: a source and a
+// non-empty ETag without a trailing space.
+func IngestKey(source, etag string) error {
+	if err := Key(source, ""); err != nil {
+		return err
+	}
+	if etag == "" {
+		return fmt.Errorf("empty etag")
+	}
+	if err := checkNoTrailingSpace("etag", etag); err != nil {
+		return err
+	}
+	return checkLen("etag", etag, MaxVersionLen)
 }
