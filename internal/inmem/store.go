@@ -112,6 +112,19 @@ var errClosed = errors.New("store is closed")
 
 // begin runs the fault hook and refuses a closed store. The hook is called
 // without the lock held, so it may use the store.
+// enter starts an operation that takes checked arguments: the fault hook
+// and the closed check (begin), then the arguments' check, then the
+// context — in that order, as every such method did on its own.
+func (s *Store) enter(ctx context.Context, op string, check error) error {
+	if err := s.begin(op); err != nil {
+		return err
+	}
+	if check != nil {
+		return check
+	}
+	return ctx.Err()
+}
+
 func (s *Store) begin(op string) error {
 	s.mu.Lock()
 	f, closed := s.Fault, s.closed
@@ -161,13 +174,7 @@ func (s *Store) BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease t
 }
 
 func (s *Store) beginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
-	if err := s.begin("BeginIngest"); err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	if err := rowcheck.IngestKey(v.Source, v.ETag); err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "BeginIngest", rowcheck.IngestKey(v.Source, v.ETag)); err != nil {
 		return tinyhead.Ingest{}, err
 	}
 	s.mu.Lock()
@@ -235,13 +242,7 @@ func (s *Store) RenewIngest(ctx context.Context, source, etag string, attempt in
 }
 
 func (s *Store) renewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error {
-	if err := s.begin("RenewIngest"); err != nil {
-		return err
-	}
-	if err := rowcheck.IngestKey(source, etag); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "RenewIngest", rowcheck.IngestKey(source, etag)); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -316,13 +317,7 @@ func (s *Store) GetIngest(ctx context.Context, source, etag string) (tinyhead.In
 }
 
 func (s *Store) getIngest(ctx context.Context, source, etag string) (tinyhead.Ingest, error) {
-	if err := s.begin("GetIngest"); err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	if err := rowcheck.IngestKey(source, etag); err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "GetIngest", rowcheck.IngestKey(source, etag)); err != nil {
 		return tinyhead.Ingest{}, err
 	}
 	s.mu.Lock()
@@ -485,13 +480,7 @@ func (s *Store) PruneSource(ctx context.Context, source, keepVersion string) (in
 }
 
 func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (int, error) {
-	if err := s.begin("PruneSource"); err != nil {
-		return 0, err
-	}
-	if err := rowcheck.Key(source, ""); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "PruneSource", rowcheck.Key(source, "")); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
@@ -524,13 +513,7 @@ func (s *Store) SourceVersions(ctx context.Context, source string) ([]string, er
 }
 
 func (s *Store) sourceVersions(ctx context.Context, source string) ([]string, error) {
-	if err := s.begin("SourceVersions"); err != nil {
-		return nil, err
-	}
-	if err := rowcheck.Key(source, ""); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "SourceVersions", rowcheck.Key(source, "")); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -562,13 +545,7 @@ func (s *Store) DeleteSource(ctx context.Context, source string, versions []stri
 }
 
 func (s *Store) deleteSource(ctx context.Context, source string, versions []string) (int, error) {
-	if err := s.begin("DeleteSource"); err != nil {
-		return 0, err
-	}
-	if err := rowcheck.Key(source, ""); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "DeleteSource", rowcheck.Key(source, "")); err != nil {
 		return 0, err
 	}
 	gone := make(map[string]bool, len(versions))
@@ -630,13 +607,7 @@ func (s *Store) GetDocument(ctx context.Context, source, item string) (tinyhead.
 }
 
 func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.Document, error) {
-	if err := s.begin("GetDocument"); err != nil {
-		return tinyhead.Document{}, err
-	}
-	if err := rowcheck.Key(source, item); err != nil {
-		return tinyhead.Document{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "GetDocument", rowcheck.Key(source, item)); err != nil {
 		return tinyhead.Document{}, err
 	}
 	s.mu.Lock()
@@ -866,13 +837,7 @@ func (s *Store) RecordModel(ctx context.Context, m tinyhead.ModelRecord) error {
 }
 
 func (s *Store) recordModel(ctx context.Context, m tinyhead.ModelRecord) error {
-	if err := s.begin("RecordModel"); err != nil {
-		return err
-	}
-	if err := rowcheck.TaskName(m.Task); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "RecordModel", rowcheck.TaskName(m.Task)); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -901,13 +866,7 @@ func (s *Store) PromoteModel(ctx context.Context, task, version string) error {
 }
 
 func (s *Store) promoteModel(ctx context.Context, task, version string) error {
-	if err := s.begin("PromoteModel"); err != nil {
-		return err
-	}
-	if err := rowcheck.TaskName(task); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.enter(ctx, "PromoteModel", rowcheck.TaskName(task)); err != nil {
 		return err
 	}
 	s.mu.Lock()
