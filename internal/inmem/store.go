@@ -110,8 +110,6 @@ func (s *Store) SetFault(f func(op string) error) {
 // errClosed is returned by every call after Close.
 var errClosed = errors.New("store is closed")
 
-// begin runs the fault hook and refuses a closed store. The hook is called
-// without the lock held, so it may use the store.
 // enter starts an operation that takes checked arguments: the fault hook
 // and the closed check (begin), then the arguments' check, then the
 // context — in that order, as every such method did on its own.
@@ -125,6 +123,8 @@ func (s *Store) enter(ctx context.Context, op string, check error) error {
 	return ctx.Err()
 }
 
+// begin runs the fault hook and refuses a closed store. The hook is called
+// without the lock held, so it may use the store.
 func (s *Store) begin(op string) error {
 	s.mu.Lock()
 	f, closed := s.Fault, s.closed
