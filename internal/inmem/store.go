@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
-	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -382,7 +381,7 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 	if len(docs) == 0 {
 		return nil
 	}
-	merged, err := mergeDocuments(docs)
+	merged, err := rowcheck.Documents(docs)
 	if err != nil {
 		return fmt.Errorf("put documents of %s: %w", docs[0].Source, err)
 	}
@@ -431,40 +430,6 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 		}
 	}
 	return nil
-}
-
-// mergeDocuments validates docs and folds repeated keys into one document,
-// as sqlstore does. The caller's maps are not modified.
-func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
-	at := make(map[docKey]int, len(docs))
-	out := make([]tinyhead.Document, 0, len(docs))
-	for i, d := range docs {
-		if err := rowcheck.Document(&d); err != nil {
-			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
-		}
-		if d.Labels != nil {
-			norm := make(map[string]string, len(d.Labels))
-			for task, label := range d.Labels {
-				norm[task] = rowcheck.Label(label)
-			}
-			d.Labels = norm
-		}
-		k := docKey{d.Source, d.Item}
-		j, seen := at[k]
-		if !seen {
-			at[k] = len(out)
-			out = append(out, d)
-			continue
-		}
-		labels := out[j].Labels
-		if labels == nil {
-			labels = make(map[string]string, len(d.Labels))
-		}
-		maps.Copy(labels, d.Labels)
-		d.Labels = labels
-		out[j] = d
-	}
-	return out, nil
 }
 
 // PruneSource deletes the documents of source that were not written by

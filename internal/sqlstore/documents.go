@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
-	"maps"
 	"slices"
 	"strings"
 
@@ -31,7 +30,7 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 	if len(docs) == 0 {
 		return nil
 	}
-	merged, err := mergeDocuments(docs)
+	merged, err := rowcheck.Documents(docs)
 	if err != nil {
 		return fmt.Errorf("put documents of %s: %w", docs[0].Source, err)
 	}
@@ -46,41 +45,6 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 		return fmt.Errorf("put %d documents of %s: %w", len(docs), docs[0].Source, err)
 	}
 	return nil
-}
-
-// mergeDocuments validates docs and folds repeated keys into one document,
-// so that set-based SQL sees each key once. The caller's maps are not
-// modified.
-func mergeDocuments(docs []tinyhead.Document) ([]tinyhead.Document, error) {
-	type key struct{ source, item string }
-	at := make(map[key]int, len(docs))
-	out := make([]tinyhead.Document, 0, len(docs))
-	for i, d := range docs {
-		if err := rowcheck.Document(&d); err != nil {
-			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
-		}
-		k := key{d.Source, d.Item}
-		j, seen := at[k]
-		if !seen {
-			at[k] = len(out)
-			d.Labels = maps.Clone(d.Labels)
-			out = append(out, d)
-			continue
-		}
-		labels := out[j].Labels
-		if labels == nil {
-			labels = make(map[string]string, len(d.Labels))
-		}
-		maps.Copy(labels, d.Labels)
-		d.Labels = labels
-		out[j] = d
-	}
-	for _, d := range out {
-		for task, label := range d.Labels { // the maps are copies
-			d.Labels[task] = rowcheck.Label(label)
-		}
-	}
-	return out, nil
 }
 
 // GetDocument returns one document with its labels, or ErrNotFound.

@@ -6,6 +6,7 @@ package rowcheck
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"unicode/utf16"
 
@@ -136,4 +137,40 @@ func IngestKey(source, etag string) error {
 		return err
 	}
 	return checkLen("etag", etag, MaxVersionLen)
+}
+
+// Documents validates docs (Document), stores their labels as Label does,
+// and folds repeated keys into one document — the last one, with the
+// labels of all — so that a store sees each key once (set-based SQL
+// needs that). The caller's maps are not modified.
+func Documents(docs []tinyhead.Document) ([]tinyhead.Document, error) {
+	type key struct{ source, item string }
+	at := make(map[key]int, len(docs))
+	out := make([]tinyhead.Document, 0, len(docs))
+	for i, d := range docs {
+		if err := Document(&d); err != nil {
+			return nil, fmt.Errorf("document %d (item %q): %w", i, d.Item, err)
+		}
+		k := key{d.Source, d.Item}
+		j, seen := at[k]
+		if !seen {
+			at[k] = len(out)
+			d.Labels = maps.Clone(d.Labels)
+			out = append(out, d)
+			continue
+		}
+		labels := out[j].Labels
+		if labels == nil {
+			labels = make(map[string]string, len(d.Labels))
+		}
+		maps.Copy(labels, d.Labels)
+		d.Labels = labels
+		out[j] = d
+	}
+	for _, d := range out {
+		for task, label := range d.Labels { // the maps are copies
+			d.Labels[task] = Label(label)
+		}
+	}
+	return out, nil
 }
