@@ -31,7 +31,7 @@ func benchDocs(rng *rand.Rand, source, version string, first, n int) []tinyhead.
 		docs[i] = tinyhead.Document{
 			Source: source, Item: itoa(first + i), SourceVersion: version,
 			ContentHash: tinyhead.ContentHash(text), Text: text,
-			EmbeddingModel: "bench-model", Embedding: vec,
+			Embeddings: map[string][]float32{"bench-model": vec},
 			Labels: map[string]string{"class": itoa((first + i) % 5)},
 		}
 	}

@@ -65,8 +65,9 @@ func (mssqlDialect) queries() *queries {
 		updateLabel: `UPDATE labels SET label = @p1, updated_at = @p2 WHERE document_id = @p3 AND task = @p4`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (@p1, @p2, @p3, @p4)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = @p1 AND task = @p2`,
-		scanPage: `SELECT TOP (@p3) id, embedding FROM documents
-			WHERE embedding_model = @p1 AND id > @p2 ORDER BY id`,
+		scanPage: `SELECT TOP (@p3) d.id, e.embedding FROM documents AS d
+			JOIN embeddings AS e ON e.content_hash = d.content_hash AND e.model = @p1
+			WHERE d.id > @p2 ORDER BY d.id`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
 		// One row per source, found on the narrow unique index
@@ -179,7 +180,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4()},
 	}
 }
 
@@ -187,6 +188,8 @@ func mssqlMigrations() migrations {
 // claimers of one source queue on SQL Server; Babelfish ignores the hints,
 // and there the compare-and-swap updates (checked by rows affected) and
 // the unique keys (a lost insert race is retried) keep the outcome right.
+func (mssqlDialect) embeddingQueries() *embeddingQueries { return mssqlEmbeddingQueries() }
+
 func (mssqlDialect) versionQueries() *versionQueries {
 	return &versionQueries{
 		getClaim:    `SELECT etag, modified FROM sources WITH (UPDLOCK, HOLDLOCK) WHERE source_key = @p1`,
@@ -316,4 +319,32 @@ func mssqlSchemaV3() []string {
 			EXEC(N'`+alter+` COLLATE Latin1_General_100_BIN2 NOT NULL')`)
 	}
 	return out
+}
+
+// mssqlSchemaV4 is sqliteSchemaV3 on SQL Server: embeddings apart from
+// documents, one per (model, content hash), the old vectors moved there and
+// the documents' columns emptied, and the claims of re-embedding runs.
+func mssqlSchemaV4() []string {
+	return []string{
+		`CREATE TABLE embeddings (
+			model        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			content_hash NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			dim          INT            NOT NULL,
+			embedding    VARBINARY(MAX) NOT NULL, -- float32 little-endian
+			created_at   DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_embeddings PRIMARY KEY CLUSTERED (content_hash, model)
+		)`,
+		migrateEmbeddings,
+		`UPDATE documents SET embedding_model = N'', embedding = 0x, dim = 0`,
+		`DROP INDEX ix_documents_model_hash ON documents`,
+		`CREATE INDEX ix_documents_hash ON documents (content_hash)`,
+		`CREATE TABLE embedding_claims (
+			model        NVARCHAR(256) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			content_hash NVARCHAR(64)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			owner        NVARCHAR(64)  COLLATE Latin1_General_100_BIN2 NOT NULL, -- the run holding the claim
+			lease_until  DATETIME2(7)  NOT NULL,
+			CONSTRAINT pk_embedding_claims PRIMARY KEY CLUSTERED (model, content_hash)
+		)`,
+		`CREATE INDEX ix_embedding_claims_owner ON embedding_claims (owner)`,
+	}
 }

@@ -82,10 +82,11 @@ func (sqliteDialect) queries() *queries {
 		updateLabel: `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = ? AND task = ?`,
-		// The unary + keeps the planner off the (embedding_model,
-		// content_hash) index: walking the rowid from the last id is what
-		// makes each page cheap.
-		scanPage:    `SELECT id, embedding FROM documents WHERE +embedding_model = ? AND id > ? ORDER BY id LIMIT ?`,
+		// Walking the documents' rowid from the last id, each looking its
+		// vector up by key, is what makes each page cheap.
+		scanPage: `SELECT d.id, e.embedding FROM documents AS d CROSS JOIN embeddings AS e
+			ON e.content_hash = d.content_hash AND e.model = ?1
+			WHERE d.id > ?2 ORDER BY d.id LIMIT ?3`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
 		// The unique (source, item) index holds every source in order.
@@ -146,9 +147,11 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3()},
 	}
 }
+
+func (sqliteDialect) embeddingQueries() *embeddingQueries { return sqliteEmbeddingQueries() }
 
 func (sqliteDialect) versionQueries() *versionQueries {
 	return &versionQueries{
@@ -241,5 +244,38 @@ func sqliteSchemaV2() []string {
 	) WITHOUT ROWID`,
 		`ALTER TABLE ingests ADD COLUMN modified TEXT NOT NULL DEFAULT ` + zero,
 		`ALTER TABLE ingests ADD COLUMN lease_until TEXT NOT NULL DEFAULT ` + zero,
+	}
+}
+
+// sqliteSchemaV3 stores embeddings apart from documents, one vector per
+// (model, content hash), so that a text can hold the vectors of several
+// models (see embeddings.go). The vectors of older databases move there;
+// documents keep their old embedding columns, emptied (dropping them
+// would rebuild the table, and a binary of the previous version still
+// running during a deployment would fail on every insert), and are
+// looked up by content hash instead of (model, content hash).
+// embedding_claims holds the texts a re-embedding run is working on.
+func sqliteSchemaV3() []string {
+	return []string{
+		`CREATE TABLE embeddings (
+		model        TEXT    NOT NULL,
+		content_hash TEXT    NOT NULL,
+		dim          INTEGER NOT NULL,
+		embedding    BLOB    NOT NULL, -- float32 little-endian
+		created_at   TEXT    NOT NULL,
+		PRIMARY KEY (content_hash, model)
+	)`,
+		migrateEmbeddings,
+		`UPDATE documents SET embedding_model = '', embedding = x'', dim = 0`,
+		`DROP INDEX documents_model_hash`,
+		`CREATE INDEX documents_hash ON documents (content_hash)`,
+		`CREATE TABLE embedding_claims (
+		model        TEXT NOT NULL,
+		content_hash TEXT NOT NULL,
+		owner        TEXT NOT NULL, -- the run holding the claim
+		lease_until  TEXT NOT NULL,
+		PRIMARY KEY (model, content_hash)
+	) WITHOUT ROWID`,
+		`CREATE INDEX embedding_claims_owner ON embedding_claims (owner)`,
 	}
 }
