@@ -55,6 +55,7 @@ type App struct {
 	Removal  Remover
 	Training Trainer
 	Serving  Classifier
+	Reembed  Reembedder
 	Log      *slog.Logger
 }
 
@@ -76,6 +77,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
+	mux.HandleFunc("POST /"+ReembedFunction, withDeadline(a.reembed))
 	return mux
 }
 

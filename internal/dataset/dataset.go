@@ -28,8 +28,8 @@ type Source interface {
 	// ScanLabeled streams the labelled documents of a task embedded by
 	// model, in id order (see tinyhead.TrainingData).
 	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error
-	// EmbeddingsByID returns the embeddings of the given documents.
-	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)
+	// EmbeddingsByID returns the embeddings of model of the given documents.
+	EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error)
 }
 
 // InValidation is the stable split: a document's (source, item) identity
@@ -60,10 +60,11 @@ type Dataset struct {
 	// Scaler standardises inputs; it is fitted on the training rows.
 	Scaler mlp.Scaler
 
-	trainX, valX     []float32 // in memory mode
-	trainY           []int32
-	trainIDs, valIDs []int64 // SQL mode
-	fromSQL          bool
+	trainX, valX []float32 // in memory mode
+	trainY       []int32
+	trainIDs     []int64 // SQL mode
+	valIDs       []int64 // both modes: versions of other embeddings are scored by id
+	fromSQL      bool
 	labelOf          map[string]int32
 }
 
@@ -159,6 +160,7 @@ func loadInMemory(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 		if inVal {
 			val++
 			k = rows - val
+			ds.valIDs = append(ds.valIDs, r.ID)
 		} else {
 			train++
 		}
@@ -177,6 +179,7 @@ func loadInMemory(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 	reverseRows(x[first*dim:], dim)
 	slices.Reverse(y[first:])
 	ds.trainX, ds.trainY = x[:train*dim:train*dim], y[:train:train]
+	// valIDs went in front to back, in id order already.
 	ds.valX, ds.ValY = x[first*dim:], y[first:]
 	ds.TrainRows, ds.ValRows = train, val
 	ds.Scaler = mlp.FitScaler(ds.trainX, dim)
@@ -236,7 +239,7 @@ const validationChunk = 1024
 // mode the chunks are read by id, so memory does not grow with the
 // validation set either.
 func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(first int, x []float32) error) error {
-	if ds.valIDs == nil {
+	if !ds.fromSQL {
 		for first := 0; first < ds.ValRows; first += validationChunk {
 			n := min(validationChunk, ds.ValRows-first)
 			if err := fn(first, ds.valX[first*ds.Dim:(first+n)*ds.Dim]); err != nil {
@@ -245,18 +248,29 @@ func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(firs
 		}
 		return nil
 	}
-	buf := make([]float32, 0, min(validationChunk, ds.ValRows)*ds.Dim)
+	err := ds.eachValidationOf(ctx, data, ds.EmbeddingModel, ds.Dim, fn)
+	if tinyhead.KindOf(err) == tinyhead.ErrInvalid {
+		return fmt.Errorf("%w (deleted since loading?)", err)
+	}
+	return err
+}
+
+// eachValidationOf calls fn on model's vectors (of length dim) of the
+// validation rows, read by id a chunk at a time. A row without one is an
+// error of kind tinyhead.ErrInvalid.
+func (ds *Dataset) eachValidationOf(ctx context.Context, data Source, model string, dim int, fn func(first int, x []float32) error) error {
+	buf := make([]float32, 0, min(validationChunk, ds.ValRows)*dim)
 	for first := 0; first < len(ds.valIDs); first += validationChunk {
 		ids := ds.valIDs[first:min(first+validationChunk, len(ds.valIDs))]
-		vecs, err := data.EmbeddingsByID(ctx, ids)
+		vecs, err := data.EmbeddingsByID(ctx, model, ids)
 		if err != nil {
 			return fmt.Errorf("read validation rows: %w", err)
 		}
 		buf = buf[:0]
 		for _, id := range ids {
 			v := vecs[id]
-			if len(v) != ds.Dim {
-				return fmt.Errorf("read validation rows: document %d has no %d-d embedding (deleted since loading?)", id, ds.Dim)
+			if len(v) != dim {
+				return tinyhead.Errorf(tinyhead.ErrInvalid, "read validation rows: document %d has no %d-d embedding of %s", id, dim, model)
 			}
 			buf = append(buf, v...)
 		}
@@ -270,9 +284,30 @@ func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(firs
 // PredictValidation is the most probable class of every validation row
 // under predict, which returns n rows of classes probabilities.
 func (ds *Dataset) PredictValidation(ctx context.Context, data Source, classes int, predict func(x []float32, n int) ([]float32, error)) ([]int32, error) {
+	return ds.predict(ds.Dim, classes, predict, func(fn func(int, []float32) error) error {
+		return ds.EachValidation(ctx, data, fn)
+	})
+}
+
+// PredictValidationOf is PredictValidation on the vectors of another
+// embedding model (of length dim) of the same validation rows: a version
+// trained on other embeddings is compared on the same split. A validation
+// row without such a vector is an error of kind tinyhead.ErrInvalid (the
+// texts were not re-embedded with that model).
+func (ds *Dataset) PredictValidationOf(ctx context.Context, data Source, model string, dim, classes int, predict func(x []float32, n int) ([]float32, error)) ([]int32, error) {
+	if model == ds.EmbeddingModel {
+		return ds.PredictValidation(ctx, data, classes, predict)
+	}
+	return ds.predict(dim, classes, predict, func(fn func(int, []float32) error) error {
+		return ds.eachValidationOf(ctx, data, model, dim, fn)
+	})
+}
+
+// predict runs predict on every chunk that each yields.
+func (ds *Dataset) predict(dim, classes int, predict func(x []float32, n int) ([]float32, error), each func(func(first int, x []float32) error) error) ([]int32, error) {
 	pred := make([]int32, ds.ValRows)
-	err := ds.EachValidation(ctx, data, func(first int, x []float32) error {
-		n := len(x) / ds.Dim
+	err := each(func(first int, x []float32) error {
+		n := len(x) / dim
 		probs, err := predict(x, n)
 		if err != nil {
 			return err
@@ -317,7 +352,7 @@ func newDataset(sum tinyhead.TaskSummary, opt Options) *Dataset {
 // stays), so it may be called once per dataset.
 func (ds *Dataset) Batches(data Source, cfg mlp.Config) mlp.Batches {
 	if ds.fromSQL {
-		var b mlp.Batches = &sqlBatches{data: data, ids: ds.trainIDs, labels: ds.trainY, batchSize: cfg.BatchSize, dim: ds.Dim,
+		var b mlp.Batches = &sqlBatches{data: data, model: ds.EmbeddingModel, ids: ds.trainIDs, labels: ds.trainY, batchSize: cfg.BatchSize, dim: ds.Dim,
 			rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
 		if !cfg.NoStandardize {
 			b = mlp.ScaleBatches(b, ds.Scaler)
@@ -334,6 +369,7 @@ func (ds *Dataset) Batches(data Source, cfg mlp.Config) mlp.Batches {
 // larger than memory, only ids and labels are held.
 type sqlBatches struct {
 	data      Source
+	model     string
 	ids       []int64
 	labels    []int32
 	batchSize int
@@ -349,7 +385,7 @@ func (b *sqlBatches) Next(ctx context.Context, x []float32, y []int32) (int, err
 		pick[i] = b.rng.IntN(len(b.ids))
 		ids[i] = b.ids[pick[i]]
 	}
-	vecs, err := b.data.EmbeddingsByID(ctx, ids)
+	vecs, err := b.data.EmbeddingsByID(ctx, b.model, ids)
 	if err != nil {
 		return 0, fmt.Errorf("sample a training batch: %w", err)
 	}

@@ -75,8 +75,8 @@ func TestLoaders(t *testing.T) {
 		emb[i%3] += 2 // class structure
 		docs = append(docs, tinyhead.Document{
 			Source: "incoming/x.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1",
-			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: "m",
-			Embedding: emb, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]},
+			ContentHash: tinyhead.ContentHash(text), Text: text,
+			Embeddings: map[string][]float32{"m": emb}, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]},
 		})
 	}
 	if err := store.PutDocuments(ctx, docs[:n-100]); err != nil {
@@ -95,9 +95,9 @@ func TestLoaders(t *testing.T) {
 	for _, d := range docs[:n-100] {
 		y := int32(d.Labels["t"][0] - 'a')
 		if InValidation(d.Source, d.Item, valFraction) {
-			wantValX, wantValY = append(wantValX, d.Embedding...), append(wantValY, y)
+			wantValX, wantValY = append(wantValX, d.Embeddings["m"]...), append(wantValY, y)
 		} else {
-			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
+			wantTrainX, wantTrainY = append(wantTrainX, d.Embeddings["m"]...), append(wantTrainY, y)
 		}
 	}
 	if len(wantValY) <= validationChunk {

@@ -133,7 +133,7 @@ func writeSynthetic(b *testing.B, path string, n int) *sqlstore.Store {
 			docs = append(docs, tinyhead.Document{
 				Source: syntheticSource, Item: strconv.Itoa(j), SourceVersion: "v1",
 				ContentHash: tinyhead.ContentHash(text), Text: text,
-				EmbeddingModel: scalingModel, Embedding: x[j*dim : (j+1)*dim],
+				Embeddings: map[string][]float32{scalingModel: x[j*dim : (j+1)*dim]},
 				Labels: map[string]string{"synthetic": "c" + strconv.Itoa(int(y[j]))},
 			})
 		}
