@@ -187,8 +187,8 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, err
 	}
 	defer unlock()
-	s.log().Info("training started", "task", task, "embedding_model", emb.ModelID(), "rows", sum.Rows, "classes", len(sum.Labels),
-		"steps", cfg.Steps, "from_sql", req.FromSQL)
+	s.log().Info("training started", "task", task, "rows", sum.Rows, "classes", len(sum.Labels), "steps", cfg.Steps,
+		"from_sql", req.FromSQL, "embedding_model", emb.ModelID())
 	cur, curETag, curProblem, err := s.current(ctx, task)
 	if err != nil {
 		return nil, err
