@@ -63,11 +63,7 @@ func Open(cfg onnxembed.Config) (*Embedder, error) {
 	if info.Format != onnxembed.FormatBERT {
 		return nil, fmt.Errorf("model %s: format %q is not %q", info.ID, info.Format, onnxembed.FormatBERT)
 	}
-	vocab := info.Vocab
-	if vocab == "" {
-		vocab = "tokenizer.json"
-	}
-	tok, err := wordpiece.Load(filepath.Join(cfg.Dir, vocab))
+	tok, err := wordpiece.Load(filepath.Join(cfg.Dir, info.Vocab))
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer of %s: %w", info.ID, err)
 	}
