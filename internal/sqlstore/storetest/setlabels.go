@@ -21,6 +21,10 @@ func setLabels(t *testing.T, s tinyhead.Store, source, version string, edits ...
 	return res
 }
 
+func lr(documents, changed int) tinyhead.LabelResult {
+	return tinyhead.LabelResult{Documents: documents, Changed: changed}
+}
+
 func edit(ref tinyhead.DocRef, task, label string) tinyhead.LabelEdit {
 	return tinyhead.LabelEdit{Doc: ref, Task: task, Label: label}
 }
@@ -51,7 +55,7 @@ func testSetLabels(t *testing.T, s tinyhead.Store) {
 		edit(tinyhead.DocRef{ContentHash: hash, Model: "third-model"}, "topic", "x"),
 		edit(tinyhead.DocRef{Source: b, Item: "y"}, "spam", ""), // no label to remove
 	)
-	want := []tinyhead.LabelResult{{1, 1}, {1, 1}, {2, 2}, {0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}, {1, 0}}
+	want := []tinyhead.LabelResult{lr(1, 1), lr(1, 1), lr(2, 2), lr(0, 0), lr(0, 0), lr(0, 0), lr(0, 0), lr(0, 0), lr(1, 0)}
 	if !slices.Equal(res, want) {
 		t.Errorf("results %v, want %v", res, want)
 	}
@@ -78,7 +82,7 @@ func testSetLabels(t *testing.T, s tinyhead.Store) {
 		edit(tinyhead.DocRef{Source: a, Item: "1"}, "spam", "spam"),
 		edit(tinyhead.DocRef{Source: b, Item: "y"}, "topic", ""),
 	)
-	if want := []tinyhead.LabelResult{{1, 1}, {1, 1}, {1, 0}, {1, 1}}; !slices.Equal(res, want) {
+	if want := []tinyhead.LabelResult{lr(1, 1), lr(1, 1), lr(1, 0), lr(1, 1)}; !slices.Equal(res, want) {
 		t.Errorf("second call: results %v, want %v", res, want)
 	}
 	if got := get(t, s, a, "2").Labels; !maps.Equal(got, map[string]string{"topic": "b"}) {
