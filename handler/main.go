@@ -161,6 +161,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 			Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
 			Training: trainer,
 			Serving:  server,
+			Labels:   store,
 			Log:      log,
 		},
 		Blobs:    blobs,
