@@ -27,8 +27,8 @@ import (
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/docparse"
+	"github.com/tinyhead/tinyhead/internal/embedmodel"
 	"github.com/tinyhead/tinyhead/internal/ingest"
-	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/reembed"
 	"github.com/tinyhead/tinyhead/internal/registry"
@@ -118,7 +118,7 @@ type services struct {
 	App       *app.App
 	Blobs     *blobstore.Client
 	Store     *sqlstore.Store
-	Embedders []*onnxembed.Embedder // the default first
+	Embedders []embedmodel.Embedder // the default first
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*services, error) {
@@ -165,6 +165,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		Training: trainer,
 		Serving:  server,
 		Reembed:  &reembed.Service{Store: store, Embedders: all, Log: log, Lease: cfg.ReembedLease},
+		Labels:   store,
 		Log:      log,
 	}
 	return svc, nil
@@ -174,7 +175,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 // returns them all (the default first) and those ingest embeds with.
 func openEmbedders(cfg config.Config, svc *services) (all, ingestWith tinyhead.Embedders, err error) {
 	for _, dir := range append([]string{cfg.ModelDir}, cfg.ExtraModelDirs...) {
-		emb, err := onnxembed.Open(onnxembed.Config{Dir: dir, Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch})
+		emb, err := embedmodel.Open(dir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -56,7 +56,10 @@ type App struct {
 	Training Trainer
 	Serving  Classifier
 	Reembed  Reembedder
-	Log      *slog.Logger
+	// Labels labels stored documents (POST /api/labels/{task});
+	// *sqlstore.Store implements it.
+	Labels tinyhead.Labeler
+	Log    *slog.Logger
 }
 
 // Handler serves the host's requests (Routes). After an invocation that
@@ -78,6 +81,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
 	mux.HandleFunc("POST /"+ReembedFunction, withDeadline(a.reembed))
+	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
 	return mux
 }
 

@@ -113,6 +113,7 @@ func newFixture(t *testing.T) *fixture {
 		Removal:  remover,
 		Training: &training.Service{Store: store, Registry: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
 		Serving:  &serving.Service{Models: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
+		Labels:   store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())
