@@ -179,7 +179,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4()},
 	}
 }
 
@@ -316,4 +316,16 @@ func mssqlSchemaV3() []string {
 			EXEC(N'`+alter+` COLLATE Latin1_General_100_BIN2 NOT NULL')`)
 	}
 	return out
+}
+
+// mssqlSchemaV4 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): N'' is a group of its own, and
+// older documents are neither grouped nor held out for testing. Groups
+// are only read back, never compared in SQL, so they need no index.
+func mssqlSchemaV4() []string {
+	return []string{
+		`ALTER TABLE documents ADD doc_group NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL
+			CONSTRAINT df_documents_doc_group DEFAULT N''`,
+		`ALTER TABLE documents ADD is_test BIT NOT NULL CONSTRAINT df_documents_is_test DEFAULT 0`,
+	}
 }

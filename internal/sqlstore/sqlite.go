@@ -146,7 +146,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3()},
 	}
 }
 
@@ -241,5 +241,15 @@ func sqliteSchemaV2() []string {
 	) WITHOUT ROWID`,
 		`ALTER TABLE ingests ADD COLUMN modified TEXT NOT NULL DEFAULT ` + zero,
 		`ALTER TABLE ingests ADD COLUMN lease_until TEXT NOT NULL DEFAULT ` + zero,
+	}
+}
+
+// sqliteSchemaV3 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): "" is a group of its own, and
+// older documents are neither grouped nor held out for testing.
+func sqliteSchemaV3() []string {
+	return []string{
+		`ALTER TABLE documents ADD COLUMN doc_group TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE documents ADD COLUMN is_test INTEGER NOT NULL DEFAULT 0`,
 	}
 }
