@@ -319,7 +319,7 @@ func mssqlSchemaV3() []string {
 }
 
 // mssqlSchemaV4 keeps each document's validation group and test mark
-// (tinyhead.Document's Group and Test): N” is a group of its own, and
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
 // older documents are neither grouped nor held out for testing. Groups
 // are only read back, never compared in SQL, so they need no index.
 func mssqlSchemaV4() []string {

@@ -245,7 +245,7 @@ func sqliteSchemaV2() []string {
 }
 
 // sqliteSchemaV3 keeps each document's validation group and test mark
-// (tinyhead.Document's Group and Test): "" is a group of its own, and
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
 // older documents are neither grouped nor held out for testing.
 func sqliteSchemaV3() []string {
 	return []string{
