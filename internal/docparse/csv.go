@@ -23,6 +23,8 @@ type csvColumns struct {
 	n     int
 	text  int
 	id    int      // -1 when there is no id column
+	group int      // -1 when there is no group column
+	split int      // -1 when there is no split column
 	tasks []int    // column of each task
 	names []string // task names, trimmed
 }
@@ -121,11 +123,11 @@ func isParseError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// csvHeader finds the text, id and task columns. Names are trimmed and
+// csvHeader finds the text, id, group, split and task columns. Names are trimmed and
 // compared case-insensitively; columns with an empty name (such as the
 // index column pandas writes) are ignored.
 func (p *parser) csvHeader(header []string) (csvColumns, error) {
-	cols := csvColumns{n: len(header), text: -1, id: -1}
+	cols := csvColumns{n: len(header), text: -1, id: -1, group: -1, split: -1}
 	byName := make(map[string]int)
 	for i, name := range header {
 		name = strings.TrimSpace(name)
@@ -145,6 +147,10 @@ func (p *parser) csvHeader(header []string) (csvColumns, error) {
 			cols.text = i
 		case "id":
 			cols.id = i
+		case "group":
+			cols.group = i
+		case "split":
+			cols.split = i
 		default:
 			// A task column labels every row: a name that cannot name a
 			// task fails the file (once, naming the column) rather than
@@ -187,6 +193,19 @@ func (p *parser) csvItem(cols csvColumns, rec []string) (Item, string) {
 		it.ID = strings.Clone(strings.TrimSpace(rec[cols.id]))
 		if len(it.ID) > maxNameBytes {
 			return Item{}, fmt.Sprintf("id longer than %d bytes", maxNameBytes)
+		}
+	}
+	if cols.group >= 0 {
+		group, reason := checkGroup(rec[cols.group])
+		if reason != "" {
+			return Item{}, reason
+		}
+		it.Group = strings.Clone(group)
+	}
+	if cols.split >= 0 {
+		var reason string
+		if it.Test, reason = checkSplit(rec[cols.split]); reason != "" {
+			return Item{}, reason
 		}
 	}
 	if len(cols.tasks) > 0 {

@@ -140,6 +140,35 @@ func (p *parser) jsonItem(line []byte) (Item, string) {
 		return Item{}, fmt.Sprintf("id longer than %d bytes", maxNameBytes)
 	}
 
+	switch raw := fields["group"]; {
+	case isNull(raw):
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &it.Group); err != nil {
+			return Item{}, "invalid JSON: " + err.Error()
+		}
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		it.Group = string(raw) // as ids: a number keeps its spelling
+	default:
+		return Item{}, "group is not a string or a number"
+	}
+	var reason string
+	if it.Group, reason = checkGroup(it.Group); reason != "" {
+		return Item{}, reason
+	}
+	switch raw := fields["split"]; {
+	case isNull(raw):
+	case raw[0] == '"':
+		var split string
+		if err := json.Unmarshal(raw, &split); err != nil {
+			return Item{}, "invalid JSON: " + err.Error()
+		}
+		if it.Test, reason = checkSplit(split); reason != "" {
+			return Item{}, reason
+		}
+	default:
+		return Item{}, fmt.Sprintf("split is not a string; it must be %q or absent", SplitTest)
+	}
+
 	if raw := fields["labels"]; !isNull(raw) {
 		var labels map[string]json.RawMessage
 		if raw[0] != '{' || json.Unmarshal(raw, &labels) != nil {
