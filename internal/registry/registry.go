@@ -56,11 +56,11 @@ type Manifest struct {
 	Promotion json.RawMessage `json:"promotion,omitempty"`
 	// Threshold is a binary task's decision threshold; nil: the most
 	// probable class.
-	Threshold *Threshold `json:"threshold,omitempty"`
-	Rows           Rows            `json:"rows"`
-	Data           DataVersion     `json:"data"`
-	Timings        Timings         `json:"timings"`
-	Files          Files           `json:"files"`
+	Threshold *Threshold  `json:"threshold,omitempty"`
+	Rows      Rows        `json:"rows"`
+	Data      DataVersion `json:"data"`
+	Timings   Timings     `json:"timings"`
+	Files     Files       `json:"files"`
 }
 
 // Rows counts the labelled rows a model was trained, validated and
