@@ -141,6 +141,12 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	default:
 		err = p.document(src, ext)
 	}
+	return p.result(err)
+}
+
+// result is what Parse returns for the error a format's parser returned:
+// emit's error unchanged, the context's, a *FileError, or a read error.
+func (p *parser) result(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -148,7 +154,7 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	if errors.As(err, &ee) {
 		return ee.err
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := p.ctx.Err(); cerr != nil {
 		return cerr
 	}
 	var fe *FileError
@@ -157,9 +163,9 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	}
 	var re *readError
 	if errors.As(err, &re) {
-		return fmt.Errorf("docparse: reading %s: %w", name, re.err)
+		return fmt.Errorf("docparse: reading %s: %w", p.name, re.err)
 	}
-	return fmt.Errorf("docparse: %s: %w", name, err)
+	return fmt.Errorf("docparse: %s: %w", p.name, err)
 }
 
 // PathLabels returns the label a blob name of exactly three non-empty
