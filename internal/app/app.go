@@ -141,6 +141,10 @@ func summary(res ingest.Result) string {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)
 	}
+	if res.LabelsOnly {
+		return fmt.Sprintf("%s (etag %s): labels file: %d rows labelled stored documents (%d labels changed), %d rejected, in %s",
+			res.Source, res.ETag, res.RowsOK, res.LabelsChanged, res.RowsRejected, res.Elapsed.Round(1e6))
+	}
 	return fmt.Sprintf("%s (etag %s): %d rows stored (%d embedded, the rest reused), %d rejected, %d old rows removed, in %s",
 		res.Source, res.ETag, res.RowsOK, res.Embedded, res.RowsRejected, res.Pruned, res.Elapsed.Round(1e6))
 }

@@ -65,6 +65,9 @@ type Store interface {
 	// PruneSource deletes the documents of source not written by
 	// keepVersion, or fails with tinyhead.ErrSuperseded.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+	// SetLabels labels stored documents (labels files), or fails with
+	// tinyhead.ErrSuperseded.
+	tinyhead.Labeler
 }
 
 // Pipeline ingests blobs. Its fields are its dependencies and settings; the
@@ -113,8 +116,12 @@ type Result struct {
 	RowsRejected int
 	Embedded     int // texts run through the model; the others reused a stored embedding
 	Pruned       int // rows of an older version of the blob that were deleted
-	Rejections   []docparse.RowError
-	Elapsed      time.Duration
+	// LabelsOnly: the blob is a labels file (IsLabelsFile); its RowsOK
+	// rows labelled stored documents, changing LabelsChanged labels.
+	LabelsOnly    bool
+	LabelsChanged int
+	Rejections    []docparse.RowError
+	Elapsed       time.Duration
 }
 
 // PermanentError is a file that cannot be ingested however often it is
@@ -302,8 +309,10 @@ func (p *Pipeline) runLeased(ctx context.Context, container, name string, body i
 			cancel(err)
 		}
 	}()
-	err := p.run(ctx, container, name, body, res)
-	if err == nil {
+	var err error
+	if IsLabelsFile(name) {
+		err = p.runLabels(ctx, container, name, body, res) // it has no rows to prune
+	} else if err = p.run(ctx, container, name, body, res); err == nil {
 		var perr error
 		if res.Pruned, perr = p.Store.PruneSource(ctx, res.Source, res.ETag); perr != nil {
 			err = fmt.Errorf("remove rows of older versions of %s: %w", res.Source, perr)
