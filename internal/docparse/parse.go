@@ -9,6 +9,9 @@
 //   - anything else: one document per file: plain text, HTML, or an RFC 822
 //     e-mail (.eml, or any file that starts like one).
 //
+// ParseLabels reads labels files (labels-only uploads) in the same two
+// formats: rows that name stored documents and give them labels.
+//
 // Parsers stream: a JSON Lines or CSV file is never held in memory, only one
 // line or record of it, bounded by Options.MaxLineBytes (a CSV record costs
 // up to about three times that inside encoding/csv). The set of ids seen,
