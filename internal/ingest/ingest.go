@@ -57,6 +57,8 @@ type Store interface {
 	RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error
 	// FinishIngest stores the outcome of an attempt.
 	FinishIngest(ctx context.Context, in tinyhead.Ingest) error
+	// IngestProgress records the rows a running attempt has stored so far.
+	IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error
 	// EmbeddingsByHash returns the known embeddings of model among hashes.
 	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
 	// PutDocuments upserts documents and their labels in one transaction,
@@ -310,9 +312,10 @@ func (p *Pipeline) runLeased(ctx context.Context, container, name string, body i
 		}
 	}()
 	var err error
+	prog := p.progress(ctx, res, rec.Attempts)
 	if IsLabelsFile(name) {
-		err = p.runLabels(ctx, container, name, body, res) // it has no rows to prune
-	} else if err = p.run(ctx, container, name, body, res); err == nil {
+		err = p.runLabels(ctx, container, name, body, res, prog) // it has no rows to prune
+	} else if err = p.run(ctx, container, name, body, res, prog); err == nil {
 		var perr error
 		if res.Pruned, perr = p.Store.PruneSource(ctx, res.Source, res.ETag); perr != nil {
 			err = fmt.Errorf("remove rows of older versions of %s: %w", res.Source, perr)
@@ -417,7 +420,7 @@ type batch struct {
 
 // run is the three-stage pipeline: parse → embed → write. Each stage is a
 // goroutine; channels of one batch keep at most a few batches in memory.
-func (p *Pipeline) run(ctx context.Context, container, name string, body io.Reader, res *Result) error {
+func (p *Pipeline) run(ctx context.Context, container, name string, body io.Reader, res *Result, prog *progress) error {
 	size := p.BatchSize
 	if size <= 0 {
 		size = 256
@@ -425,7 +428,6 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 	g, ctx := errgroup.WithContext(ctx)
 	toEmbed := make(chan *batch, 1)
 	toWrite := make(chan *batch, 1)
-	prog := newProgress(p.log(), res.Source, p.ProgressEvery)
 
 	g.Go(func() error {
 		defer close(toEmbed)

@@ -29,14 +29,13 @@ func IsLabelsFile(name string) bool { return strings.HasPrefix(name, LabelsDir) 
 // other rows are applied. A label stays when its labels file is deleted:
 // it belongs to the document, whose own file is the source of truth for
 // it (a new version of that file replaces the document's labels).
-func (p *Pipeline) runLabels(ctx context.Context, container, name string, body io.Reader, res *Result) error {
+func (p *Pipeline) runLabels(ctx context.Context, container, name string, body io.Reader, res *Result, prog *progress) error {
 	res.LabelsOnly = true
 	size := p.BatchSize
 	if size <= 0 {
 		size = 256
 	}
 	model := p.Embedder.ModelID() // which documents a text names; nothing is embedded
-	prog := newProgress(p.log(), res.Source, p.ProgressEvery)
 	var (
 		rows  []docparse.LabelRow
 		edits []tinyhead.LabelEdit

@@ -1,11 +1,14 @@
 package ingest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -210,5 +213,47 @@ func TestLabelsFileDeletedAndReplaced(t *testing.T) {
 	}
 	if got := e.labelsOf("reviews.csv", "r2"); got["topic"] != "drinks" {
 		t.Errorf("r2 after its file's new version: %v", got)
+	}
+}
+
+// TestProgressRecorded: while an ingest runs, its record holds the rows
+// stored so far (what GET /api/ingests shows), and the final count once
+// it is done.
+func TestProgressRecorded(t *testing.T) {
+	e := newEnv(t, 2)
+	e.p.ProgressEvery = time.Nanosecond // record after every batch
+	release := make(chan struct{})
+	var calls atomic.Int32
+	e.emb.embed = func(ctx context.Context, texts []string) ([][]float32, error) {
+		if calls.Add(1) == 2 { // the second batch waits
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return e.emb.Embedder.Embed(ctx, texts)
+	}
+	etag := e.upload("big.jsonl", jsonl("1", "one", "2", "two", "3", "three", "4", "four", "5", "five"))
+	done := make(chan ingest.Result)
+	go func() {
+		res, _ := e.ingest("big.jsonl")
+		done <- res
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := e.store.GetIngest(e.ctx, ingest.Source(container, "big.jsonl"), etag)
+		if err == nil && rec.Status == tinyhead.IngestRunning && rec.RowsOK == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record while the second batch waits: %+v, %v; want running with 2 rows", rec, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	res := <-done
+	if rec := e.record("big.jsonl", etag); rec.Status != tinyhead.IngestDone || rec.RowsOK != 5 || res.RowsOK != 5 {
+		t.Errorf("record after: %+v (result %+v)", rec, res)
 	}
 }
