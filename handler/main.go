@@ -162,6 +162,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 			Training: trainer,
 			Serving:  server,
 			Labels:   store,
+			Ingests:  store,
 			Log:      log,
 		},
 		Blobs:    blobs,

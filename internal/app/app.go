@@ -58,7 +58,10 @@ type App struct {
 	// Labels labels stored documents (POST /api/labels/{task});
 	// *sqlstore.Store implements it.
 	Labels tinyhead.Labeler
-	Log    *slog.Logger
+	// Ingests lists the ingest records (GET /api/ingests);
+	// *sqlstore.Store implements it.
+	Ingests tinyhead.IngestLister
+	Log     *slog.Logger
 }
 
 // Handler serves the host's requests (Routes). After an invocation that
@@ -80,6 +83,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
 	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
+	mux.HandleFunc("POST /"+IngestsFunction, withDeadline(a.ingests))
 	return mux
 }
 

@@ -101,12 +101,14 @@ func docRef(r docparse.LabelRow, container, model string) tinyhead.DocRef {
 	case r.Document != 0:
 		return tinyhead.DocRef{ID: r.Document}
 	case r.Source != "":
-		return tinyhead.DocRef{Source: sourceIn(container, r.Source), Item: r.Item}
+		return tinyhead.DocRef{Source: SourceIn(container, r.Source), Item: r.Item}
 	}
 	return tinyhead.DocRef{ContentHash: tinyhead.ContentHash(r.Text), Model: model}
 }
 
-func sourceIn(container, source string) string {
+// SourceIn is the source of a blob named by its name in container, with
+// or without the container's name in front.
+func SourceIn(container, source string) string {
 	if strings.HasPrefix(source, container+"/") {
 		return source
 	}
@@ -119,7 +121,7 @@ func describe(r docparse.LabelRow, container string) string {
 	case r.Document != 0:
 		return fmt.Sprintf("with id %d", r.Document)
 	case r.Source != "":
-		return fmt.Sprintf("%s item %q", sourceIn(container, r.Source), r.Item)
+		return fmt.Sprintf("%s item %q", SourceIn(container, r.Source), r.Item)
 	}
 	return "with this text (content hash " + tinyhead.ContentHash(r.Text)[:12] + "…)"
 }
