@@ -8,6 +8,7 @@ package embedmodel
 import (
 	"fmt"
 
+	"github.com/tinyhead/tinyhead/internal/bertembed"
 	"github.com/tinyhead/tinyhead/internal/embedwin"
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -43,6 +44,12 @@ func Open(dir string, opts Options) (Embedder, error) {
 	switch info.Format {
 	case onnxembed.FormatUSELiteSparse:
 		e, err := onnxembed.Open(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	case onnxembed.FormatBERT:
+		e, err := bertembed.Open(cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -80,6 +80,9 @@ func ReadInfo(dir string) (Info, error) {
 	if err := json.Unmarshal(raw, &info); err != nil {
 		return Info{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "model.json"), err)
 	}
+	if info.Format == FormatBERT && info.Vocab == "" {
+		info.Vocab = "tokenizer.json" // what Hugging Face's exporters write
+	}
 	if info.ID == "" || info.Dim <= 0 || info.Model == "" {
 		return Info{}, fmt.Errorf("%s: id, dim and model are required", filepath.Join(dir, "model.json"))
 	}
