@@ -113,6 +113,7 @@ func newFixture(t *testing.T) *fixture {
 		Training: &training.Service{Store: store, Registry: reg, Embedding: embedder, Log: log},
 		Serving:  &serving.Service{Models: reg, Embedder: embedder, Log: log},
 		Labels:   store,
+		Ingests:  store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())

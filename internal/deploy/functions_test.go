@@ -78,6 +78,7 @@ var wantFunctions = map[string]struct {
 	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}")},
 	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback")},
 	app.LabelsFunction:   {"httpTrigger", httpFunction("labels/{task}")},
+	app.IngestsFunction:  {"httpTrigger", apiFunction("ingests", "get")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be
@@ -96,15 +97,21 @@ var wantFunctions = map[string]struct {
 // {task} parameter), POST only, a function key required, and the http
 // output binding the handler answers through.
 func httpFunction(route string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
+	return apiFunction(route, "post")
+}
+
+// apiFunction checks an API function as httpFunction does, for a method;
+// only a POST route must have a {task}.
+func apiFunction(route, method string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 	return func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.HTTPRequestBinding)
 		expect(t, "route", b.Route, route)
-		if !strings.Contains(b.Route, "{task}") {
+		if method == "post" && !strings.Contains(b.Route, "{task}") {
 			t.Errorf("route %q has no {task}: the handler reads the task from it", b.Route)
 		}
 		expect(t, "authLevel", b.AuthLevel, "function")
-		if !slices.Equal(b.Methods, []string{"post"}) {
-			t.Errorf("methods %v, want [post]", b.Methods)
+		if !slices.Equal(b.Methods, []string{method}) {
+			t.Errorf("methods %v, want [%s]", b.Methods, method)
 		}
 		outs := fn.Outputs()
 		if len(outs) != 1 || outs[0].Type != "http" || outs[0].Name != app.HTTPResponseBinding {

@@ -10,6 +10,9 @@
 //   - anything else: one document per file: plain text, HTML, or an RFC 822
 //     e-mail (.eml, or any file that starts like one).
 //
+// ParseLabels reads labels files (labels-only uploads) in the same two
+// formats: rows that name stored documents and give them labels.
+//
 // Parsers stream: a JSON Lines or CSV file is never held in memory, only one
 // line or record of it, bounded by Options.MaxLineBytes (a CSV record costs
 // up to about three times that inside encoding/csv). The set of ids seen,
@@ -79,7 +82,7 @@ func checkSplit(split string) (test bool, reason string) {
 	return false, fmt.Sprintf("split is %q; it must be %q or empty", split, SplitTest)
 }
 
-// checkGroup trims a "group" value, or says why it is refused.
+// checkGroup trims a "group" cell, or says why it is refused.
 func checkGroup(group string) (string, string) {
 	group = strings.TrimSpace(group)
 	if len(group) > maxNameBytes {
@@ -174,6 +177,12 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	default:
 		err = p.document(src, ext)
 	}
+	return p.result(err)
+}
+
+// result is what Parse returns for the error a format's parser returned:
+// emit's error unchanged, the context's, a *FileError, or a read error.
+func (p *parser) result(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -181,7 +190,7 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	if errors.As(err, &ee) {
 		return ee.err
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := p.ctx.Err(); cerr != nil {
 		return cerr
 	}
 	var fe *FileError
@@ -190,9 +199,9 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	}
 	var re *readError
 	if errors.As(err, &re) {
-		return fmt.Errorf("docparse: reading %s: %w", name, re.err)
+		return fmt.Errorf("docparse: reading %s: %w", p.name, re.err)
 	}
-	return fmt.Errorf("docparse: %s: %w", name, err)
+	return fmt.Errorf("docparse: %s: %w", p.name, err)
 }
 
 // PathLabels returns the label a blob name of exactly three non-empty
