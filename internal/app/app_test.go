@@ -114,6 +114,7 @@ func newFixture(t *testing.T) *fixture {
 		Training: &training.Service{Store: store, Registry: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
 		Serving:  &serving.Service{Models: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
 		Labels:   store,
+		Ingests:  store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())

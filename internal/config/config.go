@@ -38,12 +38,12 @@ const (
 	// claimed (a Go duration, default 2m): after it, another run takes
 	// over the texts of a run that crashed.
 	ReembedLease = "TINYHEAD_REEMBED_LEASE"
-	ORTLib            = "TINYHEAD_ORT_LIB"
-	EmbedThreads      = "TINYHEAD_EMBED_THREADS"
-	EmbedBatch        = "TINYHEAD_EMBED_BATCH"
-	IngestBatch       = "TINYHEAD_INGEST_BATCH"
-	MaxTextBytes      = "TINYHEAD_MAX_TEXT_BYTES"
-	LogLevel          = "TINYHEAD_LOG_LEVEL"
+	ORTLib       = "TINYHEAD_ORT_LIB"
+	EmbedThreads = "TINYHEAD_EMBED_THREADS"
+	EmbedBatch   = "TINYHEAD_EMBED_BATCH"
+	IngestBatch  = "TINYHEAD_INGEST_BATCH"
+	MaxTextBytes = "TINYHEAD_MAX_TEXT_BYTES"
+	LogLevel     = "TINYHEAD_LOG_LEVEL"
 	// NightlySchedule is the CRON expression of the NightlyTrain timer. The
 	// Functions host reads it (functions/NightlyTrain/function.json names
 	// it as %TINYHEAD_NIGHTLY_SCHEDULE%), not the handler.
@@ -76,10 +76,10 @@ const (
 
 // Config is the handler's configuration.
 type Config struct {
-	Port         int
-	SQLDriver    string // "sqlite" or "sqlserver"
-	SQLDSN       string
-	ModelDir     string
+	Port      int
+	SQLDriver string // "sqlite" or "sqlserver"
+	SQLDSN    string
+	ModelDir  string
 	// ExtraModelDirs are more embedding models, after the default.
 	ExtraModelDirs []string
 	// IngestModels are the model ids ingest embeds with besides the

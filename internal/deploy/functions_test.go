@@ -79,7 +79,8 @@ var wantFunctions = map[string]struct {
 	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback", "{task}", "post")},
 	// GET reports progress, POST runs a time-boxed chunk.
 	app.ReembedFunction: {"httpTrigger", httpFunction("reembed/{model}", "{model}", "get", "post")},
-	app.LabelsFunction:   {"httpTrigger", httpFunction("labels/{task}", "{task}", "post")},
+	app.LabelsFunction:  {"httpTrigger", httpFunction("labels/{task}", "{task}", "post")},
+	app.IngestsFunction: {"httpTrigger", httpFunction("ingests", "", "get")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be

@@ -61,6 +61,7 @@ var Settings = []Setting{
 	{config.SQLDriver, ByHandler, Set, "the default, sqlite, would keep the data in a file on one instance"},
 	{config.SQLDSN, ByHandler, Set, "which Azure SQL database, reached with the managed identity (fedauth=ActiveDirectoryManagedIdentity)"},
 	{config.ModelDir, ByHandler, Default, "the default, model/ next to the executable, is where the package puts the model"},
+	{config.EmbedWindow, ByHandler, Default, "each model directory's model.json says how long texts are windowed"},
 	{config.ExtraModelDirs, ByHandler, Default, "no extra embedding models: a deployment that adds one sets it to the model directories' paths in the package (scripts/package.sh -model-extra carries them)"},
 	{config.IngestModels, ByHandler, Default, "ingest embeds with the default model only; other models are filled in by Reembed"},
 	{config.ReembedLease, ByHandler, Default, "2m: a re-embedding batch takes seconds, and a crashed run's texts are taken over after it"},

@@ -58,18 +58,20 @@ type Store struct {
 	// lock).
 	Fault func(op string) error
 
-	mu      sync.Mutex
-	closed  bool
-	nextID  int64
-	docs    map[docKey]*docRow
-	byID    map[int64]*docRow
-	ids     []int64 // ids of docs, ascending
-	ingests map[ingestKey]*tinyhead.Ingest
-	claims  map[string]tinyhead.BlobVersion            // source → the newest version claimed
-	models  map[string]map[string]tinyhead.ModelRecord // task → version → record
-	vectors map[vecKey][]float32                       // one per (content hash, model)
-	holders map[string]int                             // content hash → documents holding it
-	leases  map[vecKey]embedClaim                      // re-embedding claims
+	mu     sync.Mutex
+	closed bool
+	nextID int64
+	// ingestIDs numbers ingest records as they are created.
+	ingestIDs int64
+	docs      map[docKey]*docRow
+	byID      map[int64]*docRow
+	ids       []int64 // ids of docs, ascending
+	ingests   map[ingestKey]*tinyhead.Ingest
+	claims    map[string]tinyhead.BlobVersion            // source → the newest version claimed
+	models    map[string]map[string]tinyhead.ModelRecord // task → version → record
+	vectors   map[vecKey][]float32                       // one per (content hash, model)
+	holders   map[string]int                             // content hash → documents holding it
+	leases    map[vecKey]embedClaim                      // re-embedding claims
 }
 
 // vecKey identifies a stored vector, as sqlstore's embeddings table does.
@@ -90,6 +92,8 @@ type ingestKey struct{ source, etag string }
 type docRow struct {
 	id                                int64
 	source, item, version, hash, text string
+	group                             string
+	test                              bool
 	created, updated                  time.Time
 	labels                            map[string]labelRow // task → label
 }
@@ -198,7 +202,8 @@ func (s *Store) beginIngest(ctx context.Context, v tinyhead.BlobVersion, lease t
 	in := s.ingests[k]
 	switch {
 	case in == nil:
-		in = &tinyhead.Ingest{Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
+		s.ingestIDs++
+		in = &tinyhead.Ingest{ID: s.ingestIDs, Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
 			StartedAt: t, LeaseUntil: t.Add(lease)}
 		if superseded {
 			in.Status, in.LeaseUntil = tinyhead.IngestSuperseded, t
@@ -342,6 +347,46 @@ func (s *Store) getIngest(ctx context.Context, source, etag string) (tinyhead.In
 	return *in, nil
 }
 
+// IngestProgress records the rows a running attempt has stored so far;
+// an attempt that no longer holds the version changes nothing.
+func (s *Store) IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error {
+	if err := s.enter(ctx, "IngestProgress", rowcheck.IngestKey(source, etag)); err != nil {
+		return fmt.Errorf("record the progress of %s version %s: %w", source, etag, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in := s.ingests[ingestKey{source, etag}]; in != nil && in.Status == tinyhead.IngestRunning && in.Attempts == attempt {
+		in.RowsOK, in.UpdatedAt = rowsOK, now()
+	}
+	return nil
+}
+
+// ListIngests returns the ingest records f selects, newest first.
+func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tinyhead.Ingest, error) {
+	var check error
+	if f.Source != "" {
+		check = rowcheck.Key(f.Source, "")
+	}
+	if err := s.enter(ctx, "ListIngests", check); err != nil {
+		return nil, fmt.Errorf("list ingests: %w", err)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > tinyhead.MaxIngestsListed {
+		limit = tinyhead.MaxIngestsListed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []tinyhead.Ingest{}
+	for _, in := range s.ingests {
+		if (f.Source == "" || in.Source == f.Source) && (f.Status == "" || in.Status == f.Status) &&
+			(f.Before <= 0 || in.ID < f.Before) {
+			out = append(out, *in)
+		}
+	}
+	slices.SortFunc(out, func(a, b tinyhead.Ingest) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), limit)], nil
+}
+
 // EmbeddingsByHash returns copies of the stored embeddings, for model, of
 // whichever content hashes are already known (the map is never nil).
 func (s *Store) EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error) {
@@ -428,6 +473,7 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 			s.release(row.hash) // "" for a new row: held by none
 		}
 		row.version, row.hash, row.text = d.SourceVersion, d.ContentHash, d.Text
+		row.group, row.test = d.Group, d.Test
 		row.updated = t
 		for task, label := range d.Labels {
 			switch old, ok := row.labels[task]; {
@@ -654,7 +700,7 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 	d := tinyhead.Document{
 		ID: row.id, Source: row.source, Item: row.item, SourceVersion: row.version, ContentHash: row.hash,
 		Text: row.text, Embeddings: s.documentVectors(row.hash), CreatedAt: row.created,
-		Labels: make(map[string]string, len(row.labels)),
+		Labels: make(map[string]string, len(row.labels)), Group: row.group, Test: row.test,
 	}
 	for task, l := range row.labels {
 		d.Labels[task] = l.label
@@ -881,7 +927,8 @@ func (s *Store) scanPage(task, model string, withVectors bool, after int64, page
 		if !ok || !embedded {
 			continue
 		}
-		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label})
+		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label,
+			Group: d.group, Test: d.test})
 		if withVectors {
 			vecs = append(vecs, v...)
 			ends = append(ends, len(vecs))

@@ -32,7 +32,7 @@ func benchDocs(rng *rand.Rand, source, version string, first, n int) []tinyhead.
 			Source: source, Item: itoa(first + i), SourceVersion: version,
 			ContentHash: tinyhead.ContentHash(text), Text: text,
 			Embeddings: map[string][]float32{"bench-model": vec},
-			Labels: map[string]string{"class": itoa((first + i) % 5)},
+			Labels:     map[string]string{"class": itoa((first + i) % 5)},
 		}
 	}
 	return docs

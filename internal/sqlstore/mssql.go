@@ -56,6 +56,8 @@ func (mssqlDialect) queries() *queries {
 		finishIngest: `UPDATE ingests SET status = @p1, rows_ok = @p2, rows_rejected = @p3, error = @p4, updated_at = @p5
 			WHERE source_key = @p6 AND etag = @p7`,
 		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source_key = @p1 AND etag = @p2`,
+		ingestProgress: `UPDATE ingests SET rows_ok = @p1, updated_at = @p2
+			WHERE source_key = @p3 AND etag = @p4 AND attempts = @p5 AND status = N'running'`,
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source_key = @p1 AND d.item_key = @p2`,
@@ -184,7 +186,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5()},
 	}
 }
 
@@ -325,10 +327,22 @@ func mssqlSchemaV3() []string {
 	return out
 }
 
-// mssqlSchemaV4 is sqliteSchemaV3 on SQL Server: embeddings apart from
+// mssqlSchemaV4 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
+// older documents are neither grouped nor held out for testing. Groups
+// are only read back, never compared in SQL, so they need no index.
+func mssqlSchemaV4() []string {
+	return []string{
+		`ALTER TABLE documents ADD doc_group NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL
+			CONSTRAINT df_documents_doc_group DEFAULT N''`,
+		`ALTER TABLE documents ADD is_test BIT NOT NULL CONSTRAINT df_documents_is_test DEFAULT 0`,
+	}
+}
+
+// mssqlSchemaV5 is sqliteSchemaV4 on SQL Server: embeddings apart from
 // documents, one per (model, content hash), the old vectors moved there and
 // the documents' columns emptied, and the claims of re-embedding runs.
-func mssqlSchemaV4() []string {
+func mssqlSchemaV5() []string {
 	return []string{
 		`CREATE TABLE embeddings (
 			model        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,

@@ -43,6 +43,8 @@ CREATE TABLE #put_docs (
 	source_version  NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	content_hash    NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
 	text            NVARCHAR(MAX)  NOT NULL,
+	doc_group       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+	is_test         BIT            NOT NULL,
 	PRIMARY KEY (seq)
 );
 CREATE TABLE #put_labels (
@@ -114,6 +116,8 @@ IF @existing > 0
 		source_version = t.source_version,
 		content_hash = t.content_hash,
 		text = t.text,
+		doc_group = t.doc_group,
+		is_test = t.is_test,
 		updated_at = @p1
 	FROM documents AS d
 	JOIN #put_docs AS t ON t.id = d.id;
@@ -121,9 +125,9 @@ IF @existing > 0
 IF EXISTS (SELECT 1 FROM #put_docs WHERE id IS NULL)
 BEGIN
 	INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text,
-		embedding_model, embedding, dim, created_at, updated_at)
+		embedding_model, embedding, dim, doc_group, is_test, created_at, updated_at)
 	SELECT source_key, item_key, source, item, source_version, content_hash, text,
-		N'', 0x, 0, @p1, @p1
+		N'', 0x, 0, doc_group, is_test, @p1, @p1
 	FROM #put_docs
 	WHERE id IS NULL
 	ORDER BY seq;
@@ -294,7 +298,8 @@ func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyh
 // straddled a packet boundary; SQL Server does not, so this stays.
 func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (int, error) {
 	docStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_docs", mssql.BulkOptions{},
-		"seq", "is_new", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text"))
+		"seq", "is_new", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
+		"doc_group", "is_test"))
 	if err != nil {
 		return 0, fmt.Errorf("bulk copy documents: %w", err)
 	}
@@ -303,7 +308,7 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 		// is_new is sent rather than left to a column default, which a
 		// bulk copy applies or not depending on its options (KEEP_NULLS).
 		_, err := docStmt.ExecContext(ctx, int64(i), false, keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
-			doc.SourceVersion, doc.ContentHash, doc.Text)
+			doc.SourceVersion, doc.ContentHash, doc.Text, doc.Group, doc.Test)
 		if err != nil {
 			return 0, fmt.Errorf("bulk copy item %q: %w", doc.Item, err)
 		}

@@ -75,6 +75,8 @@ func (sqliteDialect) queries() *queries {
 		finishIngest: `UPDATE ingests SET status = ?, rows_ok = ?, rows_rejected = ?, error = ?, updated_at = ?
 			WHERE source = ? AND etag = ?`,
 		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source = ? AND etag = ?`,
+		ingestProgress: `UPDATE ingests SET rows_ok = ?, updated_at = ?
+			WHERE source = ? AND etag = ? AND attempts = ? AND status = 'running'`,
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,
@@ -151,7 +153,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4()},
 	}
 }
 
@@ -251,7 +253,17 @@ func sqliteSchemaV2() []string {
 	}
 }
 
-// sqliteSchemaV3 stores embeddings apart from documents, one vector per
+// sqliteSchemaV3 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
+// older documents are neither grouped nor held out for testing.
+func sqliteSchemaV3() []string {
+	return []string{
+		`ALTER TABLE documents ADD COLUMN doc_group TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE documents ADD COLUMN is_test INTEGER NOT NULL DEFAULT 0`,
+	}
+}
+
+// sqliteSchemaV4 stores embeddings apart from documents, one vector per
 // (model, content hash), so that a text can hold the vectors of several
 // models (see embeddings.go). The vectors of older databases move there;
 // documents keep their old embedding columns, emptied (dropping them
@@ -259,7 +271,7 @@ func sqliteSchemaV2() []string {
 // running during a deployment would fail on every insert), and are
 // looked up by content hash instead of (model, content hash).
 // embedding_claims holds the texts a re-embedding run is working on.
-func sqliteSchemaV3() []string {
+func sqliteSchemaV4() []string {
 	return []string{
 		`CREATE TABLE embeddings (
 		model        TEXT    NOT NULL,

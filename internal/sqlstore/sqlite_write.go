@@ -14,14 +14,16 @@ import (
 // Documents are written with plain statements, not an upsert with
 // RETURNING id, which costs about twice as much per row here.
 // The documents' embedding columns of the first schema stay empty (see
-// sqliteSchemaV3).
+// sqliteSchemaV4).
 const (
 	sqliteFindDocument   = `SELECT id, source_version, content_hash FROM documents WHERE source = ? AND item = ?`
 	sqliteInsertDocument = `INSERT INTO documents
-	(source, item, source_version, content_hash, text, embedding_model, embedding, dim, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, '', x'', 0, ?, ?)
+	(source, item, source_version, content_hash, text, embedding_model, embedding, dim, doc_group, is_test,
+		created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, '', x'', 0, ?, ?, ?, ?)
 	ON CONFLICT (source, item) DO NOTHING`
-	sqliteUpdateDocument = `UPDATE documents SET source_version = ?, content_hash = ?, text = ?, updated_at = ?
+	sqliteUpdateDocument = `UPDATE documents SET source_version = ?, content_hash = ?, text = ?,
+		doc_group = ?, is_test = ?, updated_at = ?
 	WHERE id = ?`
 )
 
@@ -192,7 +194,8 @@ type docWriter struct {
 // version it was stored from and the content hash it held.
 func (w *docWriter) put(ctx context.Context, d tinyhead.Document, ts any) (int64, string, string, error) {
 	insert := func() (sql.Result, error) {
-		return w.insert.ExecContext(ctx, d.Source, d.Item, d.SourceVersion, d.ContentHash, d.Text, ts, ts)
+		return w.insert.ExecContext(ctx, d.Source, d.Item, d.SourceVersion, d.ContentHash, d.Text,
+			d.Group, d.Test, ts, ts)
 	}
 	inserted := func(res sql.Result) (int64, string, string, error) {
 		id, err := res.LastInsertId()
@@ -228,7 +231,7 @@ func (w *docWriter) put(ctx context.Context, d tinyhead.Document, ts any) (int64
 	if err != nil {
 		return 0, "", "", err
 	}
-	_, err = w.update.ExecContext(ctx, d.SourceVersion, d.ContentHash, d.Text, ts, id)
+	_, err = w.update.ExecContext(ctx, d.SourceVersion, d.ContentHash, d.Text, d.Group, d.Test, ts, id)
 	return id, version, hash, err
 }
 

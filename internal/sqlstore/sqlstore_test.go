@@ -162,8 +162,10 @@ func TestLimits(t *testing.T) {
 				"empty source": func(d *tinyhead.Document) { d.Source = "" },
 				"long source":  func(d *tinyhead.Document) { d.Source = strings.Repeat("s", rowcheck.MaxSourceLen+1) },
 				"long item":    func(d *tinyhead.Document) { d.Item = strings.Repeat("😀", rowcheck.MaxItemLen/2+1) },
-				"long model":   func(d *tinyhead.Document) { d.Embeddings = map[string][]float32{strings.Repeat("m", rowcheck.MaxModelLen+1): {1}} },
-				"empty task":   func(d *tinyhead.Document) { d.Labels = map[string]string{"": "x"} },
+				"long model": func(d *tinyhead.Document) {
+					d.Embeddings = map[string][]float32{strings.Repeat("m", rowcheck.MaxModelLen+1): {1}}
+				},
+				"empty task": func(d *tinyhead.Document) { d.Labels = map[string]string{"": "x"} },
 				"long label": func(d *tinyhead.Document) {
 					d.Labels = map[string]string{"t": strings.Repeat("l", rowcheck.MaxLabelLen+1)}
 				},

@@ -22,10 +22,10 @@ import (
 // from (for example "incoming/reviews.csv") and Item is the item id given in
 // the file, or the row/line number when the file gives none.
 type Document struct {
-	ID             int64
-	Source         string
-	Item           string
-	SourceVersion  string // ETag of the blob version the row was last written from
+	ID            int64
+	Source        string
+	Item          string
+	SourceVersion string // ETag of the blob version the row was last written from
 	ContentHash   string // ContentHash(Text)
 	Text          string
 	// Embeddings holds the text's vector for each embedding model, by
@@ -35,7 +35,15 @@ type Document struct {
 	Embeddings map[string][]float32
 	// Labels maps task → label. When writing, a task mapped to "" removes
 	// that task's label (an empty CSV cell in a newer version of a file).
-	Labels    map[string]string
+	Labels map[string]string
+	// Group names the related documents (passages of one text, messages
+	// of one thread) that the validation split keeps on one side; "" means
+	// the document is a group of its own (for a one-document file, its
+	// blob). Names are global: one group may span files.
+	Group string
+	// Test marks a held-out test document ("split": "test" in the file):
+	// training never trains or validates on it, only reports its score.
+	Test      bool
 	CreatedAt time.Time
 }
 
@@ -109,6 +117,9 @@ var (
 // Ingest is the record of one blob version: how re-deliveries and poison
 // files are recognised.
 type Ingest struct {
+	// ID numbers the records in the order they were created (ListIngests
+	// lists the newest first).
+	ID           int64
 	Source       string
 	ETag         string
 	Status       IngestStatus
@@ -161,6 +172,12 @@ type Store interface {
 	FinishIngest(ctx context.Context, in Ingest) error
 	// GetIngest returns the record of one blob version, or ErrNotFound.
 	GetIngest(ctx context.Context, source, etag string) (Ingest, error)
+	// IngestProgress records how many rows the running attempt number
+	// attempt has stored so far (RowsOK), so that a watcher sees it move.
+	// An attempt that no longer holds the version changes nothing; that is
+	// no error (its next write will fail on its own).
+	IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error
+	IngestLister
 
 	// EmbeddingsByHash returns the stored embeddings, for the given model,
 	// of whichever of the content hashes are already known.
@@ -207,6 +224,24 @@ type Store interface {
 	Close() error
 }
 
+// IngestFilter selects ingest records to list.
+type IngestFilter struct {
+	Source string       // only this source's versions ("": every source)
+	Status IngestStatus // only records of this status ("": every status)
+	Before int64        // only records whose ID is smaller (0: from the newest): the next page
+	Limit  int          // at most this many (0: MaxIngestsListed)
+}
+
+// MaxIngestsListed bounds one ListIngests call.
+const MaxIngestsListed = 1000
+
+// IngestLister lists ingest records.
+type IngestLister interface {
+	// ListIngests returns the records that f selects, newest (highest ID)
+	// first.
+	ListIngests(ctx context.Context, f IngestFilter) ([]Ingest, error)
+}
+
 // Stats summarises the store's contents.
 type Stats struct {
 	Documents int
@@ -235,6 +270,9 @@ type LabeledRow struct {
 	Source string
 	Item   string
 	Label  string
+	// Group and Test are the document's (see Document).
+	Group string
+	Test  bool
 	// Embedding is nil when the caller asked for keys only.
 	Embedding []float32
 }

@@ -134,7 +134,7 @@ func writeSynthetic(b *testing.B, path string, n int) *sqlstore.Store {
 				Source: syntheticSource, Item: strconv.Itoa(j), SourceVersion: "v1",
 				ContentHash: tinyhead.ContentHash(text), Text: text,
 				Embeddings: map[string][]float32{scalingModel: x[j*dim : (j+1)*dim]},
-				Labels: map[string]string{"synthetic": "c" + strconv.Itoa(int(y[j]))},
+				Labels:     map[string]string{"synthetic": "c" + strconv.Itoa(int(y[j]))},
 			})
 		}
 		if err := store.PutDocuments(ctx, docs); err != nil {

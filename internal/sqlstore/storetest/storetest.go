@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"SourceVersionsMany", testSourceVersionsMany},
 		{"Sources", testSources},
 		{"IngestLifecycle", testIngestLifecycle},
+		{"ListIngests", testListIngests},
+		{"IngestProgress", testIngestProgress},
 		{"ConcurrentBeginIngest", testConcurrentBeginIngest},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentPutOverlapping", testConcurrentPutOverlapping},
@@ -66,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ContextCanceled", testContextCanceled},
 		{"Tasks", testTasks},
 		{"ScanLabeled", testScanLabeled},
+		{"GroupAndTest", testGroupAndTest},
 		{"EmbeddingsByID", testEmbeddingsByID},
 		{"TwoModels", testTwoModels},
 		{"OrphanedVectors", testOrphanedVectors},
@@ -94,13 +97,13 @@ const model = "test-model"
 // equal texts get equal vectors.
 func doc(source, item, version, text string, labels map[string]string) tinyhead.Document {
 	return tinyhead.Document{
-		Source:         source,
-		Item:           item,
-		SourceVersion:  version,
-		ContentHash:    tinyhead.ContentHash(text),
-		Text:           text,
-		Embeddings:     map[string][]float32{model: vectorOf(text, 8)},
-		Labels:         labels,
+		Source:        source,
+		Item:          item,
+		SourceVersion: version,
+		ContentHash:   tinyhead.ContentHash(text),
+		Text:          text,
+		Embeddings:    map[string][]float32{model: vectorOf(text, 8)},
+		Labels:        labels,
 	}
 }
 
