@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,35 +20,12 @@ import (
 )
 
 // secondModel makes a second real embedding model: the USE-lite model
-// directory's files under another id that reads only the first 8 tokens,
-// so that its vectors of longer texts differ from the default model's.
+// under another id that reads only the first 8 tokens, so that its vectors
+// of longer texts differ from the default model's.
 func secondModel(t *testing.T) (dir, id string) {
 	t.Helper()
-	src := testenv.ModelDir(t)
-	raw, err := os.ReadFile(filepath.Join(src, "model.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info map[string]any
-	if err := json.Unmarshal(raw, &info); err != nil {
-		t.Fatal(err)
-	}
-	id = fmt.Sprint(info["id"]) + "-first-8-tokens"
-	info["id"], info["max_tokens"] = id, 8
-	dir = t.TempDir()
-	for _, key := range []string{"model", "vocab"} {
-		name := fmt.Sprint(info[key])
-		if err := os.Symlink(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if raw, err = json.Marshal(info); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "model.json"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir, id
+	id = "use-lite-en@0.2.0-first-8-tokens"
+	return testenv.ModelCopy(t, id, 8), id
 }
 
 // startWith runs a handler process on e's database and storage with extra
