@@ -121,3 +121,26 @@ func TestTimeBoxAndFailure(t *testing.T) {
 		t.Errorf("an unconfigured model: %v, want ErrInvalid", err)
 	}
 }
+
+// TestContinue: the nightly continuation finishes a model whose
+// re-embedding was started, and leaves alone a model never started.
+func TestContinue(t *testing.T) {
+	store, def, emb := setup(t, 41)
+	never := inmem.NewEmbedder(5)
+	svc := &reembed.Service{Store: store, Embedders: tinyhead.Embedders{def, emb, never}, BatchSize: 8}
+	first, err := store.ClaimMissing(t.Context(), emb.ModelID(), "earlier", "", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec, _ := emb.Embed(t.Context(), []string{first[0].Text})
+	if _, err := store.PutEmbeddings(t.Context(), emb.ModelID(), "earlier", []tinyhead.HashVector{{ContentHash: first[0].ContentHash, Vector: vec[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := svc.Continue(t.Context(), time.Now().Add(time.Minute))
+	if err != nil || len(sts) != 1 || sts[0].Model != emb.ModelID() || !sts[0].Done || sts[0].Run.Embedded != 39 {
+		t.Fatalf("Continue = %+v, %v; want %s finished (39 texts)", sts, err, emb.ModelID())
+	}
+	if st, _ := svc.Status(t.Context(), never.ModelID()); st.Embedded != 0 {
+		t.Errorf("a model never started was embedded: %+v", st)
+	}
+}
