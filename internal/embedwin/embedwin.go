@@ -182,7 +182,6 @@ type Stats struct {
 // so that short windows are not padded to long ones.
 func Run(ctx context.Context, m Model, texts []string) ([][]float32, Stats, error) {
 	var windows [][]int32
-	owner := make([]int, 0, len(texts))
 	first := make([]int, len(texts)+1)
 	st := Stats{Texts: len(texts)}
 	for i, t := range texts {
@@ -193,7 +192,6 @@ func Run(ctx context.Context, m Model, texts []string) ([][]float32, Stats, erro
 		first[i] = len(windows)
 		for _, w := range m.Window.Split(toks, m.MaxTokens) {
 			windows = append(windows, w)
-			owner = append(owner, i)
 			st.Tokens += len(w)
 		}
 	}
