@@ -177,6 +177,13 @@ type Stats struct {
 	Texts, Windows, Tokens int
 }
 
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Texts += o.Texts
+	s.Windows += o.Windows
+	s.Tokens += o.Tokens
+}
+
 // Run returns one vector per text, in order, or an error naming the first
 // empty text. Windows of all texts are run in batches of similar length,
 // so that short windows are not padded to long ones.
