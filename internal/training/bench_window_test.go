@@ -138,7 +138,7 @@ func benchEmbedSideBySide(b *testing.B, store dataset.Source, wins []embedwin.Wi
 			if wins[k].Enabled() {
 				continue
 			}
-			stored, err := store.EmbeddingsByID(context.Background(), part)
+			stored, err := store.EmbeddingsByID(context.Background(), onnxembed.USELiteID, part)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -185,7 +185,8 @@ func reportEmbed(b *testing.B, prefix string, st embedwin.Stats, took time.Durat
 	b.ReportMetric(float64(st.Tokens)/float64(st.Texts), prefix+"tokens/text")
 }
 
-// vectorSource is the store's labelled rows with other vectors.
+// vectorSource is the store's labelled rows of one model with other
+// vectors (those of the same documents read with a window setting).
 type vectorSource struct {
 	rows interface {
 		ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error
@@ -202,7 +203,7 @@ func (s vectorSource) ScanLabeled(ctx context.Context, task, model string, withV
 	})
 }
 
-func (s vectorSource) EmbeddingsByID(_ context.Context, ids []int64) (map[int64][]float32, error) {
+func (s vectorSource) EmbeddingsByID(_ context.Context, _ string, ids []int64) (map[int64][]float32, error) {
 	out := make(map[int64][]float32, len(ids))
 	for _, id := range ids {
 		out[id] = s.vecs[id]
