@@ -81,6 +81,7 @@ type docRow struct {
 	emb                                      []float32
 	created, updated                         time.Time
 	labels                                   map[string]labelRow // task → label
+	preds                                    map[string]tinyhead.Prediction // task → prediction
 }
 
 type labelRow struct {

@@ -179,7 +179,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4()},
 	}
 }
 
@@ -316,4 +316,27 @@ func mssqlSchemaV3() []string {
 			EXEC(N'`+alter+` COLLATE Latin1_General_100_BIN2 NOT NULL')`)
 	}
 	return out
+}
+
+// mssqlSchemaV4 adds the predictions table that batch scoring writes
+// (predictions.go): one row per task and document, deleted with the
+// document. label is an included column, not a key (see labels).
+func mssqlSchemaV4() []string {
+	return []string{
+		`CREATE TABLE predictions (
+			document_id   BIGINT         NOT NULL,
+			task          NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			version       NVARCHAR(128)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			label         NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			probability   FLOAT          NOT NULL,
+			margin        FLOAT          NOT NULL,
+			probabilities NVARCHAR(MAX)  NOT NULL, -- JSON object: label → probability
+			scored_at     DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_predictions PRIMARY KEY CLUSTERED (task, document_id),
+			CONSTRAINT fk_predictions_document FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX ix_predictions_document ON predictions (document_id)`,
+		`CREATE INDEX ix_predictions_probability ON predictions (task, probability) INCLUDE (label, version)`,
+		`CREATE INDEX ix_predictions_margin ON predictions (task, margin) INCLUDE (version)`,
+	}
 }

@@ -146,7 +146,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3()},
 	}
 }
 
@@ -241,5 +241,28 @@ func sqliteSchemaV2() []string {
 	) WITHOUT ROWID`,
 		`ALTER TABLE ingests ADD COLUMN modified TEXT NOT NULL DEFAULT ` + zero,
 		`ALTER TABLE ingests ADD COLUMN lease_until TEXT NOT NULL DEFAULT ` + zero,
+	}
+}
+
+// sqliteSchemaV3 adds the predictions table that batch scoring writes
+// (predictions.go): one row per task and document, deleted with the
+// document. The document_id index serves that cascade; the others the
+// queries on label and probability, and the "label next" list (margin).
+func sqliteSchemaV3() []string {
+	return []string{
+		`CREATE TABLE predictions (
+		document_id   INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+		task          TEXT    NOT NULL,
+		version       TEXT    NOT NULL,
+		label         TEXT    NOT NULL,
+		probability   REAL    NOT NULL,
+		margin        REAL    NOT NULL,
+		probabilities TEXT    NOT NULL, -- JSON object: label → probability
+		scored_at     TEXT    NOT NULL,
+		PRIMARY KEY (task, document_id)
+	) WITHOUT ROWID`,
+		`CREATE INDEX predictions_document ON predictions (document_id)`,
+		`CREATE INDEX predictions_label ON predictions (task, label, probability)`,
+		`CREATE INDEX predictions_margin ON predictions (task, margin)`,
 	}
 }

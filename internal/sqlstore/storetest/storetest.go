@@ -64,6 +64,9 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ScanLabeled", testScanLabeled},
 		{"EmbeddingsByID", testEmbeddingsByID},
 		{"Models", testModels},
+		{"Predictions", testPredictions},
+		{"PutPredictionsInvalid", testPutPredictionsInvalid},
+		{"Uncertain", testUncertain},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

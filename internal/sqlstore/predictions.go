@@ -1,0 +1,325 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
+)
+
+// The predictions table (tinyhead.Predictions): batch scoring reads the
+// documents a task's current version has not scored yet, a page at a
+// time by id, and writes a page of predictions per transaction.
+
+var _ tinyhead.Predictions = (*Store)(nil)
+
+// unscored is the condition on documents d (after the embedding model's
+// and the cursor's argument places) that selects those without a
+// prediction of task p(3) by version p(4) made from the document as it is
+// now: a document rewritten since (a new version of its blob) is scored
+// again.
+func (s *Store) unscored() string {
+	p := s.d.param
+	return `NOT EXISTS (SELECT 1 FROM predictions p
+		WHERE p.task = ` + p(3) + ` AND p.document_id = d.id AND p.version = ` + p(4) + ` AND p.scored_at >= d.updated_at)`
+}
+
+// ScanUnscored calls fn with pages of the documents embedded by model that
+// task's version has not scored, in id order. The page and its vectors are
+// buffers reused for the next page; no connection is held while fn runs.
+func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, fn func(page []tinyhead.ScoreRow) error) error {
+	if err := rowcheck.TaskName(task); err != nil {
+		return fmt.Errorf("scan unscored documents of task %q: %w", task, err)
+	}
+	var q string
+	if _, ok := s.d.(mssqlDialect); ok {
+		q = `SELECT TOP (@p5) d.id, d.embedding FROM documents d
+			WHERE d.embedding_model = @p1 AND d.id > @p2 AND ` + s.unscored() + ` ORDER BY d.id`
+	} else {
+		// Walk documents by rowid from the cursor (the unary + keeps SQLite
+		// off the model index, as in scanPage) and look each prediction up
+		// by primary key.
+		q = `SELECT d.id, d.embedding FROM documents d
+			WHERE +d.embedding_model = ? AND d.id > ? AND ` + s.unscored() + ` ORDER BY d.id LIMIT ?`
+	}
+	page := make([]tinyhead.ScoreRow, 0, scanPageSize)
+	var vecs []float32
+	ends := make([]int, 0, scanPageSize)
+	after := int64(math.MinInt64)
+	for {
+		err := s.retry(ctx, func() error {
+			page, vecs, ends = page[:0], vecs[:0], ends[:0]
+			rows, err := s.db.QueryContext(ctx, q, model, after, task, version, scanPageSize)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var (
+					id  int64
+					emb sql.RawBytes
+				)
+				if err := rows.Scan(&id, &emb); err != nil {
+					return err
+				}
+				if vecs, err = AppendDecoded(vecs, emb); err != nil {
+					return fmt.Errorf("document %d: %w", id, err)
+				}
+				ends = append(ends, len(vecs))
+				page = append(page, tinyhead.ScoreRow{ID: id})
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("scan unscored documents of task %s after id %d: %w", task, after, err)
+		}
+		start := 0
+		for i := range page {
+			page[i].Embedding = vecs[start:ends[i]:ends[i]]
+			start = ends[i]
+		}
+		if len(page) > 0 {
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		if len(page) < scanPageSize {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// CountUnscored counts the documents ScanUnscored would visit.
+func (s *Store) CountUnscored(ctx context.Context, task, version, model string) (int, error) {
+	// The cursor's and page size's places are filled with no-ops, so that
+	// unscored's parameter numbers hold.
+	q := `SELECT COUNT(*) FROM documents d WHERE d.embedding_model = ` + s.d.param(1) + ` AND d.id > ` + s.d.param(2) +
+		` AND ` + s.unscored()
+	var n int
+	err := rowcheck.TaskName(task)
+	if err == nil {
+		err = s.retry(ctx, func() error {
+			return s.db.QueryRowContext(ctx, q, model, int64(math.MinInt64), task, version).Scan(&n)
+		})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count unscored documents of task %s: %w", task, err)
+	}
+	return n, nil
+}
+
+// predictionColumns are the columns of an insert, in order.
+const predictionColumns = 8
+
+// predictionsPerInsert keeps a multi-row INSERT under SQL Server's 2,100
+// parameters.
+const predictionsPerInsert = 2000 / predictionColumns
+
+// PutPredictions replaces the task's predictions of the page's documents,
+// in one transaction: their old rows are deleted, then the new ones
+// inserted, several rows per statement. Documents deleted since they were
+// read are left out (they are looked up in the same transaction).
+func (s *Store) PutPredictions(ctx context.Context, preds []tinyhead.Prediction) error {
+	if len(preds) == 0 {
+		return nil
+	}
+	task, version := preds[0].Task, preds[0].Version
+	if err := rowcheck.Predictions(preds); err != nil {
+		return fmt.Errorf("write %d predictions of task %q: %w", len(preds), task, err)
+	}
+	lo, hi := preds[0].DocumentID, preds[len(preds)-1].DocumentID
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		live, err := s.liveIDs(ctx, tx, lo, hi)
+		if err != nil {
+			return err
+		}
+		ids := make([]any, 0, len(preds))
+		rows := make([]tinyhead.Prediction, 0, len(preds))
+		for _, p := range preds {
+			if live[p.DocumentID] {
+				ids = append(ids, p.DocumentID)
+				rows = append(rows, p)
+			}
+		}
+		for start := 0; start < len(ids); start += idsPerQuery {
+			chunk := ids[start:min(start+idsPerQuery, len(ids))]
+			q := `DELETE FROM predictions WHERE task = ` + s.d.param(1) + ` AND document_id IN (` + s.marks(2, len(chunk)) + `)`
+			if _, err := tx.ExecContext(ctx, q, append([]any{task}, chunk...)...); err != nil {
+				return fmt.Errorf("delete old predictions: %w", err)
+			}
+		}
+		args := make([]any, 0, predictionsPerInsert*predictionColumns)
+		for start := 0; start < len(rows); start += predictionsPerInsert {
+			chunk := rows[start:min(start+predictionsPerInsert, len(rows))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO predictions (document_id, task, version, label, probability, margin, probabilities, scored_at) VALUES `)
+			args = args[:0]
+			for i, p := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(" + s.marks(i*predictionColumns+1, predictionColumns) + ")")
+				args = append(args, p.DocumentID, task, version, p.Label, p.Probability, p.Margin, p.Probabilities, s.d.timeArg(p.ScoredAt))
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return fmt.Errorf("insert predictions: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %d predictions of task %s version %s (documents %d to %d): %w", len(preds), task, version, lo, hi, err)
+	}
+	return nil
+}
+
+// liveIDs returns which documents with ids from lo to hi exist, read in
+// tx; on SQL Server the rows stay share-locked until it ends, so none is
+// deleted before the predictions that reference it are written.
+func (s *Store) liveIDs(ctx context.Context, tx *sql.Tx, lo, hi int64) (map[int64]bool, error) {
+	hint := ""
+	if _, ok := s.d.(mssqlDialect); ok {
+		hint = " WITH (HOLDLOCK)"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM documents`+hint+` WHERE id >= `+s.d.param(1)+` AND id <= `+s.d.param(2), lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("read document ids: %w", err)
+	}
+	defer rows.Close()
+	live := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		live[id] = true
+	}
+	return live, rows.Err()
+}
+
+// marks returns n placeholders numbered from first, comma-separated.
+func (s *Store) marks(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.d.param(first + i))
+	}
+	return b.String()
+}
+
+// DeletePredictions deletes the task's predictions of every version but
+// keepVersion ("" deletes them all).
+func (s *Store) DeletePredictions(ctx context.Context, task, keepVersion string) (int, error) {
+	if err := rowcheck.TaskName(task); err != nil {
+		return 0, fmt.Errorf("delete predictions of task %q: %w", task, err)
+	}
+	q := `DELETE FROM predictions WHERE task = ` + s.d.param(1) + ` AND version <> ` + s.d.param(2)
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, task, keepVersion)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete predictions of task %s other than version %q: %w", task, keepVersion, err)
+	}
+	return int(n), nil
+}
+
+const predictionSelect = `p.document_id, p.task, p.version, p.label, p.probability, p.margin, p.probabilities, p.scored_at`
+
+func scanPrediction(rows *sql.Rows, p *tinyhead.Prediction, more ...any) error {
+	return rows.Scan(append([]any{&p.DocumentID, &p.Task, &p.Version, &p.Label, &p.Probability, &p.Margin,
+		&p.Probabilities, timeCol{&p.ScoredAt}}, more...)...)
+}
+
+// PredictionsOf returns the task's predictions of the given documents.
+func (s *Store) PredictionsOf(ctx context.Context, task string, ids []int64) (map[int64]tinyhead.Prediction, error) {
+	if err := rowcheck.TaskName(task); err != nil {
+		return nil, fmt.Errorf("read predictions of task %q: %w", task, err)
+	}
+	out := make(map[int64]tinyhead.Prediction, len(ids))
+	for start := 0; start < len(ids); start += idsPerQuery {
+		chunk := ids[start:min(start+idsPerQuery, len(ids))]
+		args := []any{task}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := `SELECT ` + predictionSelect + ` FROM predictions p WHERE p.task = ` + s.d.param(1) +
+			` AND p.document_id IN (` + s.marks(2, len(chunk)) + `)`
+		err := s.retry(ctx, func() error {
+			rows, err := s.db.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var p tinyhead.Prediction
+				if err := scanPrediction(rows, &p); err != nil {
+					return err
+				}
+				out[p.DocumentID] = p
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read predictions of task %s for %d documents: %w", task, len(chunk), err)
+		}
+	}
+	return out, nil
+}
+
+// MaxSuggestions bounds Uncertain's n.
+const MaxSuggestions = 1000
+
+// Uncertain returns up to n unlabelled documents scored by the task's
+// version, smallest margin first.
+func (s *Store) Uncertain(ctx context.Context, task, version string, n int) ([]tinyhead.Suggestion, error) {
+	if err := rowcheck.TaskName(task); err != nil {
+		return nil, fmt.Errorf("suggest documents of task %q: %w", task, err)
+	}
+	n = max(0, min(n, MaxSuggestions))
+	p := s.d.param
+	from := ` FROM predictions p JOIN documents d ON d.id = p.document_id
+		WHERE p.task = ` + p(1) + ` AND p.version = ` + p(2) + `
+		AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.document_id = p.document_id AND l.task = ` + p(3) + `)
+		ORDER BY p.margin, p.document_id`
+	cols := predictionSelect + `, d.source, d.item, d.text`
+	var q string
+	if _, ok := s.d.(mssqlDialect); ok {
+		q = `SELECT TOP (@p4) ` + cols + from
+	} else {
+		q = `SELECT ` + cols + from + ` LIMIT ?`
+	}
+	var out []tinyhead.Suggestion
+	err := s.retry(ctx, func() error {
+		out = out[:0]
+		rows, err := s.db.QueryContext(ctx, q, task, version, task, n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var sg tinyhead.Suggestion
+			if err := scanPrediction(rows, &sg.Prediction, &sg.Source, &sg.Item, &sg.Text); err != nil {
+				return err
+			}
+			out = append(out, sg)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("suggest documents of task %s: %w", task, err)
+	}
+	return out, nil
+}
