@@ -24,12 +24,14 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/training"
@@ -155,12 +157,16 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	models := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: config.ModelsContainer, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
 	trainer := &training.Service{Store: store, Registry: models, Embedding: emb, Log: log}
 	server := &serving.Service{Models: models, Embedder: emb, Log: log, MaxTextBytes: cfg.MaxTextBytes}
+	// Batch scoring runs heads in Go: no ONNX Runtime session per version.
+	goModels := &registry.Registry{Blobs: models.Blobs, Container: models.Container, Runtime: registry.GoRuntime, Log: log}
 	return &services{
 		App: &app.App{
 			Ingest:   pipeline,
 			Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
 			Training: trainer,
 			Serving:  server,
+			Scoring:  &scoring.Service{Store: store, Models: goModels, Log: log},
+			Catalog:  &catalog.Service{Store: store, Registry: models, Staleness: trainer, Embedding: emb},
 			Log:      log,
 		},
 		Blobs:    blobs,

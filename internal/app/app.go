@@ -55,6 +55,8 @@ type App struct {
 	Removal  Remover
 	Training Trainer
 	Serving  Classifier
+	Scoring  Scorer
+	Catalog  Catalog
 	Log      *slog.Logger
 }
 
@@ -76,6 +78,12 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
+	mux.HandleFunc("POST /"+ScoreFunction, withDeadline(a.score))
+	mux.HandleFunc("POST /"+SuggestFunction, withDeadline(a.suggest))
+	mux.HandleFunc("POST /"+TasksFunction, withDeadline(a.tasks))
+	mux.HandleFunc("POST /"+ModelsFunction, withDeadline(a.models))
+	mux.HandleFunc("POST /"+ReportFunction, withDeadline(a.report))
+	mux.HandleFunc("POST /"+DashboardFunction, a.dashboard)
 	return mux
 }
 

@@ -80,7 +80,7 @@ type docRow struct {
 	source, item, version, hash, text, model string
 	emb                                      []float32
 	created, updated                         time.Time
-	labels                                   map[string]labelRow // task → label
+	labels                                   map[string]labelRow            // task → label
 	preds                                    map[string]tinyhead.Prediction // task → prediction
 }
 

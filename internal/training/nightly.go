@@ -64,6 +64,12 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 	return results, nil
 }
 
+// Stale says whether a task's labelled data changed since its current
+// model was trained (or it has none), and why; see stale.
+func (s *Service) Stale(ctx context.Context, sum tinyhead.TaskSummary) (why string, stale bool, err error) {
+	return s.stale(ctx, sum)
+}
+
 // stale says whether a task needs retraining: no model, a model of other
 // embeddings, or data that changed (rows added, removed or relabelled)
 // since the model's. It also repairs the models table's promoted mirror.

@@ -259,7 +259,8 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		Task: task, Version: out.Version, CreatedAt: start.UTC(), Labels: ds.Labels,
 		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Parameters: out.Parameters,
 		Hyperparams: hp, Metrics: mj, Rows: out.Rows,
-		Data: registry.DataVersion{Rows: sum.Rows, LastChange: sum.LastChange},
+		Data:     registry.DataVersion{Rows: sum.Rows, LastChange: sum.LastChange},
+		Decision: registry.Decision{Promoted: out.Promoted, Reason: out.Reason},
 	}
 	man.Timings = registry.Timings{Load: out.Timings.Load, Train: out.Timings.Train, Total: time.Since(start).Seconds()}
 	if err := s.Registry.Save(ctx, man, model.ONNX().Marshal(), png); err != nil {
