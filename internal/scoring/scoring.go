@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/mlp"
@@ -94,22 +95,27 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 		stopAt = d.Add(-s.reserve())
 	}
 	sc := newScorer(task, h)
+	w := s.startWriter(ctx)
 	readAt := time.Now() // a page is read after this: its documents' ScoredAt
 	err = s.Store.ScanUnscored(ctx, task, h.Version, man.EmbeddingModel, func(page []tinyhead.ScoreRow) error {
 		preds, err := sc.score(page, readAt)
 		if err != nil {
 			return err
 		}
-		if err := s.Store.PutPredictions(ctx, preds); err != nil {
+		if err := w.put(preds); err != nil {
 			return err
 		}
-		res.Scored += len(preds)
 		if !stopAt.IsZero() && time.Now().After(stopAt) {
 			return errTimeBox
 		}
 		readAt = time.Now()
 		return nil
 	})
+	var werr error
+	res.Scored, werr = w.close()
+	if werr != nil && (err == nil || errors.Is(err, errTimeBox) || errors.Is(err, errWriteFailed)) {
+		err = werr // the write's failure is the reason the scan stopped, or came after its end
+	}
 	switch {
 	case errors.Is(err, errTimeBox):
 		if res.Remaining, err = s.Store.CountUnscored(ctx, task, h.Version, man.EmbeddingModel); err != nil {
@@ -136,6 +142,57 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 	s.log().Info("scored", "task", task, "version", h.Version, "scored", res.Scored, "remaining", res.Remaining,
 		"removed", res.Removed, "seconds", res.Seconds, "docs_per_second", res.DocsPerSecond)
 	return res, nil
+}
+
+// writer writes pages of predictions in the background, so that the next
+// page is read and scored while one is written: reading and writing each
+// take about half of the time, and SQLite's WAL lets a reader run beside
+// the writer.
+type writer struct {
+	pages  chan []tinyhead.Prediction
+	done   chan struct{}
+	failed atomic.Bool
+	err    error // set before done closes
+	scored int   // rows written, set before done closes
+}
+
+func (s *Service) startWriter(ctx context.Context) *writer {
+	w := &writer{pages: make(chan []tinyhead.Prediction, 1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for preds := range w.pages {
+			if w.err != nil {
+				continue // drain: the scan stops at its next page
+			}
+			if w.err = s.Store.PutPredictions(ctx, preds); w.err != nil {
+				w.failed.Store(true)
+				continue
+			}
+			w.scored += len(preds)
+		}
+	}()
+	return w
+}
+
+// errWriteFailed stops the scan; close returns the write's own error.
+var errWriteFailed = errors.New("writing predictions failed")
+
+// put queues a page (waiting while one is being written and another
+// queued); it fails once a write has failed.
+func (w *writer) put(preds []tinyhead.Prediction) error {
+	if w.failed.Load() {
+		return errWriteFailed
+	}
+	w.pages <- preds
+	return nil
+}
+
+// close waits for the queued pages and returns the rows written and the
+// first write error.
+func (w *writer) close() (int, error) {
+	close(w.pages)
+	<-w.done
+	return w.scored, w.err
 }
 
 // current loads the task's current version.

@@ -319,8 +319,12 @@ func mssqlSchemaV3() []string {
 }
 
 // mssqlSchemaV4 adds the predictions table that batch scoring writes
-// (predictions.go): one row per task and document, deleted with the
-// document. label is an included column, not a key (see labels).
+// (predictions.go): one row per document and task, deleted with the
+// document (the primary key serves that cascade and the lookups of
+// incremental scoring). The one index serves a task's version: deleting
+// the other versions' rows, and the "label next" list. It leaves margin
+// out of the key: rows of a page then go to the index's end, where a key
+// ordered by margin would scatter them over every page of it.
 func mssqlSchemaV4() []string {
 	return []string{
 		`CREATE TABLE predictions (
@@ -332,11 +336,9 @@ func mssqlSchemaV4() []string {
 			margin        FLOAT          NOT NULL,
 			probabilities NVARCHAR(MAX)  NOT NULL, -- JSON object: label → probability
 			scored_at     DATETIME2(7)   NOT NULL,
-			CONSTRAINT pk_predictions PRIMARY KEY CLUSTERED (task, document_id),
+			CONSTRAINT pk_predictions PRIMARY KEY CLUSTERED (document_id, task),
 			CONSTRAINT fk_predictions_document FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
 		)`,
-		`CREATE INDEX ix_predictions_document ON predictions (document_id)`,
-		`CREATE INDEX ix_predictions_probability ON predictions (task, probability) INCLUDE (label, version)`,
-		`CREATE INDEX ix_predictions_margin ON predictions (task, margin) INCLUDE (version)`,
+		`CREATE INDEX ix_predictions_version ON predictions (task, version) INCLUDE (margin)`,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -113,17 +114,9 @@ func (s *Store) CountUnscored(ctx context.Context, task, version, model string) 
 	return n, nil
 }
 
-// predictionColumns are the columns of an insert, in order.
-const predictionColumns = 8
-
-// predictionsPerInsert keeps a multi-row INSERT under SQL Server's 2,100
-// parameters.
-const predictionsPerInsert = 2000 / predictionColumns
-
 // PutPredictions replaces the task's predictions of the page's documents,
-// in one transaction: their old rows are deleted, then the new ones
-// inserted, several rows per statement. Documents deleted since they were
-// read are left out (they are looked up in the same transaction).
+// in one transaction, several rows per statement. Documents deleted since
+// they were read are left out.
 func (s *Store) PutPredictions(ctx context.Context, preds []tinyhead.Prediction) error {
 	if len(preds) == 0 {
 		return nil
@@ -133,60 +126,138 @@ func (s *Store) PutPredictions(ctx context.Context, preds []tinyhead.Prediction)
 		return fmt.Errorf("write %d predictions of task %q: %w", len(preds), task, err)
 	}
 	lo, hi := preds[0].DocumentID, preds[len(preds)-1].DocumentID
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		live, err := s.liveIDs(ctx, tx, lo, hi)
-		if err != nil {
-			return err
-		}
-		ids := make([]any, 0, len(preds))
-		rows := make([]tinyhead.Prediction, 0, len(preds))
-		for _, p := range preds {
-			if live[p.DocumentID] {
-				ids = append(ids, p.DocumentID)
-				rows = append(rows, p)
-			}
-		}
-		for start := 0; start < len(ids); start += idsPerQuery {
-			chunk := ids[start:min(start+idsPerQuery, len(ids))]
-			q := `DELETE FROM predictions WHERE task = ` + s.d.param(1) + ` AND document_id IN (` + s.marks(2, len(chunk)) + `)`
-			if _, err := tx.ExecContext(ctx, q, append([]any{task}, chunk...)...); err != nil {
-				return fmt.Errorf("delete old predictions: %w", err)
-			}
-		}
-		args := make([]any, 0, predictionsPerInsert*predictionColumns)
-		for start := 0; start < len(rows); start += predictionsPerInsert {
-			chunk := rows[start:min(start+predictionsPerInsert, len(rows))]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO predictions (document_id, task, version, label, probability, margin, probabilities, scored_at) VALUES `)
-			args = args[:0]
-			for i, p := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(" + s.marks(i*predictionColumns+1, predictionColumns) + ")")
-				args = append(args, p.DocumentID, task, version, p.Label, p.Probability, p.Margin, p.Probabilities, s.d.timeArg(p.ScoredAt))
-			}
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-				return fmt.Errorf("insert predictions: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	write := s.upsertPredictions
+	if _, ok := s.d.(mssqlDialect); ok {
+		write = s.replacePredictions
+	}
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return write(ctx, tx, preds) }); err != nil {
 		return fmt.Errorf("write %d predictions of task %s version %s (documents %d to %d): %w", len(preds), task, version, lo, hi, err)
 	}
 	return nil
 }
 
-// liveIDs returns which documents with ids from lo to hi exist, read in
-// tx; on SQL Server the rows stay share-locked until it ends, so none is
-// deleted before the predictions that reference it are written.
-func (s *Store) liveIDs(ctx context.Context, tx *sql.Tx, lo, hi int64) (map[int64]bool, error) {
-	hint := ""
-	if _, ok := s.d.(mssqlDialect); ok {
-		hint = " WITH (HOLDLOCK)"
+// predictionArgs appends a prediction's values in predictionColumns'
+// order.
+func (s *Store) predictionArgs(args []any, p tinyhead.Prediction) []any {
+	return append(args, p.DocumentID, p.Task, p.Version, p.Label, p.Probability, p.Margin, p.Probabilities, s.d.timeArg(p.ScoredAt))
+}
+
+const predictionColumns = `document_id, task, version, label, probability, margin, probabilities, scored_at`
+
+// predictionsPerStatement keeps a statement under SQL Server's 2,100
+// parameters and SQLite's 500 rows of a compound SELECT.
+const predictionsPerStatement = 250
+
+// upsertPredictions is SQLite's write: an upsert of rows whose document
+// still exists. The write lock is held from BEGIN (_txlock=immediate), so
+// no document is deleted between the check and the write.
+func (s *Store) upsertPredictions(ctx context.Context, tx *sql.Tx, preds []tinyhead.Prediction) error {
+	// A full chunk's statement is prepared once per page: parsing it is a
+	// tenth of the write's time.
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, predictionsPerStatement*8)
+	var at time.Time
+	var atArg any
+	for start := 0; start < len(preds); start += predictionsPerStatement {
+		chunk := preds[start:min(start+predictionsPerStatement, len(preds))]
+		args = args[:0]
+		for _, p := range chunk {
+			if !p.ScoredAt.Equal(at) { // a page's rows share one time
+				at, atArg = p.ScoredAt, s.d.timeArg(p.ScoredAt)
+			}
+			args = append(args, p.DocumentID, p.Task, p.Version, p.Label, p.Probability, p.Margin, p.Probabilities, atArg)
+		}
+		var err error
+		if len(chunk) == predictionsPerStatement {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, sqliteUpsertPredictions(len(chunk))); err != nil {
+					return fmt.Errorf("prepare the upsert of predictions: %w", err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, sqliteUpsertPredictions(len(chunk)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("upsert predictions: %w", err)
+		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM documents`+hint+` WHERE id >= `+s.d.param(1)+` AND id <= `+s.d.param(2), lo, hi)
+	return nil
+}
+
+// sqliteUpsertPredictions upserts n rows whose document exists.
+func sqliteUpsertPredictions(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO predictions (` + predictionColumns + `)
+		SELECT column1, column2, column3, column4, column5, column6, column7, column8 FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	q.WriteString(`) WHERE EXISTS (SELECT 1 FROM documents WHERE id = column1)
+		ON CONFLICT (document_id, task) DO UPDATE SET version = excluded.version, label = excluded.label,
+			probability = excluded.probability, margin = excluded.margin, probabilities = excluded.probabilities,
+			scored_at = excluded.scored_at`)
+	return q.String()
+}
+
+// replacePredictions is SQL Server's write (it has no upsert but MERGE,
+// which this store does not use): the live documents are read with their
+// rows share-locked to the end of the transaction, their old predictions
+// deleted, the new ones inserted.
+func (s *Store) replacePredictions(ctx context.Context, tx *sql.Tx, preds []tinyhead.Prediction) error {
+	live, err := s.liveIDs(ctx, tx, preds[0].DocumentID, preds[len(preds)-1].DocumentID)
+	if err != nil {
+		return err
+	}
+	ids := make([]any, 0, len(preds))
+	rows := make([]tinyhead.Prediction, 0, len(preds))
+	for _, p := range preds {
+		if live[p.DocumentID] {
+			ids = append(ids, p.DocumentID)
+			rows = append(rows, p)
+		}
+	}
+	task := preds[0].Task
+	for start := 0; start < len(ids); start += idsPerQuery {
+		chunk := ids[start:min(start+idsPerQuery, len(ids))]
+		q := `DELETE FROM predictions WHERE task = @p1 AND document_id IN (` + s.marks(2, len(chunk)) + `)`
+		if _, err := tx.ExecContext(ctx, q, append([]any{task}, chunk...)...); err != nil {
+			return fmt.Errorf("delete old predictions: %w", err)
+		}
+	}
+	args := make([]any, 0, predictionsPerStatement*8)
+	for start := 0; start < len(rows); start += predictionsPerStatement {
+		chunk := rows[start:min(start+predictionsPerStatement, len(rows))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO predictions (` + predictionColumns + `) VALUES `)
+		args = args[:0]
+		for i, p := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + s.marks(i*8+1, 8) + ")")
+			args = s.predictionArgs(args, p)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert predictions: %w", err)
+		}
+	}
+	return nil
+}
+
+// liveIDs returns which documents with ids from lo to hi exist, read in
+// tx on SQL Server, where the rows stay share-locked until it ends, so
+// none is deleted before the predictions that reference it are written.
+func (s *Store) liveIDs(ctx context.Context, tx *sql.Tx, lo, hi int64) (map[int64]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM documents WITH (HOLDLOCK) WHERE id >= @p1 AND id <= @p2`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("read document ids: %w", err)
 	}

@@ -245,9 +245,12 @@ func sqliteSchemaV2() []string {
 }
 
 // sqliteSchemaV3 adds the predictions table that batch scoring writes
-// (predictions.go): one row per task and document, deleted with the
-// document. The document_id index serves that cascade; the others the
-// queries on label and probability, and the "label next" list (margin).
+// (predictions.go): one row per document and task, deleted with the
+// document (the primary key serves that cascade and the lookups of
+// incremental scoring). The one index serves a task's version: deleting
+// the other versions' rows, and the "label next" list. It leaves margin
+// out of the key: rows of a page then go to the index's end, where a key
+// ordered by margin would scatter them over every page of it.
 func sqliteSchemaV3() []string {
 	return []string{
 		`CREATE TABLE predictions (
@@ -259,10 +262,8 @@ func sqliteSchemaV3() []string {
 		margin        REAL    NOT NULL,
 		probabilities TEXT    NOT NULL, -- JSON object: label → probability
 		scored_at     TEXT    NOT NULL,
-		PRIMARY KEY (task, document_id)
+		PRIMARY KEY (document_id, task)
 	) WITHOUT ROWID`,
-		`CREATE INDEX predictions_document ON predictions (document_id)`,
-		`CREATE INDEX predictions_label ON predictions (task, label, probability)`,
-		`CREATE INDEX predictions_margin ON predictions (task, margin)`,
+		`CREATE INDEX predictions_version ON predictions (task, version)`,
 	}
 }
