@@ -27,8 +27,8 @@ import (
 	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/docparse"
+	"github.com/tinyhead/tinyhead/internal/embedmodel"
 	"github.com/tinyhead/tinyhead/internal/ingest"
-	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/scoring"
@@ -116,7 +116,7 @@ type services struct {
 	App      *app.App
 	Blobs    *blobstore.Client
 	Store    *sqlstore.Store
-	Embedder *onnxembed.Embedder
+	Embedder embedmodel.Embedder
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*services, error) {
@@ -133,7 +133,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		store.Close()
 		return nil, err
 	}
-	emb, err := onnxembed.Open(onnxembed.Config{Dir: cfg.ModelDir, Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch})
+	emb, err := embedmodel.Open(cfg.ModelDir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -167,6 +167,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 			Serving:  server,
 			Scoring:  &scoring.Service{Store: store, Models: goModels, Log: log},
 			Catalog:  &catalog.Service{Store: store, Registry: models, Staleness: trainer, Embedding: emb},
+			Labels:   store,
 			Log:      log,
 		},
 		Blobs:    blobs,

@@ -57,7 +57,10 @@ type App struct {
 	Serving  Classifier
 	Scoring  Scorer
 	Catalog  Catalog
-	Log      *slog.Logger
+	// Labels labels stored documents (POST /api/labels/{task});
+	// *sqlstore.Store implements it.
+	Labels tinyhead.Labeler
+	Log    *slog.Logger
 }
 
 // Handler serves the host's requests (Routes). After an invocation that
@@ -84,6 +87,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ModelsFunction, withDeadline(a.models))
 	mux.HandleFunc("POST /"+ReportFunction, withDeadline(a.report))
 	mux.HandleFunc("POST /"+DashboardFunction, a.dashboard)
+	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
 	return mux
 }
 

@@ -118,6 +118,7 @@ func newFixture(t *testing.T) *fixture {
 		Serving:  &serving.Service{Models: reg, Embedder: embedder, Log: log},
 		Scoring:  &scoring.Service{Store: store, Models: goReg, Log: log},
 		Catalog:  &catalog.Service{Store: store, Registry: reg, Staleness: trainer, Embedding: embedder},
+		Labels:   store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())

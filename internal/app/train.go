@@ -115,11 +115,11 @@ func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
 		if res.ErrorMsg != "" {
 			line += ": " + res.ErrorMsg
 		}
-		logs = append(logs, line)
 		if res.Outcome != nil && res.Outcome.Promoted {
 			// The task's model changed: its predictions follow.
-			logs = append(logs, res.Task+": "+scoringLine(a.rescore(r.Context(), res.Task)))
+			line += "; " + scoringLine(a.rescore(r.Context(), res.Task))
 		}
+		logs = append(logs, line)
 	}
 	if err != nil {
 		a.fail(w, http.StatusInternalServerError, NightlyTrainFunction, err)

@@ -82,6 +82,7 @@ var wantFunctions = map[string]struct {
 	app.ModelsFunction:    {"httpTrigger", httpFunction("get", "models/{task}")},
 	app.ReportFunction:    {"httpTrigger", httpFunction("get", "models/{task}/{version}/report")},
 	app.DashboardFunction: {"httpTrigger", httpFunction("get", "dashboard")},
+	app.LabelsFunction:    {"httpTrigger", httpFunction("post", "labels/{task}")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be
