@@ -1,7 +1,9 @@
 // Command handler is tinyhead's Azure Functions custom handler.
 //
-//	handler                serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
-//	handler local [flags]  serve them locally and play the host's part for blobs (see local.go)
+//	handler                         serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
+//	handler local [flags]           serve them locally and play the host's part for blobs (see local.go)
+//	handler upload [flags] PATH...  upload files into the incoming container (see upload.go)
+//	handler -h                      list the commands; handler COMMAND -h lists a command's flags
 //
 // Set-up steps are commands of their own under cmd/ (cmd/convert-model
 // converts the embedding model), so that the handler holds the product only.
@@ -12,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,28 +50,122 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serveCommand(ctx, args)
-	case "local":
-		return localCommand(ctx, args)
-	default:
-		return fmt.Errorf("unknown command %q (want serve or local)", cmd)
+// command is one of the handler's commands.
+type command struct {
+	name, args, summary string
+	// flags defines the command's flags and returns what runs it, with
+	// the other arguments, once they are parsed.
+	flags func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
+}
+
+// commands lists the handler's commands, the default first.
+func commands() []command {
+	return []command{
+		{name: "serve", summary: "serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT, as the Functions host runs the handler (the default)",
+			flags: serveFlags},
+		{name: "local", args: "[flags]", summary: "run tinyhead on this machine: Azurite, the handler and a development host that ingests what lands in incoming/ and serves the HTTP API",
+			flags: localFlags},
+		{name: "upload", args: "[flags] FILE|DIR...", summary: "upload files, and directories with everything under them, into the incoming container (Azurite by default)",
+			flags: uploadFlags},
 	}
 }
+
+// run runs the command args name, "serve" without one. -h, --help and
+// help print the commands; COMMAND -h a command's flags (both exit 0).
+func run(ctx context.Context, args []string) error {
+	return runWith(ctx, args, os.Stdout)
+}
+
+func runWith(ctx context.Context, args []string, stdout io.Writer) error {
+	name := "serve"
+	if len(args) > 0 {
+		name = args[0]
+		args = args[1:]
+	}
+	switch name {
+	case "-h", "-help", "--help", "help":
+		printUsage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		runCmd := c.flags(fs)
+		fs.SetOutput(io.Discard) // errors are returned, help is printed below
+		fs.Usage = func() {}
+		rest, err := parseInterspersed(fs, args)
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, c, fs)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w (handler %s -h lists the flags)", name, err, name)
+		}
+		return runCmd(ctx, rest)
+	}
+	return fmt.Errorf("unknown command %q (want serve, local or upload; handler -h lists them)", name)
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the other arguments ("handler upload a.csv --to reviews/"); "--" ends
+// the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		// Parse stops at the first argument that is not a flag, or after
+		// "--", which it drops: then everything left is an argument.
+		left := fs.Args()
+		if n := len(args) - len(left); len(left) == 0 || n > 0 && args[n-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: handler [COMMAND] [flags]\n\ntinyhead's Azure Functions custom handler.\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	fmt.Fprintf(w, "  %-28s %s\n", "help, -h, --help", "print this help")
+	fmt.Fprintf(w, "\nRun handler COMMAND -h for a command's flags.\n")
+}
+
+func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: handler %s\n\n%s.\n", strings.TrimSpace(c.name+" "+c.args), upperFirst(c.summary))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		fmt.Fprintf(w, "\nNo flags: settings come from the environment (the app settings).\n")
+		return
+	}
+	fmt.Fprintf(w, "\nFlags (-name or --name; they may follow the other arguments):\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// serveFlags: serve has no flags; its settings come from the environment.
+func serveFlags(*flag.FlagSet) func(context.Context, []string) error { return serveCommand }
 
 // serveCommand is what the Functions host runs: settings come from the
 // environment, relative paths from the executable's directory (the root of
 // the deployment package).
 func serveCommand(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return err
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", args)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -168,6 +266,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 			Scoring:  &scoring.Service{Store: store, Models: goModels, Log: log},
 			Catalog:  &catalog.Service{Store: store, Registry: models, Staleness: trainer, Embedding: emb},
 			Labels:   store,
+			Ingests:  store,
 			Log:      log,
 		},
 		Blobs:    blobs,

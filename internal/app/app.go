@@ -60,7 +60,10 @@ type App struct {
 	// Labels labels stored documents (POST /api/labels/{task});
 	// *sqlstore.Store implements it.
 	Labels tinyhead.Labeler
-	Log    *slog.Logger
+	// Ingests lists the ingest records (GET /api/ingests);
+	// *sqlstore.Store implements it.
+	Ingests tinyhead.IngestLister
+	Log     *slog.Logger
 }
 
 // Handler serves the host's requests (Routes). After an invocation that
@@ -88,6 +91,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ReportFunction, withDeadline(a.report))
 	mux.HandleFunc("POST /"+DashboardFunction, a.dashboard)
 	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
+	mux.HandleFunc("POST /"+IngestsFunction, withDeadline(a.ingests))
 	return mux
 }
 
@@ -148,6 +152,10 @@ func summary(res ingest.Result) string {
 	if res.Redelivery {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)
+	}
+	if res.LabelsOnly {
+		return fmt.Sprintf("%s (etag %s): labels file: %d rows labelled stored documents (%d labels changed), %d rejected, in %s",
+			res.Source, res.ETag, res.RowsOK, res.LabelsChanged, res.RowsRejected, res.Elapsed.Round(1e6))
 	}
 	return fmt.Sprintf("%s (etag %s): %d rows stored (%d embedded, the rest reused), %d rejected, %d old rows removed, in %s",
 		res.Source, res.ETag, res.RowsOK, res.Embedded, res.RowsRejected, res.Pruned, res.Elapsed.Round(1e6))

@@ -119,6 +119,7 @@ func newFixture(t *testing.T) *fixture {
 		Scoring:  &scoring.Service{Store: store, Models: goReg, Log: log},
 		Catalog:  &catalog.Service{Store: store, Registry: reg, Staleness: trainer, Embedding: embedder},
 		Labels:   store,
+		Ingests:  store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,16 +74,17 @@ var wantFunctions = map[string]struct {
 			t.Errorf("output bindings %+v: the handler writes nothing through bindings", fn.Outputs())
 		}
 	}},
-	app.TrainFunction:     {"httpTrigger", httpFunction("post", "train/{task}")},
-	app.ClassifyFunction:  {"httpTrigger", httpFunction("post", "classify/{task}")},
-	app.RollbackFunction:  {"httpTrigger", httpFunction("post", "models/{task}/rollback")},
-	app.ScoreFunction:     {"httpTrigger", httpFunction("post", "score/{task}")},
-	app.SuggestFunction:   {"httpTrigger", httpFunction("get", "tasks/{task}/suggest")},
-	app.TasksFunction:     {"httpTrigger", httpFunction("get", "tasks")},
-	app.ModelsFunction:    {"httpTrigger", httpFunction("get", "models/{task}")},
-	app.ReportFunction:    {"httpTrigger", httpFunction("get", "models/{task}/{version}/report")},
-	app.DashboardFunction: {"httpTrigger", httpFunction("get", "dashboard")},
-	app.LabelsFunction:    {"httpTrigger", httpFunction("post", "labels/{task}")},
+	app.TrainFunction:     {"httpTrigger", httpFunction("train/{task}")},
+	app.ClassifyFunction:  {"httpTrigger", httpFunction("classify/{task}")},
+	app.RollbackFunction:  {"httpTrigger", httpFunction("models/{task}/rollback")},
+	app.LabelsFunction:    {"httpTrigger", httpFunction("labels/{task}")},
+	app.IngestsFunction:   {"httpTrigger", apiFunction("ingests", "get")},
+	app.ScoreFunction:     {"httpTrigger", httpFunction("score/{task}")},
+	app.SuggestFunction:   {"httpTrigger", apiFunction("tasks/{task}/suggest", "get")},
+	app.TasksFunction:     {"httpTrigger", apiFunction("tasks", "get")},
+	app.ModelsFunction:    {"httpTrigger", apiFunction("models/{task}", "get")},
+	app.ReportFunction:    {"httpTrigger", apiFunction("models/{task}/{version}/report", "get")},
+	app.DashboardFunction: {"httpTrigger", apiFunction("dashboard", "get")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be
@@ -97,13 +99,22 @@ var wantFunctions = map[string]struct {
 	}},
 }
 
-// httpFunction checks an API function: the route (with the parameters the
-// handler reads), the one method, a function key required, and the http
+// httpFunction checks an API function: the route (the handler reads its
+// {task} parameter), POST only, a function key required, and the http
 // output binding the handler answers through.
-func httpFunction(method, route string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
+func httpFunction(route string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
+	return apiFunction(route, "post")
+}
+
+// apiFunction checks an API function as httpFunction does, for a method;
+// only a POST route must have a {task}.
+func apiFunction(route, method string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 	return func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.HTTPRequestBinding)
 		expect(t, "route", b.Route, route)
+		if method == "post" && !strings.Contains(b.Route, "{task}") {
+			t.Errorf("route %q has no {task}: the handler reads the task from it", b.Route)
+		}
 		expect(t, "authLevel", b.AuthLevel, "function")
 		if !slices.Equal(b.Methods, []string{method}) {
 			t.Errorf("methods %v, want [%s]", b.Methods, method)

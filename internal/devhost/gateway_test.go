@@ -36,6 +36,7 @@ func TestLoadFunctions(t *testing.T) {
 		"Models":       {"httpTrigger", "models/{task}"},
 		"Report":       {"httpTrigger", "models/{task}/{version}/report"},
 		"Dashboard":    {"httpTrigger", "dashboard"},
+		"Ingests":      {"httpTrigger", "ingests"},
 	}
 	if len(fns) != len(want) {
 		t.Errorf("%d functions, want %d", len(fns), len(want))

@@ -9,6 +9,9 @@
 //   - anything else: one document per file: plain text, HTML, or an RFC 822
 //     e-mail (.eml, or any file that starts like one).
 //
+// ParseLabels reads labels files (labels-only uploads) in the same two
+// formats: rows that name stored documents and give them labels.
+//
 // Parsers stream: a JSON Lines or CSV file is never held in memory, only one
 // line or record of it, bounded by Options.MaxLineBytes (a CSV record costs
 // up to about three times that inside encoding/csv). The set of ids seen,
@@ -141,6 +144,12 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	default:
 		err = p.document(src, ext)
 	}
+	return p.result(err)
+}
+
+// result is what Parse returns for the error a format's parser returned:
+// emit's error unchanged, the context's, a *FileError, or a read error.
+func (p *parser) result(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -148,7 +157,7 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	if errors.As(err, &ee) {
 		return ee.err
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := p.ctx.Err(); cerr != nil {
 		return cerr
 	}
 	var fe *FileError
@@ -157,9 +166,9 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	}
 	var re *readError
 	if errors.As(err, &re) {
-		return fmt.Errorf("docparse: reading %s: %w", name, re.err)
+		return fmt.Errorf("docparse: reading %s: %w", p.name, re.err)
 	}
-	return fmt.Errorf("docparse: %s: %w", name, err)
+	return fmt.Errorf("docparse: %s: %w", p.name, err)
 }
 
 // PathLabels returns the label a blob name of exactly three non-empty

@@ -57,6 +57,8 @@ type Store interface {
 	RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error
 	// FinishIngest stores the outcome of an attempt.
 	FinishIngest(ctx context.Context, in tinyhead.Ingest) error
+	// IngestProgress records the rows a running attempt has stored so far.
+	IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error
 	// EmbeddingsByHash returns the known embeddings of model among hashes.
 	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
 	// PutDocuments upserts documents and their labels in one transaction,
@@ -65,6 +67,9 @@ type Store interface {
 	// PruneSource deletes the documents of source not written by
 	// keepVersion, or fails with tinyhead.ErrSuperseded.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+	// SetLabels labels stored documents (labels files), or fails with
+	// tinyhead.ErrSuperseded.
+	tinyhead.Labeler
 }
 
 // Pipeline ingests blobs. Its fields are its dependencies and settings; the
@@ -113,8 +118,12 @@ type Result struct {
 	RowsRejected int
 	Embedded     int // texts run through the model; the others reused a stored embedding
 	Pruned       int // rows of an older version of the blob that were deleted
-	Rejections   []docparse.RowError
-	Elapsed      time.Duration
+	// LabelsOnly: the blob is a labels file (IsLabelsFile); its RowsOK
+	// rows labelled stored documents, changing LabelsChanged labels.
+	LabelsOnly    bool
+	LabelsChanged int
+	Rejections    []docparse.RowError
+	Elapsed       time.Duration
 }
 
 // PermanentError is a file that cannot be ingested however often it is
@@ -302,8 +311,11 @@ func (p *Pipeline) runLeased(ctx context.Context, container, name string, body i
 			cancel(err)
 		}
 	}()
-	err := p.run(ctx, container, name, body, res)
-	if err == nil {
+	var err error
+	prog := p.progress(ctx, res, rec.Attempts)
+	if IsLabelsFile(name) {
+		err = p.runLabels(ctx, container, name, body, res, prog) // it has no rows to prune
+	} else if err = p.run(ctx, container, name, body, res, prog); err == nil {
 		var perr error
 		if res.Pruned, perr = p.Store.PruneSource(ctx, res.Source, res.ETag); perr != nil {
 			err = fmt.Errorf("remove rows of older versions of %s: %w", res.Source, perr)
@@ -408,7 +420,7 @@ type batch struct {
 
 // run is the three-stage pipeline: parse → embed → write. Each stage is a
 // goroutine; channels of one batch keep at most a few batches in memory.
-func (p *Pipeline) run(ctx context.Context, container, name string, body io.Reader, res *Result) error {
+func (p *Pipeline) run(ctx context.Context, container, name string, body io.Reader, res *Result, prog *progress) error {
 	size := p.BatchSize
 	if size <= 0 {
 		size = 256
@@ -416,7 +428,6 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 	g, ctx := errgroup.WithContext(ctx)
 	toEmbed := make(chan *batch, 1)
 	toWrite := make(chan *batch, 1)
-	prog := newProgress(p.log(), res.Source, p.ProgressEvery)
 
 	g.Go(func() error {
 		defer close(toEmbed)

@@ -58,15 +58,17 @@ type Store struct {
 	// lock).
 	Fault func(op string) error
 
-	mu      sync.Mutex
-	closed  bool
-	nextID  int64
-	docs    map[docKey]*docRow
-	byID    map[int64]*docRow
-	ids     []int64 // ids of docs, ascending
-	ingests map[ingestKey]*tinyhead.Ingest
-	claims  map[string]tinyhead.BlobVersion            // source → the newest version claimed
-	models  map[string]map[string]tinyhead.ModelRecord // task → version → record
+	mu     sync.Mutex
+	closed bool
+	nextID int64
+	// ingestIDs numbers ingest records as they are created.
+	ingestIDs int64
+	docs      map[docKey]*docRow
+	byID      map[int64]*docRow
+	ids       []int64 // ids of docs, ascending
+	ingests   map[ingestKey]*tinyhead.Ingest
+	claims    map[string]tinyhead.BlobVersion            // source → the newest version claimed
+	models    map[string]map[string]tinyhead.ModelRecord // task → version → record
 }
 
 var _ tinyhead.Store = (*Store)(nil)
@@ -185,7 +187,8 @@ func (s *Store) beginIngest(ctx context.Context, v tinyhead.BlobVersion, lease t
 	in := s.ingests[k]
 	switch {
 	case in == nil:
-		in = &tinyhead.Ingest{Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
+		s.ingestIDs++
+		in = &tinyhead.Ingest{ID: s.ingestIDs, Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
 			StartedAt: t, LeaseUntil: t.Add(lease)}
 		if superseded {
 			in.Status, in.LeaseUntil = tinyhead.IngestSuperseded, t
@@ -327,6 +330,46 @@ func (s *Store) getIngest(ctx context.Context, source, etag string) (tinyhead.In
 		return tinyhead.Ingest{}, tinyhead.ErrNotFound
 	}
 	return *in, nil
+}
+
+// IngestProgress records the rows a running attempt has stored so far;
+// an attempt that no longer holds the version changes nothing.
+func (s *Store) IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error {
+	if err := s.enter(ctx, "IngestProgress", rowcheck.IngestKey(source, etag)); err != nil {
+		return fmt.Errorf("record the progress of %s version %s: %w", source, etag, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in := s.ingests[ingestKey{source, etag}]; in != nil && in.Status == tinyhead.IngestRunning && in.Attempts == attempt {
+		in.RowsOK, in.UpdatedAt = rowsOK, now()
+	}
+	return nil
+}
+
+// ListIngests returns the ingest records f selects, newest first.
+func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tinyhead.Ingest, error) {
+	var check error
+	if f.Source != "" {
+		check = rowcheck.Key(f.Source, "")
+	}
+	if err := s.enter(ctx, "ListIngests", check); err != nil {
+		return nil, fmt.Errorf("list ingests: %w", err)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > tinyhead.MaxIngestsListed {
+		limit = tinyhead.MaxIngestsListed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []tinyhead.Ingest{}
+	for _, in := range s.ingests {
+		if (f.Source == "" || in.Source == f.Source) && (f.Status == "" || in.Status == f.Status) &&
+			(f.Before <= 0 || in.ID < f.Before) {
+			out = append(out, *in)
+		}
+	}
+	slices.SortFunc(out, func(a, b tinyhead.Ingest) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), limit)], nil
 }
 
 // EmbeddingsByHash returns copies of the stored embeddings, for model, of

@@ -56,6 +56,8 @@ func (mssqlDialect) queries() *queries {
 		finishIngest: `UPDATE ingests SET status = @p1, rows_ok = @p2, rows_rejected = @p3, error = @p4, updated_at = @p5
 			WHERE source_key = @p6 AND etag = @p7`,
 		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source_key = @p1 AND etag = @p2`,
+		ingestProgress: `UPDATE ingests SET rows_ok = @p1, updated_at = @p2
+			WHERE source_key = @p3 AND etag = @p4 AND attempts = @p5 AND status = N'running'`,
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source_key = @p1 AND d.item_key = @p2`,

@@ -75,6 +75,8 @@ func (sqliteDialect) queries() *queries {
 		finishIngest: `UPDATE ingests SET status = ?, rows_ok = ?, rows_rejected = ?, error = ?, updated_at = ?
 			WHERE source = ? AND etag = ?`,
 		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source = ? AND etag = ?`,
+		ingestProgress: `UPDATE ingests SET rows_ok = ?, updated_at = ?
+			WHERE source = ? AND etag = ? AND attempts = ? AND status = 'running'`,
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,

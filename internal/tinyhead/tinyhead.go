@@ -106,6 +106,9 @@ var (
 // Ingest is the record of one blob version: how re-deliveries and poison
 // files are recognised.
 type Ingest struct {
+	// ID numbers the records in the order they were created (ListIngests
+	// lists the newest first).
+	ID           int64
 	Source       string
 	ETag         string
 	Status       IngestStatus
@@ -158,6 +161,12 @@ type Store interface {
 	FinishIngest(ctx context.Context, in Ingest) error
 	// GetIngest returns the record of one blob version, or ErrNotFound.
 	GetIngest(ctx context.Context, source, etag string) (Ingest, error)
+	// IngestProgress records how many rows the running attempt number
+	// attempt has stored so far (RowsOK), so that a watcher sees it move.
+	// An attempt that no longer holds the version changes nothing; that is
+	// no error (its next write will fail on its own).
+	IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error
+	IngestLister
 
 	// EmbeddingsByHash returns the stored embeddings, for the given model,
 	// of whichever of the content hashes are already known.
@@ -202,6 +211,24 @@ type Store interface {
 	TrainingData
 	Predictions
 	Close() error
+}
+
+// IngestFilter selects ingest records to list.
+type IngestFilter struct {
+	Source string       // only this source's versions ("": every source)
+	Status IngestStatus // only records of this status ("": every status)
+	Before int64        // only records whose ID is smaller (0: from the newest): the next page
+	Limit  int          // at most this many (0: MaxIngestsListed)
+}
+
+// MaxIngestsListed bounds one ListIngests call.
+const MaxIngestsListed = 1000
+
+// IngestLister lists ingest records.
+type IngestLister interface {
+	// ListIngests returns the records that f selects, newest (highest ID)
+	// first.
+	ListIngests(ctx context.Context, f IngestFilter) ([]Ingest, error)
 }
 
 // Stats summarises the store's contents.

@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"SourceVersionsMany", testSourceVersionsMany},
 		{"Sources", testSources},
 		{"IngestLifecycle", testIngestLifecycle},
+		{"ListIngests", testListIngests},
+		{"IngestProgress", testIngestProgress},
 		{"ConcurrentBeginIngest", testConcurrentBeginIngest},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentPutOverlapping", testConcurrentPutOverlapping},
