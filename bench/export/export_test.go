@@ -61,7 +61,7 @@ func TestExport(t *testing.T) {
 	var wantTrainX, wantValX []float32
 	var wantTrainY []int32
 	for _, d := range docs {
-		if !dataset.InValidation(d.Source, d.Item, 0.2) {
+		if dataset.SideOf(tinyhead.LabeledRow{Source: d.Source, Item: d.Item}, 0.2) == dataset.Train {
 			y, _ := ds.LabelIndex(d.Labels["t"])
 			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
 		}

@@ -46,7 +46,8 @@ type Trainer interface {
 
 // Classifier serves the current versions; *serving.Service implements it.
 type Classifier interface {
-	Classify(ctx context.Context, task string, texts []string) (*serving.Classification, error)
+	// ClassifyVersion classifies with a given version ("" the current).
+	ClassifyVersion(ctx context.Context, task, version string, texts []string) (*serving.Classification, error)
 }
 
 // App holds the services the functions call.

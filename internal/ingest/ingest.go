@@ -579,6 +579,8 @@ func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent *vec
 			EmbeddingModel: model,
 			Embedding:      vecs[i],
 			Labels:         it.Labels,
+			Group:          it.Group,
+			Test:           it.Test,
 		}
 	}
 	return len(texts), nil

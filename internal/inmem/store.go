@@ -80,6 +80,8 @@ type ingestKey struct{ source, etag string }
 type docRow struct {
 	id                                       int64
 	source, item, version, hash, text, model string
+	group                                    string
+	test                                     bool
 	emb                                      []float32
 	created, updated                         time.Time
 	labels                                   map[string]labelRow            // task → label
@@ -459,6 +461,7 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 			s.ids = append(s.ids, row.id) // ids only grow: ids stays sorted
 		}
 		row.version, row.hash, row.text, row.model = d.SourceVersion, d.ContentHash, d.Text, d.EmbeddingModel
+		row.group, row.test = d.Group, d.Test
 		row.emb = slices.Clone(d.Embedding)
 		if row.emb == nil {
 			row.emb = []float32{}
@@ -628,7 +631,7 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 	d := tinyhead.Document{
 		ID: row.id, Source: row.source, Item: row.item, SourceVersion: row.version, ContentHash: row.hash,
 		Text: row.text, EmbeddingModel: row.model, Embedding: slices.Clone(row.emb), CreatedAt: row.created,
-		Labels: make(map[string]string, len(row.labels)),
+		Labels: make(map[string]string, len(row.labels)), Group: row.group, Test: row.test,
 	}
 	for task, l := range row.labels {
 		d.Labels[task] = l.label
@@ -850,7 +853,8 @@ func (s *Store) scanPage(task, model string, withVectors bool, after int64, page
 		if !ok || d.model != model {
 			continue
 		}
-		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label})
+		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label,
+			Group: d.group, Test: d.test})
 		if withVectors {
 			vecs = append(vecs, d.emb...)
 			ends = append(ends, len(vecs))

@@ -271,10 +271,13 @@ func (sc *scorer) score(page []tinyhead.ScoreRow, readAt time.Time) ([]tinyhead.
 	preds := make([]tinyhead.Prediction, len(page))
 	for i, r := range page {
 		p := probs[i*classes : (i+1)*classes]
-		best := mlp.Argmax(p)
+		// The version's own decision (a binary task's threshold), as
+		// Classify answers; the margin is the model's certainty whatever
+		// the threshold.
+		label := sc.head.Manifest.Decide(p)
 		preds[i] = tinyhead.Prediction{
-			DocumentID: r.ID, Task: sc.task, Version: sc.head.Version, Label: sc.labels[best],
-			Probability: float64(p[best]), Margin: margin(p, best), Probabilities: sc.vector(p), ScoredAt: readAt,
+			DocumentID: r.ID, Task: sc.task, Version: sc.head.Version, Label: sc.labels[label],
+			Probability: float64(p[label]), Margin: margin(p, mlp.Argmax(p)), Probabilities: sc.vector(p), ScoredAt: readAt,
 		}
 	}
 	return preds, nil

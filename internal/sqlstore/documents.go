@@ -13,7 +13,7 @@ import (
 
 // documentColumns are read by scanDocument; the table is aliased d.
 const documentColumns = `d.id, d.source, d.item, d.source_version, d.content_hash, d.text,
-	d.embedding_model, d.embedding, d.created_at`
+	d.embedding_model, d.embedding, d.doc_group, d.is_test, d.created_at`
 
 // PutDocuments upserts docs by (Source, Item) and applies their labels, all
 // in one transaction. Labels are stored without surrounding white space;
@@ -79,7 +79,7 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 			task, label sql.NullString
 		)
 		err := rows.Scan(&d.ID, &d.Source, &d.Item, &d.SourceVersion, &d.ContentHash, &d.Text,
-			&d.EmbeddingModel, &emb, timeCol{&d.CreatedAt}, &task, &label)
+			&d.EmbeddingModel, &emb, &d.Group, &d.Test, timeCol{&d.CreatedAt}, &task, &label)
 		if err != nil {
 			return d, err
 		}

@@ -113,14 +113,18 @@ func checkMigrated(t *testing.T, driver, dsn, src string) {
 	if err != nil || in.Status != tinyhead.IngestSuperseded {
 		t.Errorf("BeginIngest of an older version = %+v, %v; want superseded", in, err)
 	}
+	if old, err := s.GetDocument(ctx, src, "1"); err != nil || old.Group != "" || old.Test {
+		t.Errorf("migrated document: group %q, test %v, %v; want no group, not a test row", old.Group, old.Test, err)
+	}
 	d := tinyhead.Document{Source: src, Item: "1", SourceVersion: "e1", Text: "text", EmbeddingModel: "m",
-		Embedding: []float32{1}, Labels: map[string]string{"idem": "a"}}
+		Embedding: []float32{1}, Labels: map[string]string{"idem": "a"}, Group: "g", Test: true}
 	if err := s.PutDocuments(ctx, []tinyhead.Document{d}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetDocument(ctx, src, "1")
-	if err != nil || len(got.Labels) != 1 || got.Labels["idem"] != "a" {
-		t.Errorf("document after the new version: labels %v, %v; want idem=a only", got.Labels, err)
+	if err != nil || len(got.Labels) != 1 || got.Labels["idem"] != "a" || got.Group != "g" || !got.Test {
+		t.Errorf("document after the new version: labels %v, group %q, test %v, %v; want idem=a only, group g, test",
+			got.Labels, got.Group, got.Test, err)
 	}
 }
 

@@ -185,7 +185,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5()},
 	}
 }
 
@@ -324,14 +324,26 @@ func mssqlSchemaV3() []string {
 	return out
 }
 
-// mssqlSchemaV4 adds the predictions table that batch scoring writes
+// mssqlSchemaV4 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
+// older documents are neither grouped nor held out for testing. Groups
+// are only read back, never compared in SQL, so they need no index.
+func mssqlSchemaV4() []string {
+	return []string{
+		`ALTER TABLE documents ADD doc_group NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL
+			CONSTRAINT df_documents_doc_group DEFAULT N''`,
+		`ALTER TABLE documents ADD is_test BIT NOT NULL CONSTRAINT df_documents_is_test DEFAULT 0`,
+	}
+}
+
+// mssqlSchemaV5 adds the predictions table that batch scoring writes
 // (predictions.go): one row per document and task, deleted with the
 // document (the primary key serves that cascade and the lookups of
 // incremental scoring). The one index serves a task's version: deleting
 // the other versions' rows, and the "label next" list. It leaves margin
 // out of the key: rows of a page then go to the index's end, where a key
 // ordered by margin would scatter them over every page of it.
-func mssqlSchemaV4() []string {
+func mssqlSchemaV5() []string {
 	return []string{
 		`CREATE TABLE predictions (
 			document_id   BIGINT         NOT NULL,

@@ -44,6 +44,8 @@ CREATE TABLE #put_docs (
 	embedding_model NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	embedding       VARBINARY(MAX) NOT NULL,
 	dim             INT            NOT NULL,
+	doc_group       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+	is_test         BIT            NOT NULL,
 	PRIMARY KEY (seq)
 );
 CREATE TABLE #put_labels (
@@ -108,6 +110,8 @@ IF @existing > 0
 		embedding_model = t.embedding_model,
 		embedding = t.embedding,
 		dim = t.dim,
+		doc_group = t.doc_group,
+		is_test = t.is_test,
 		updated_at = @p1
 	FROM documents AS d
 	JOIN #put_docs AS t ON t.id = d.id;
@@ -115,9 +119,9 @@ IF @existing > 0
 IF EXISTS (SELECT 1 FROM #put_docs WHERE id IS NULL)
 BEGIN
 	INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text,
-		embedding_model, embedding, dim, created_at, updated_at)
+		embedding_model, embedding, dim, doc_group, is_test, created_at, updated_at)
 	SELECT source_key, item_key, source, item, source_version, content_hash, text,
-		embedding_model, embedding, dim, @p1, @p1
+		embedding_model, embedding, dim, doc_group, is_test, @p1, @p1
 	FROM #put_docs
 	WHERE id IS NULL
 	ORDER BY seq;
@@ -212,7 +216,7 @@ func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyh
 func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (int, error) {
 	docStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_docs", mssql.BulkOptions{},
 		"seq", "is_new", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
-		"embedding_model", "embedding", "dim"))
+		"embedding_model", "embedding", "dim", "doc_group", "is_test"))
 	if err != nil {
 		return 0, fmt.Errorf("bulk copy documents: %w", err)
 	}
@@ -224,7 +228,7 @@ func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (i
 		// is_new is sent rather than left to a column default, which a
 		// bulk copy applies or not depending on its options (KEEP_NULLS).
 		_, err := docStmt.ExecContext(ctx, int64(i), false, keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
-			doc.SourceVersion, doc.ContentHash, doc.Text, doc.EmbeddingModel, buf, int64(len(doc.Embedding)))
+			doc.SourceVersion, doc.ContentHash, doc.Text, doc.EmbeddingModel, buf, int64(len(doc.Embedding)), doc.Group, doc.Test)
 		if err != nil {
 			return 0, fmt.Errorf("bulk copy item %q: %w", doc.Item, err)
 		}

@@ -151,7 +151,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4()},
 	}
 }
 
@@ -249,14 +249,24 @@ func sqliteSchemaV2() []string {
 	}
 }
 
-// sqliteSchemaV3 adds the predictions table that batch scoring writes
+// sqliteSchemaV3 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
+// older documents are neither grouped nor held out for testing.
+func sqliteSchemaV3() []string {
+	return []string{
+		`ALTER TABLE documents ADD COLUMN doc_group TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE documents ADD COLUMN is_test INTEGER NOT NULL DEFAULT 0`,
+	}
+}
+
+// sqliteSchemaV4 adds the predictions table that batch scoring writes
 // (predictions.go): one row per document and task, deleted with the
 // document (the primary key serves that cascade and the lookups of
 // incremental scoring). The one index serves a task's version: deleting
 // the other versions' rows, and the "label next" list. It leaves margin
 // out of the key: rows of a page then go to the index's end, where a key
 // ordered by margin would scatter them over every page of it.
-func sqliteSchemaV3() []string {
+func sqliteSchemaV4() []string {
 	return []string{
 		`CREATE TABLE predictions (
 		document_id   INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,

@@ -15,11 +15,12 @@ import (
 const (
 	sqliteFindDocument   = `SELECT id, source_version FROM documents WHERE source = ? AND item = ?`
 	sqliteInsertDocument = `INSERT INTO documents
-	(source, item, source_version, content_hash, text, embedding_model, embedding, dim, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	(source, item, source_version, content_hash, text, embedding_model, embedding, dim, doc_group, is_test,
+		created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (source, item) DO NOTHING`
 	sqliteUpdateDocument = `UPDATE documents SET source_version = ?, content_hash = ?, text = ?,
-		embedding_model = ?, embedding = ?, dim = ?, updated_at = ?
+		embedding_model = ?, embedding = ?, dim = ?, doc_group = ?, is_test = ?, updated_at = ?
 	WHERE id = ?`
 )
 
@@ -96,7 +97,7 @@ type docWriter struct {
 func (w *docWriter) put(ctx context.Context, d tinyhead.Document, emb []byte, ts any) (int64, string, error) {
 	insert := func() (sql.Result, error) {
 		return w.insert.ExecContext(ctx, d.Source, d.Item, d.SourceVersion, d.ContentHash, d.Text,
-			d.EmbeddingModel, emb, len(d.Embedding), ts, ts)
+			d.EmbeddingModel, emb, len(d.Embedding), d.Group, d.Test, ts, ts)
 	}
 	inserted := func(res sql.Result) (int64, string, error) {
 		id, err := res.LastInsertId()
@@ -133,7 +134,7 @@ func (w *docWriter) put(ctx context.Context, d tinyhead.Document, emb []byte, ts
 		return 0, "", err
 	}
 	_, err = w.update.ExecContext(ctx, d.SourceVersion, d.ContentHash, d.Text, d.EmbeddingModel, emb,
-		len(d.Embedding), ts, id)
+		len(d.Embedding), d.Group, d.Test, ts, id)
 	return id, version, err
 }
 

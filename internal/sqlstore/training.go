@@ -66,7 +66,7 @@ func (s *Store) Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary
 // Embedding lives in a buffer reused for the next page: fn copies what it
 // keeps, so that a scan of any size allocates one page.
 func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error {
-	cols := "d.id, d.source, d.item, l.label"
+	cols := "d.id, d.source, d.item, l.label, d.doc_group, d.is_test"
 	if withVectors {
 		cols += ", d.embedding"
 	}
@@ -101,7 +101,7 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 			for rows.Next() {
 				var r tinyhead.LabeledRow
 				var emb sql.RawBytes
-				dest := []any{&r.ID, &r.Source, &r.Item, &r.Label}
+				dest := []any{&r.ID, &r.Source, &r.Item, &r.Label, &r.Group, &r.Test}
 				if withVectors {
 					dest = append(dest, &emb)
 				}

@@ -32,7 +32,15 @@ type Document struct {
 	Embedding      []float32
 	// Labels maps task → label. When writing, a task mapped to "" removes
 	// that task's label (an empty CSV cell in a newer version of a file).
-	Labels    map[string]string
+	Labels map[string]string
+	// Group names the related documents (passages of one text, messages
+	// of one thread) that the validation split keeps on one side; "" means
+	// the document is a group of its own (for a one-document file, its
+	// blob). Names are global: one group may span files.
+	Group string
+	// Test marks a held-out test document ("split": "test" in the file):
+	// training never trains or validates on it, only reports its score.
+	Test      bool
 	CreatedAt time.Time
 }
 
@@ -258,6 +266,9 @@ type LabeledRow struct {
 	Source string
 	Item   string
 	Label  string
+	// Group and Test are the document's (see Document).
+	Group string
+	Test  bool
 	// Embedding is nil when the caller asked for keys only.
 	Embedding []float32
 }

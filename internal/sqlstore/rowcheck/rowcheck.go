@@ -28,6 +28,7 @@ const (
 	MaxTaskLen    = 256
 	MaxLabelLen   = 1024
 	MaxStatusLen  = 16
+	MaxGroupLen   = 1024
 )
 
 // utf16Len counts s the way NVARCHAR(n) does.
@@ -111,6 +112,7 @@ func Document(d *tinyhead.Document) error {
 		{"source version", d.SourceVersion, MaxVersionLen},
 		{"content hash", d.ContentHash, MaxHashLen},
 		{"embedding model", d.EmbeddingModel, MaxModelLen},
+		{"group", d.Group, MaxGroupLen},
 	} {
 		if err := checkLen(c.what, c.s, c.max); err != nil {
 			return err

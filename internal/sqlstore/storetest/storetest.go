@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ContextCanceled", testContextCanceled},
 		{"Tasks", testTasks},
 		{"ScanLabeled", testScanLabeled},
+		{"GroupAndTest", testGroupAndTest},
 		{"EmbeddingsByID", testEmbeddingsByID},
 		{"Models", testModels},
 		{"Predictions", testPredictions},
