@@ -58,6 +58,7 @@ type App struct {
 	Serving  Classifier
 	Scoring  Scorer
 	Catalog  Catalog
+	Reembed  Reembedder
 	// Labels labels stored documents (POST /api/labels/{task});
 	// *sqlstore.Store implements it.
 	Labels tinyhead.Labeler
@@ -91,6 +92,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ModelsFunction, withDeadline(a.models))
 	mux.HandleFunc("POST /"+ReportFunction, withDeadline(a.report))
 	mux.HandleFunc("POST /"+DashboardFunction, a.dashboard)
+	mux.HandleFunc("POST /"+ReembedFunction, withDeadline(a.reembed))
 	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
 	mux.HandleFunc("POST /"+IngestsFunction, withDeadline(a.ingests))
 	return mux

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
+	"github.com/tinyhead/tinyhead/internal/training"
 )
 
 // Registry is where versions are read; *registry.Registry implements it.
@@ -24,28 +25,16 @@ type Registry interface {
 	Report(ctx context.Context, task, version string) ([]byte, error)
 }
 
-// Tasks lists the labelled tasks; tinyhead.Store implements it.
-type Tasks interface {
-	Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary, error)
-}
-
-// Staleness says whether a task's data changed since its current model
-// was trained; *training.Service implements it (the nightly run's rule).
-type Staleness interface {
-	Stale(ctx context.Context, sum tinyhead.TaskSummary) (why string, stale bool, err error)
-}
-
-// EmbeddingModel names the embeddings the app trains on.
-type EmbeddingModel interface {
-	ModelID() string
+// Training reports the tasks' states as the nightly run sees them;
+// *training.Service implements it.
+type Training interface {
+	States(ctx context.Context) ([]training.TaskState, error)
 }
 
 // Service answers the read API.
 type Service struct {
-	Store     Tasks
-	Registry  Registry
-	Staleness Staleness
-	Embedding EmbeddingModel
+	Registry Registry
+	Training Training
 }
 
 // Task is one task in GET /api/tasks.
@@ -73,27 +62,32 @@ type Current struct {
 	Metrics    json.RawMessage `json:"metrics"`
 }
 
-// Tasks lists every task with labelled documents of the app's embedding
-// model.
+// Tasks lists every task with labelled documents of a configured
+// embedding model, with the data on the model it trains on.
 func (s *Service) Tasks(ctx context.Context) ([]Task, error) {
-	model := s.Embedding.ModelID()
-	sums, err := s.Store.Tasks(ctx, model)
+	states, err := s.Training.States(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
-	out := make([]Task, 0, len(sums))
-	for _, sum := range sums {
-		t := Task{Task: sum.Task, EmbeddingModel: model, Rows: sum.Rows, Labels: sum.Labels, LastChange: sum.LastChange}
-		if err := tinyhead.CheckTaskName(sum.Task); err != nil {
-			t.Why = err.Error() // labels stored before task names were checked: never trained
+	out := make([]Task, 0, len(states))
+	for _, st := range states {
+		t := Task{Task: st.Task, EmbeddingModel: st.Model, Rows: st.Summary.Rows, Labels: st.Summary.Labels,
+			LastChange: st.Summary.LastChange, Changed: st.Stale, Why: st.Why}
+		switch {
+		case st.Model == "":
+			t.Why = st.Err.Error() // a name stored before names were checked: never trained
 			out = append(out, t)
 			continue
+		case !st.Embedded:
+			t.Why = fmt.Sprintf("no labelled documents embedded by %s, the model it trains on", st.Model)
+		case st.Err != nil:
+			return nil, fmt.Errorf("task %s: %w", st.Task, st.Err)
 		}
-		if t.Current, err = s.current(ctx, sum.Task); err != nil {
+		if t.Labels == nil {
+			t.Labels = map[string]int{}
+		}
+		if t.Current, err = s.current(ctx, st.Task); err != nil {
 			return nil, err
-		}
-		if t.Why, t.Changed, err = s.Staleness.Stale(ctx, sum); err != nil {
-			return nil, fmt.Errorf("task %s: %w", sum.Task, err)
 		}
 		out = append(out, t)
 	}

@@ -37,6 +37,7 @@ func TestLoadFunctions(t *testing.T) {
 		"Report":       {"httpTrigger", "models/{task}/{version}/report"},
 		"Dashboard":    {"httpTrigger", "dashboard"},
 		"Ingests":      {"httpTrigger", "ingests"},
+		"Reembed":      {"httpTrigger", "reembed/{model}"},
 	}
 	if len(fns) != len(want) {
 		t.Errorf("%d functions, want %d", len(fns), len(want))

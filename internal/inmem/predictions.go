@@ -56,8 +56,9 @@ func (s *Store) unscoredPage(task, version, model string, after int64) []tinyhea
 		if len(page) == scanPageSize {
 			break
 		}
-		if d := s.byID[id]; d.model == model && !scored(d, task, version) {
-			page = append(page, tinyhead.ScoreRow{ID: id, Embedding: slices.Clone(d.emb)})
+		d := s.byID[id]
+		if v, ok := s.vectors[vecKey{d.hash, model}]; ok && !scored(d, task, version) {
+			page = append(page, tinyhead.ScoreRow{ID: id, Embedding: slices.Clone(v)})
 		}
 	}
 	return page
@@ -79,7 +80,7 @@ func (s *Store) CountUnscored(ctx context.Context, task, version, model string) 
 	defer s.mu.Unlock()
 	n := 0
 	for _, d := range s.byID {
-		if d.model == model && !scored(d, task, version) {
+		if _, ok := s.vectors[vecKey{d.hash, model}]; ok && !scored(d, task, version) {
 			n++
 		}
 	}

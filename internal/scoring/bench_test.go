@@ -116,7 +116,7 @@ func benchSpamAssassin(b *testing.B, db string) {
 		model = m
 	}
 	reg := newRegistry()
-	trainer := &training.Service{Store: store, Registry: reg, Embedding: fixedModel{model, 512}, Log: slog.New(slog.DiscardHandler)}
+	trainer := &training.Service{Store: store, Registry: reg, Embedders: tinyhead.Embedders{fixedModel{model, 512}}, Log: slog.New(slog.DiscardHandler)}
 	if _, err := trainer.Train(ctx, "spam", training.Request{}); err != nil {
 		b.Fatal(err)
 	}
@@ -139,6 +139,11 @@ type fixedModel struct {
 
 func (m fixedModel) ModelID() string { return m.id }
 func (m fixedModel) Dim() int        { return m.dim }
+
+// Embed is never called: training reads stored vectors only.
+func (m fixedModel) Embed(context.Context, []string) ([][]float32, error) {
+	return nil, fmt.Errorf("fixedModel embeds nothing")
+}
 
 const syntheticModel = "synthetic-512"
 
@@ -188,8 +193,12 @@ func writeSynthetic(ctx context.Context, path string, n int) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO documents (source, item, source_version, content_hash, text,
-		embedding_model, embedding, dim, created_at, updated_at) VALUES ('incoming/synthetic.csv', ?, 'v1', ?, ?, ?, ?, 512, ?, ?)`)
+	doc, err := tx.PrepareContext(ctx, `INSERT INTO documents (source, item, source_version, content_hash, text,
+		embedding_model, embedding, dim, created_at, updated_at) VALUES ('incoming/synthetic.csv', ?, 'v1', ?, ?, '', x'', 0, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	vec, err := tx.PrepareContext(ctx, `INSERT INTO embeddings (model, content_hash, dim, embedding, created_at) VALUES (?, ?, 512, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -202,7 +211,11 @@ func writeSynthetic(ctx context.Context, path string, n int) error {
 		}
 		item := strconv.Itoa(i)
 		text := "synthetic row " + item
-		if _, err := stmt.ExecContext(ctx, item, tinyhead.ContentHash(text), text, syntheticModel, emb, at, at); err != nil {
+		hash := tinyhead.ContentHash(text)
+		if _, err := doc.ExecContext(ctx, item, hash, text, at, at); err != nil {
+			return err
+		}
+		if _, err := vec.ExecContext(ctx, syntheticModel, hash, emb, at); err != nil {
 			return err
 		}
 	}

@@ -73,7 +73,7 @@ func TestScoreTimeBoxed(t *testing.T) {
 		item := strconv.Itoa(i)
 		vecs[item] = v
 		docs = append(docs, tinyhead.Document{Source: "s", Item: item, SourceVersion: "v", ContentHash: item, Text: "t" + item,
-			EmbeddingModel: embModel, Embedding: v})
+			Embeddings: map[string][]float32{embModel: v}})
 	}
 	if err := store.PutDocuments(t.Context(), docs); err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestScoreErrors(t *testing.T) {
 	}
 	saveHead(t, reg, "task", "v1", embModel, randomHead(4, 2, []string{"a", "b"}, 1))
 	err := store.PutDocuments(t.Context(), []tinyhead.Document{{Source: "s", Item: "1", SourceVersion: "v", ContentHash: "h",
-		Text: "t", EmbeddingModel: embModel, Embedding: []float32{1, 2, 3}}})
+		Text: "t", Embeddings: map[string][]float32{embModel: {1, 2, 3}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

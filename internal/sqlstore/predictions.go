@@ -19,7 +19,7 @@ import (
 var _ tinyhead.Predictions = (*Store)(nil)
 
 // unscored is the condition on documents d (after the embedding model's
-// and the cursor's argument places) that selects those without a
+// and the cursor's argument places, ?1 and ?2) that selects those without a
 // prediction of task p(3) by version p(4) made from the document as it is
 // now: a document rewritten since (a new version of its blob) is scored
 // again.
@@ -38,14 +38,16 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 	}
 	var q string
 	if _, ok := s.d.(mssqlDialect); ok {
-		q = `SELECT TOP (@p5) d.id, d.embedding FROM documents d
-			WHERE d.embedding_model = @p1 AND d.id > @p2 AND ` + s.unscored() + ` ORDER BY d.id`
+		q = `SELECT TOP (@p5) d.id, e.embedding FROM documents d
+			JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = @p1
+			WHERE d.id > @p2 AND ` + s.unscored() + ` ORDER BY d.id`
 	} else {
-		// Walk documents by rowid from the cursor (the unary + keeps SQLite
-		// off the model index, as in scanPage) and look each prediction up
-		// by primary key.
-		q = `SELECT d.id, d.embedding FROM documents d
-			WHERE +d.embedding_model = ? AND d.id > ? AND ` + s.unscored() + ` ORDER BY d.id LIMIT ?`
+		// Walk documents by rowid from the cursor and look each vector and
+		// prediction up by primary key (CROSS JOIN fixes the join order, as
+		// in ScanLabeled).
+		q = `SELECT d.id, e.embedding FROM documents d
+			CROSS JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ?
+			WHERE d.id > ? AND ` + s.unscored() + ` ORDER BY d.id LIMIT ?`
 	}
 	page := make([]tinyhead.ScoreRow, 0, scanPageSize)
 	var vecs []float32
@@ -99,8 +101,8 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 func (s *Store) CountUnscored(ctx context.Context, task, version, model string) (int, error) {
 	// The cursor's and page size's places are filled with no-ops, so that
 	// unscored's parameter numbers hold.
-	q := `SELECT COUNT(*) FROM documents d WHERE d.embedding_model = ` + s.d.param(1) + ` AND d.id > ` + s.d.param(2) +
-		` AND ` + s.unscored()
+	q := `SELECT COUNT(*) FROM documents d JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ` + s.d.param(1) +
+		` WHERE d.id > ` + s.d.param(2) + ` AND ` + s.unscored()
 	var n int
 	err := rowcheck.TaskName(task)
 	if err == nil {

@@ -16,20 +16,23 @@ import (
 	"time"
 )
 
-// Document is one text, its embedding and its labels.
+// Document is one text, its embeddings and its labels.
 //
 // A document's identity is (Source, Item): Source is the blob path it came
 // from (for example "incoming/reviews.csv") and Item is the item id given in
 // the file, or the row/line number when the file gives none.
 type Document struct {
-	ID             int64
-	Source         string
-	Item           string
-	SourceVersion  string // ETag of the blob version the row was last written from
-	ContentHash    string // ContentHash(Text)
-	Text           string
-	EmbeddingModel string
-	Embedding      []float32
+	ID            int64
+	Source        string
+	Item          string
+	SourceVersion string // ETag of the blob version the row was last written from
+	ContentHash   string // ContentHash(Text)
+	Text          string
+	// Embeddings holds the text's vector for each embedding model, by
+	// model id. The store keeps one vector per (model, content hash), so
+	// documents with the same text share it; writing a document adds the
+	// vectors of models it does not have yet and keeps the others.
+	Embeddings map[string][]float32
 	// Labels maps task → label. When writing, a task mapped to "" removes
 	// that task's label (an empty CSV cell in a newer version of a file).
 	Labels map[string]string
@@ -196,8 +199,8 @@ type Store interface {
 	// knows: those of its documents and of its ingest records, sorted.
 	SourceVersions(ctx context.Context, source string) ([]string, error)
 	// DeleteSource deletes the documents of source written by one of
-	// versions (their labels go with them; embeddings are stored in the
-	// documents, so none is left that no document uses) and marks the
+	// versions (their labels go with them, and the embeddings that no
+	// document uses any more) and marks the
 	// ingest records of those versions IngestDeleted, so that an attempt
 	// at one of them that begins later does nothing. Rows and records of
 	// other versions are kept: taking versions from SourceVersions before
@@ -218,6 +221,7 @@ type Store interface {
 
 	TrainingData
 	Predictions
+	Backfill
 	Close() error
 }
 
@@ -242,7 +246,8 @@ type IngestLister interface {
 // Stats summarises the store's contents.
 type Stats struct {
 	Documents int
-	// ByModel counts documents per embedding model.
+	// ByModel counts, per embedding model, the documents that hold a
+	// vector of it.
 	ByModel map[string]int
 	// Labels counts labelled documents per task and label.
 	Labels map[string]map[string]int
@@ -304,8 +309,9 @@ type TrainingData interface {
 	// valid only while fn runs (the store reuses its memory): fn copies
 	// what it keeps.
 	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(LabeledRow) error) error
-	// EmbeddingsByID returns the embeddings of the given documents.
-	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)
+	// EmbeddingsByID returns the embeddings, by model, of the given
+	// documents; documents without one are absent.
+	EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error)
 	// RecordModel adds a trained model to the models table.
 	RecordModel(ctx context.Context, m ModelRecord) error
 	// PromoteModel marks a task's promoted version (and no other).

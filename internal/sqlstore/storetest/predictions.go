@@ -82,9 +82,7 @@ func testPredictions(t *testing.T, s tinyhead.Store) {
 	for start := 0; start < n; start += 500 {
 		put(t, s, docs[start:min(start+500, n)]...)
 	}
-	other := doc("q", "1", "v", "another model", nil)
-	other.EmbeddingModel = "other-model"
-	put(t, s, other)
+	put(t, s, withVector(doc("q", "1", "v", "another model", nil), "other-model", vectorOf("q", 8)))
 
 	if got := unscored(t, s, "spam", "v1"); got != n {
 		t.Fatalf("CountUnscored before scoring = %d, want %d", got, n)
