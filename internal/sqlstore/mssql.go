@@ -186,7 +186,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5(), mssqlSchemaV6()},
 	}
 }
 
@@ -364,5 +364,30 @@ func mssqlSchemaV5() []string {
 			CONSTRAINT pk_embedding_claims PRIMARY KEY CLUSTERED (model, content_hash)
 		)`,
 		`CREATE INDEX ix_embedding_claims_owner ON embedding_claims (owner)`,
+	}
+}
+
+// mssqlSchemaV6 adds the predictions table that batch scoring writes
+// (predictions.go): one row per document and task, deleted with the
+// document (the primary key serves that cascade and the lookups of
+// incremental scoring). The one index serves a task's version: deleting
+// the other versions' rows, and the "label next" list. It leaves margin
+// out of the key: rows of a page then go to the index's end, where a key
+// ordered by margin would scatter them over every page of it.
+func mssqlSchemaV6() []string {
+	return []string{
+		`CREATE TABLE predictions (
+			document_id   BIGINT         NOT NULL,
+			task          NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			version       NVARCHAR(128)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			label         NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			probability   FLOAT          NOT NULL,
+			margin        FLOAT          NOT NULL,
+			probabilities NVARCHAR(MAX)  NOT NULL, -- JSON object: label → probability
+			scored_at     DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_predictions PRIMARY KEY CLUSTERED (document_id, task),
+			CONSTRAINT fk_predictions_document FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX ix_predictions_version ON predictions (task, version) INCLUDE (margin)`,
 	}
 }

@@ -153,7 +153,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4(), sqliteSchemaV5()},
 	}
 }
 
@@ -293,5 +293,29 @@ func sqliteSchemaV4() []string {
 		PRIMARY KEY (model, content_hash)
 	) WITHOUT ROWID`,
 		`CREATE INDEX embedding_claims_owner ON embedding_claims (owner)`,
+	}
+}
+
+// sqliteSchemaV5 adds the predictions table that batch scoring writes
+// (predictions.go): one row per document and task, deleted with the
+// document (the primary key serves that cascade and the lookups of
+// incremental scoring). The one index serves a task's version: deleting
+// the other versions' rows, and the "label next" list. It leaves margin
+// out of the key: rows of a page then go to the index's end, where a key
+// ordered by margin would scatter them over every page of it.
+func sqliteSchemaV5() []string {
+	return []string{
+		`CREATE TABLE predictions (
+		document_id   INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+		task          TEXT    NOT NULL,
+		version       TEXT    NOT NULL,
+		label         TEXT    NOT NULL,
+		probability   REAL    NOT NULL,
+		margin        REAL    NOT NULL,
+		probabilities TEXT    NOT NULL, -- JSON object: label → probability
+		scored_at     TEXT    NOT NULL,
+		PRIMARY KEY (document_id, task)
+	) WITHOUT ROWID`,
+		`CREATE INDEX predictions_version ON predictions (task, version)`,
 	}
 }
