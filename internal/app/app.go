@@ -46,7 +46,8 @@ type Trainer interface {
 
 // Classifier serves the current versions; *serving.Service implements it.
 type Classifier interface {
-	Classify(ctx context.Context, task string, texts []string) (*serving.Classification, error)
+	// ClassifyVersion classifies with a given version ("" the current).
+	ClassifyVersion(ctx context.Context, task, version string, texts []string) (*serving.Classification, error)
 }
 
 // App holds the services the functions call.
@@ -55,6 +56,9 @@ type App struct {
 	Removal  Remover
 	Training Trainer
 	Serving  Classifier
+	Scoring  Scorer
+	Catalog  Catalog
+	Reembed  Reembedder
 	// Labels labels stored documents (POST /api/labels/{task});
 	// *sqlstore.Store implements it.
 	Labels tinyhead.Labeler
@@ -82,6 +86,13 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
+	mux.HandleFunc("POST /"+ScoreFunction, withDeadline(a.score))
+	mux.HandleFunc("POST /"+SuggestFunction, withDeadline(a.suggest))
+	mux.HandleFunc("POST /"+TasksFunction, withDeadline(a.tasks))
+	mux.HandleFunc("POST /"+ModelsFunction, withDeadline(a.models))
+	mux.HandleFunc("POST /"+ReportFunction, withDeadline(a.report))
+	mux.HandleFunc("POST /"+DashboardFunction, a.dashboard)
+	mux.HandleFunc("POST /"+ReembedFunction, withDeadline(a.reembed))
 	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
 	mux.HandleFunc("POST /"+IngestsFunction, withDeadline(a.ingests))
 	return mux

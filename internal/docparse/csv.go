@@ -43,7 +43,7 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 	var cols csvColumns
 	return p.csvRecords(r, comma, func(header []string) error {
 		var err error
-		cols, err = p.csvHeader(header, "text", "id")
+		cols, err = p.csvHeader(header, "text", "id", "group", "split")
 		if err == nil && cols.col("text") < 0 {
 			err = p.fileError("no \"text\" column; columns found: %s", quoted(header))
 		}
@@ -239,6 +239,17 @@ func (p *parser) csvItem(cols csvColumns, rec []string) (Item, string) {
 		}
 	}
 	var reason string
+	if c := cols.col("group"); c >= 0 {
+		if it.Group, reason = checkGroup(rec[c]); reason != "" {
+			return Item{}, reason
+		}
+		it.Group = strings.Clone(it.Group)
+	}
+	if c := cols.col("split"); c >= 0 {
+		if it.Test, reason = checkSplit(rec[c]); reason != "" {
+			return Item{}, reason
+		}
+	}
 	if it.Labels, reason = csvLabels(cols, rec); reason != "" {
 		return Item{}, reason
 	}

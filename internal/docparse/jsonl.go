@@ -120,6 +120,23 @@ func (p *parser) jsonItem(line []byte) (Item, string) {
 	if it.ID, reason = jsonID("id", fields["id"]); reason != "" {
 		return Item{}, reason
 	}
+	// A group is named like an id: a string, or a number as spelt.
+	if it.Group, reason = jsonID("group", fields["group"]); reason != "" {
+		return Item{}, reason
+	}
+	switch raw := fields["split"]; {
+	case isNull(raw):
+	case raw[0] == '"':
+		var split string
+		if err := json.Unmarshal(raw, &split); err != nil {
+			return Item{}, "invalid JSON: " + err.Error()
+		}
+		if it.Test, reason = checkSplit(split); reason != "" {
+			return Item{}, reason
+		}
+	default:
+		return Item{}, fmt.Sprintf("split is not a string; it must be %q or absent", SplitTest)
+	}
 	if it.Labels, reason = jsonLabels(fields["labels"]); reason != "" {
 		return Item{}, reason
 	}

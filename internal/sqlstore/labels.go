@@ -106,7 +106,7 @@ func (s *Store) resolve(ctx context.Context, tx *sql.Tx, ref tinyhead.DocRef, ta
 	case ref.Source != "":
 		q, args = s.q.labelTargetByKey, append(args, s.d.docKey(ref.Source, ref.Item)...)
 	default:
-		q, args = s.q.labelTargetsByHash, append(args, ref.Model, ref.ContentHash)
+		q, args = s.q.labelTargetsByHash, append(args, ref.ContentHash, ref.Model)
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {

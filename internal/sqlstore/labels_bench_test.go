@@ -41,7 +41,7 @@ func benchSetLabels(b *testing.B, dialect, by string) {
 		case "key":
 			refs[i] = tinyhead.DocRef{Source: src, Item: d.Item}
 		default:
-			refs[i] = tinyhead.DocRef{ContentHash: d.ContentHash, Model: d.EmbeddingModel}
+			refs[i] = tinyhead.DocRef{ContentHash: d.ContentHash, Model: "bench-model"}
 		}
 	}
 	edits := make([]tinyhead.LabelEdit, benchBatch)

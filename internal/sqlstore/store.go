@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -25,6 +26,7 @@ type Store struct {
 	d dialect
 	q *queries
 	v *versionQueries
+	e *embeddingQueries
 	r retrier
 	// ckpt checkpoints a SQLite WAL in the background; nil otherwise.
 	ckpt *checkpointer
@@ -44,6 +46,7 @@ type dialect interface {
 	sourceKey(source string) any
 	sourceArgs(source string) []any
 	versionQueries() *versionQueries
+	embeddingQueries() *embeddingQueries
 	timeArg(t time.Time) any
 	// param returns the n-th (1-based) placeholder.
 	param(n int) string
@@ -51,6 +54,9 @@ type dialect interface {
 
 	migrate(ctx context.Context, db *sql.DB) error
 	putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error
+	// putVectors stores the vectors that have none stored for their key,
+	// for hashes a document holds, and returns how many it wrote.
+	putVectors(ctx context.Context, tx *sql.Tx, vecs []rowcheck.Vector, now time.Time) (int, error)
 	// pruneBatch deletes documents of source not of keepVersion, all of
 	// them or a batch; more says there may be others left.
 	pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (n int, more bool, err error)
@@ -70,14 +76,16 @@ type queries struct {
 	getDocument    string // docKey...
 	// labelTargetByID, labelTargetByKey and labelTargetsByHash find the
 	// documents a label edit names with their label of the task, locking
-	// the documents until the transaction ends (on SQL Server).
+	// the documents until the transaction ends (on SQL Server);
+	// labelTargetsByHash names the documents of a text that hold a vector
+	// of the model.
 	labelTargetByID    string // task, id
 	labelTargetByKey   string // task, docKey...
-	labelTargetsByHash string // task, embedding_model, content_hash
+	labelTargetsByHash string // task, content_hash, model
 	updateLabel        string // label, updated_at, document_id, task
 	insertLabel        string // document_id, task, label, updated_at
 	deleteLabel        string // document_id, task
-	scanPage           string // embedding_model, after id, page size
+	scanPage           string // model, after id, page size
 	statsModels        string
 	statsLabels        string
 	sources            string // distinct sources of documents, in byte order
@@ -150,7 +158,7 @@ func OpenWith(ctx context.Context, driver, dsn string, o Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", driver, err)
 	}
-	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries()}
+	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries(), e: d.embeddingQueries()}
 	s.r = newRetrier(o.RetryBudget, func(err error) bool { return isLostRace(err) || d.retryable(err) })
 	if err := s.retry(ctx, func() error { return w.PingContext(ctx) }); err != nil {
 		s.closeDBs()
@@ -252,7 +260,7 @@ func errorAs[T any](err error) (T, bool) {
 }
 
 // tables are tinyhead's tables, children before parents.
-var tables = []string{"labels", "documents", "ingests", "sources", "models"}
+var tables = []string{"predictions", "labels", "documents", "embeddings", "embedding_claims", "ingests", "sources", "models"}
 
 // Clear deletes every row of tinyhead's tables (not the schema), in one
 // transaction: an empty store, as a new database would be. It is for
