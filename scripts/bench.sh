@@ -29,8 +29,9 @@
 #   --quick   scaling to 100,000 rows only, seed 0 only (a few minutes)
 #   --out     where results go (default .cache/bench/<date>)
 #   --only    run only these sections (names above)
-# The full run takes about 10 minutes on 2 cores (plus the local run and
-# set-up when they have not run yet).
+# The full run takes about 10 minutes on 2 cores, plus about 10 for the
+# windows section (it embeds every text again, about 4 windows each), plus
+# the local run and set-up when they have not run yet.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
