@@ -49,6 +49,18 @@ func TestImbalancedRule(t *testing.T) {
 			t.Errorf("Imbalanced(%v) = %v (rarest share %.3f)", tc.counts, got, RarestShare(tc.counts))
 		}
 	}
+	for _, tc := range []struct {
+		counts []int
+		want   bool
+	}{
+		{[]int{99, 1}, false},
+		{[]int{991, 9}, true},
+		{[]int{500, 495, 5}, true},
+	} {
+		if got := NeedsWeights(tc.counts); got != tc.want {
+			t.Errorf("NeedsWeights(%v) = %v", tc.counts, got)
+		}
+	}
 	w := BalancedWeights([]int{90, 10})
 	if math.Abs(w[0]-100.0/180) > 1e-12 || math.Abs(w[1]-5) > 1e-12 {
 		t.Errorf("BalancedWeights(90, 10) = %v, want [0.556 5]", w)
