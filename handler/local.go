@@ -318,7 +318,7 @@ func (s *runSummary) print(ctx context.Context, w *os.File, svc *services, elaps
 	fmt.Fprintf(w, "files ingested:     %d (%d given up as poison)\n", s.files-len(s.poisoned), len(s.poisoned))
 	fmt.Fprintf(w, "rows stored:        %d in this run; %d documents in the store\n", ok, stats.Documents)
 	fmt.Fprintf(w, "rows rejected:      %d\n", rejected)
-	fmt.Fprintf(w, "texts embedded:     %d with %s (%d-d)\n", embedded, svc.Embedder.ModelID(), svc.Embedder.Dim())
+	fmt.Fprintf(w, "texts embedded:     %d with %s (%d-d)\n", embedded, svc.Embedders[0].ModelID(), svc.Embedders[0].Dim())
 	fmt.Fprintf(w, "time:               %s, %.1f embeddings/s end to end\n", elapsed.Round(time.Millisecond), float64(embedded)/elapsed.Seconds())
 	tasks := make([]string, 0, len(stats.Labels))
 	for t := range stats.Labels {

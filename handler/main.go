@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,14 +29,18 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/embedmodel"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
+	"github.com/tinyhead/tinyhead/internal/reembed"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -207,12 +212,13 @@ func serveCommand(ctx context.Context, args []string) error {
 }
 
 // services are the handler's long-lived dependencies, opened once per
-// process: one database pool, one ONNX Runtime session, one blob client.
+// process: one database pool, one ONNX Runtime session per embedding
+// model, one blob client.
 type services struct {
-	App      *app.App
-	Blobs    *blobstore.Client
-	Store    *sqlstore.Store
-	Embedder embedmodel.Embedder
+	App       *app.App
+	Blobs     *blobstore.Client
+	Store     *sqlstore.Store
+	Embedders []embedmodel.Embedder // the default first
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*services, error) {
@@ -229,16 +235,17 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		store.Close()
 		return nil, err
 	}
-	emb, err := embedmodel.Open(cfg.ModelDir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
+	svc := &services{Store: store, Blobs: blobs}
+	all, ingestWith, err := openEmbedders(cfg, svc)
 	if err != nil {
-		store.Close()
+		svc.Close()
 		return nil, err
 	}
-	log.Info("services ready", "sql", cfg.SQLDriver, "model", emb.ModelID(), "dim", emb.Dim())
+	log.Info("services ready", "sql", cfg.SQLDriver, "models", all.IDs(), "ingest_models", ingestWith.IDs(), "dim", all.Default().Dim())
 	pipeline := &ingest.Pipeline{
 		Blobs:     blobs,
 		Store:     store,
-		Embedder:  emb,
+		Embedders: ingestWith,
 		Log:       log,
 		BatchSize: cfg.IngestBatch,
 		Parse:     docparse.Options{MaxTextBytes: cfg.MaxTextBytes},
@@ -246,31 +253,63 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	// The models container is created here rather than by infra/, so a
 	// fresh storage account works without set-up.
 	if err := blobs.EnsureContainer(ctx, config.ModelsContainer); err != nil {
-		emb.Close()
-		store.Close()
+		svc.Close()
 		return nil, unavailable{err}
 	}
 	models := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: config.ModelsContainer, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
-	trainer := &training.Service{Store: store, Registry: models, Embedding: emb, Log: log}
-	server := &serving.Service{Models: models, Embedder: emb, Log: log, MaxTextBytes: cfg.MaxTextBytes}
-	return &services{
-		App: &app.App{
-			Ingest:   pipeline,
-			Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
-			Training: trainer,
-			Serving:  server,
-			Labels:   store,
-			Ingests:  store,
-			Log:      log,
-		},
-		Blobs:    blobs,
-		Store:    store,
-		Embedder: emb,
-	}, nil
+	trainer := &training.Service{Store: store, Registry: models, Embedders: all, Log: log}
+	server := &serving.Service{Models: models, Embedders: all, Log: log, MaxTextBytes: cfg.MaxTextBytes}
+	// Batch scoring runs heads in Go: no ONNX Runtime session per version.
+	goModels := &registry.Registry{Blobs: models.Blobs, Container: models.Container, Runtime: registry.GoRuntime, Log: log}
+	svc.App = &app.App{
+		Ingest:   pipeline,
+		Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
+		Training: trainer,
+		Serving:  server,
+		Reembed:  &reembed.Service{Store: store, Embedders: all, Log: log, Lease: cfg.ReembedLease},
+		Scoring:  &scoring.Service{Store: store, Models: goModels, Log: log},
+		Catalog:  &catalog.Service{Registry: models, Training: trainer},
+		Labels:   store,
+		Ingests:  store,
+		Log:      log,
+	}
+	return svc, nil
+}
+
+// openEmbedders opens the default model and the extra ones into svc, and
+// returns them all (the default first) and those ingest embeds with.
+func openEmbedders(cfg config.Config, svc *services) (all, ingestWith tinyhead.Embedders, err error) {
+	for _, dir := range append([]string{cfg.ModelDir}, cfg.ExtraModelDirs...) {
+		emb, err := embedmodel.Open(dir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
+		if err != nil {
+			return nil, nil, err
+		}
+		svc.Embedders = append(svc.Embedders, emb)
+		if _, err := all.Lookup(emb.ModelID()); err == nil {
+			return nil, nil, fmt.Errorf("embedding model %s (%s) is configured twice", emb.ModelID(), dir)
+		}
+		all = append(all, emb)
+	}
+	ingestWith = all[:1]
+	if slices.Equal(cfg.IngestModels, []string{"all"}) {
+		return all, all, nil
+	}
+	for _, id := range cfg.IngestModels {
+		emb, err := all.Lookup(id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", config.IngestModels, err)
+		}
+		if _, err := ingestWith.Lookup(id); err != nil {
+			ingestWith = append(ingestWith, emb)
+		}
+	}
+	return all, ingestWith, nil
 }
 
 func (s *services) Close() {
-	s.Embedder.Close()
+	for _, e := range s.Embedders {
+		e.Close()
+	}
 	s.Store.Close()
 }
 

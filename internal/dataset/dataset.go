@@ -28,8 +28,8 @@ type Source interface {
 	// ScanLabeled streams the labelled documents of a task embedded by
 	// model, in id order (see tinyhead.TrainingData).
 	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error
-	// EmbeddingsByID returns the embeddings of the given documents.
-	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)
+	// EmbeddingsByID returns the embeddings of model of the given documents.
+	EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error)
 }
 
 // Side is where a row goes in a training run.
@@ -103,11 +103,12 @@ type Dataset struct {
 	// Scaler standardises inputs; it is fitted on the training rows.
 	Scaler mlp.Scaler
 
-	trainX, valX, testX       []float32 // in memory mode
-	trainY                    []int32
-	trainIDs, valIDs, testIDs []int64 // SQL mode
-	fromSQL                   bool
-	labelOf                   map[string]int32
+	trainX, valX, testX []float32 // in memory mode
+	trainY              []int32
+	trainIDs            []int64 // SQL mode
+	valIDs, testIDs     []int64 // both modes: versions of other embeddings are scored by id
+	fromSQL             bool
+	labelOf             map[string]int32
 }
 
 // Options say how to load a dataset.
@@ -210,10 +211,12 @@ func loadInMemory(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 		case Test:
 			ds.testX = append(ds.testX, r.Embedding...)
 			ds.TestY = append(ds.TestY, label)
+			ds.testIDs = append(ds.testIDs, r.ID)
 			return nil
 		case Validation:
 			val++
 			k = rows - val
+			ds.valIDs = append(ds.valIDs, r.ID) // in id order: only the vectors go in back to front
 		default:
 			train++
 		}
@@ -318,18 +321,29 @@ func (ds *Dataset) Each(ctx context.Context, data Source, side Side, fn func(fir
 		}
 		return nil
 	}
-	buf := make([]float32, 0, min(validationChunk, n)*ds.Dim)
+	err := eachByID(ctx, data, side, ids, ds.EmbeddingModel, ds.Dim, fn)
+	if tinyhead.KindOf(err) == tinyhead.ErrInvalid {
+		return fmt.Errorf("%w (deleted since loading?)", err)
+	}
+	return err
+}
+
+// eachByID calls fn on model's vectors (of length dim) of the documents
+// ids, read a chunk at a time. A document without one is an error of kind
+// tinyhead.ErrInvalid.
+func eachByID(ctx context.Context, data Source, side Side, ids []int64, model string, dim int, fn func(first int, x []float32) error) error {
+	buf := make([]float32, 0, min(validationChunk, len(ids))*dim)
 	for first := 0; first < len(ids); first += validationChunk {
 		chunk := ids[first:min(first+validationChunk, len(ids))]
-		vecs, err := data.EmbeddingsByID(ctx, chunk)
+		vecs, err := data.EmbeddingsByID(ctx, model, chunk)
 		if err != nil {
 			return fmt.Errorf("read %s rows: %w", side, err)
 		}
 		buf = buf[:0]
 		for _, id := range chunk {
 			v := vecs[id]
-			if len(v) != ds.Dim {
-				return fmt.Errorf("read %s rows: document %d has no %d-d embedding (deleted since loading?)", side, id, ds.Dim)
+			if len(v) != dim {
+				return tinyhead.Errorf(tinyhead.ErrInvalid, "read %s rows: document %d has no %d-d embedding of %s", side, id, dim, model)
 			}
 			buf = append(buf, v...)
 		}
@@ -350,9 +364,37 @@ func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(firs
 // row after row.
 func (ds *Dataset) Probabilities(ctx context.Context, data Source, side Side, classes int,
 	predict func(x []float32, n int) ([]float32, error)) ([]float32, error) {
+	return ds.probabilities(ds.Dim, side, classes, predict, func(fn func(int, []float32) error) error {
+		return ds.Each(ctx, data, side, fn)
+	})
+}
+
+// ProbabilitiesOf is Probabilities on the vectors of another embedding
+// model (of length dim) of the same rows: a version trained on other
+// embeddings is compared on the same split. A row without such a vector
+// is an error of kind tinyhead.ErrInvalid (its text was not embedded by
+// that model: re-embed first).
+func (ds *Dataset) ProbabilitiesOf(ctx context.Context, data Source, side Side, model string, dim, classes int,
+	predict func(x []float32, n int) ([]float32, error)) ([]float32, error) {
+	if model == ds.EmbeddingModel {
+		return ds.Probabilities(ctx, data, side, classes, predict)
+	}
+	ids := ds.valIDs
+	if side == Test {
+		ids = ds.testIDs
+	}
+	return ds.probabilities(dim, side, classes, predict, func(fn func(int, []float32) error) error {
+		return eachByID(ctx, data, side, ids, model, dim, fn)
+	})
+}
+
+// probabilities runs predict on every chunk of dim-wide rows that each
+// yields.
+func (ds *Dataset) probabilities(dim int, side Side, classes int, predict func(x []float32, n int) ([]float32, error),
+	each func(func(first int, x []float32) error) error) ([]float32, error) {
 	out := make([]float32, len(ds.Y(side))*classes)
-	err := ds.Each(ctx, data, side, func(first int, x []float32) error {
-		n := len(x) / ds.Dim
+	err := each(func(first int, x []float32) error {
+		n := len(x) / dim
 		probs, err := predict(x, n)
 		if err != nil {
 			return err
@@ -407,7 +449,7 @@ func newDataset(sum tinyhead.TaskSummary, opt Options) *Dataset {
 // stays), so it may be called once per dataset.
 func (ds *Dataset) Batches(data Source, cfg mlp.Config) mlp.Batches {
 	if ds.fromSQL {
-		var b mlp.Batches = &sqlBatches{data: data, ids: ds.trainIDs, labels: ds.trainY, batchSize: cfg.BatchSize, dim: ds.Dim,
+		var b mlp.Batches = &sqlBatches{data: data, model: ds.EmbeddingModel, ids: ds.trainIDs, labels: ds.trainY, batchSize: cfg.BatchSize, dim: ds.Dim,
 			rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
 		if !cfg.NoStandardize {
 			b = mlp.ScaleBatches(b, ds.Scaler)
@@ -424,6 +466,7 @@ func (ds *Dataset) Batches(data Source, cfg mlp.Config) mlp.Batches {
 // larger than memory, only ids and labels are held.
 type sqlBatches struct {
 	data      Source
+	model     string
 	ids       []int64
 	labels    []int32
 	batchSize int
@@ -439,7 +482,7 @@ func (b *sqlBatches) Next(ctx context.Context, x []float32, y []int32) (int, err
 		pick[i] = b.rng.IntN(len(b.ids))
 		ids[i] = b.ids[pick[i]]
 	}
-	vecs, err := b.data.EmbeddingsByID(ctx, ids)
+	vecs, err := b.data.EmbeddingsByID(ctx, b.model, ids)
 	if err != nil {
 		return 0, fmt.Errorf("sample a training batch: %w", err)
 	}

@@ -123,7 +123,7 @@ func TestGroupedSplitStable(t *testing.T) {
 	const dim = 2
 	doc := func(source, item, group string, test bool) tinyhead.Document {
 		return tinyhead.Document{Source: source, Item: item, SourceVersion: "v", Text: source + item,
-			EmbeddingModel: "m", Embedding: []float32{float32(len(item)), 1}, Group: group, Test: test,
+			Embeddings: map[string][]float32{"m": {float32(len(item)), 1}}, Group: group, Test: test,
 			Labels: map[string]string{"t": []string{"a", "b"}[len(source+item)%2]}}
 	}
 	// sides maps each row to its side, and checks that every group is on
@@ -223,8 +223,8 @@ func TestLoaders(t *testing.T) {
 		emb[i%3] += 2 // class structure
 		docs = append(docs, tinyhead.Document{
 			Source: "incoming/x.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1",
-			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: "m",
-			Embedding: emb, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]}, Test: i%13 == 0,
+			ContentHash: tinyhead.ContentHash(text), Text: text,
+			Embeddings: map[string][]float32{"m": emb}, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]}, Test: i%13 == 0,
 		})
 	}
 	if err := store.PutDocuments(ctx, docs[:n-100]); err != nil {
@@ -243,11 +243,11 @@ func TestLoaders(t *testing.T) {
 	for _, d := range docs[:n-100] {
 		y := int32(d.Labels["t"][0] - 'a')
 		if d.Test {
-			wantTestX, wantTestY = append(wantTestX, d.Embedding...), append(wantTestY, y)
+			wantTestX, wantTestY = append(wantTestX, d.Embeddings["m"]...), append(wantTestY, y)
 		} else if SideOf(tinyhead.LabeledRow{Source: d.Source, Item: d.Item}, valFraction) == Validation {
-			wantValX, wantValY = append(wantValX, d.Embedding...), append(wantValY, y)
+			wantValX, wantValY = append(wantValX, d.Embeddings["m"]...), append(wantValY, y)
 		} else {
-			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
+			wantTrainX, wantTrainY = append(wantTrainX, d.Embeddings["m"]...), append(wantTrainY, y)
 		}
 	}
 	if len(wantValY) <= validationChunk {

@@ -75,10 +75,12 @@ type Store interface {
 // Pipeline ingests blobs. Its fields are its dependencies and settings; the
 // zero values of the settings are sane defaults.
 type Pipeline struct {
-	Blobs    Opener
-	Store    Store
-	Embedder tinyhead.Embedder
-	Log      *slog.Logger
+	Blobs Opener
+	Store Store
+	// Embedders are the models every row is embedded with (at least one):
+	// each document is stored with a vector of each.
+	Embedders tinyhead.Embedders
+	Log       *slog.Logger
 
 	// BatchSize is the number of rows embedded and written per transaction
 	// (default 256).
@@ -473,7 +475,10 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 
 	g.Go(func() error {
 		defer close(toWrite)
-		recent := newVectorCache(4 * size)
+		recent := map[string]*vectorCache{}
+		for _, e := range p.Embedders {
+			recent[e.ModelID()] = newVectorCache(4 * size)
+		}
 		for b := range toEmbed {
 			n, err := p.embed(ctx, res, b, recent)
 			if err != nil {
@@ -521,24 +526,58 @@ func (p *Pipeline) reject(res *Result, re docparse.RowError) {
 	}
 }
 
-// embed fills b.docs, embedding only the texts whose content hash has no
-// stored (or recently computed) embedding for this model. It returns how
-// many texts went through the model.
-func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent *vectorCache) (int, error) {
-	model := p.Embedder.ModelID()
+// embed fills b.docs with a vector of each of p.Embedders for every row.
+// It returns how many texts went through a model.
+func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent map[string]*vectorCache) (int, error) {
+	if len(p.Embedders) == 0 {
+		return 0, errors.New("no embedding model configured")
+	}
 	hashes := make([]string, len(b.items))
-	var lookup []string
+	b.docs = make([]tinyhead.Document, len(b.items))
 	for i, it := range b.items {
 		hashes[i] = tinyhead.ContentHash(it.Text)
-		if recent.get(hashes[i]) == nil {
-			lookup = append(lookup, hashes[i])
+		b.docs[i] = tinyhead.Document{
+			Source:        res.Source,
+			Item:          it.ID,
+			SourceVersion: res.ETag,
+			ContentHash:   hashes[i],
+			Text:          it.Text,
+			Embeddings:    make(map[string][]float32, len(p.Embedders)),
+			Labels:        it.Labels,
+			Group:         it.Group,
+			Test:          it.Test,
+		}
+	}
+	n := 0
+	for _, e := range p.Embedders {
+		vecs, m, err := p.embedWith(ctx, res, e, b.items, hashes, recent[e.ModelID()])
+		if err != nil {
+			return n, err
+		}
+		n += m
+		for i := range b.docs {
+			b.docs[i].Embeddings[e.ModelID()] = vecs[i]
+		}
+	}
+	return n, nil
+}
+
+// embedWith returns e's vector of every item, embedding only the texts
+// whose content hash has no stored (or recently computed) vector of e's
+// model, and how many texts it embedded.
+func (p *Pipeline) embedWith(ctx context.Context, res *Result, e tinyhead.Embedder, items []docparse.Item, hashes []string, recent *vectorCache) ([][]float32, int, error) {
+	model := e.ModelID()
+	var lookup []string
+	for _, h := range hashes {
+		if recent.get(h) == nil {
+			lookup = append(lookup, h)
 		}
 	}
 	known, err := p.Store.EmbeddingsByHash(ctx, model, lookup)
 	if err != nil {
-		return 0, fmt.Errorf("look up known embeddings for %s: %w", res.Source, err)
+		return nil, 0, fmt.Errorf("look up known embeddings for %s (model %s): %w", res.Source, model, err)
 	}
-	vecs := make([][]float32, len(b.items))
+	vecs := make([][]float32, len(items))
 	var texts []string
 	var todo []int
 	pending := map[string]int{} // hash → index in texts, for repeats inside the batch
@@ -550,38 +589,25 @@ func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent *vec
 		} else {
 			if _, ok := pending[h]; !ok {
 				pending[h] = len(texts)
-				texts = append(texts, b.items[i].Text)
+				texts = append(texts, items[i].Text)
 			}
 			todo = append(todo, i)
 		}
 	}
 	if len(texts) > 0 {
-		out, err := p.Embedder.Embed(ctx, texts)
+		out, err := e.Embed(ctx, texts)
 		if err != nil {
-			return 0, fmt.Errorf("embed rows of %s: %w", res.Source, err)
+			return nil, 0, fmt.Errorf("embed rows of %s with %s: %w", res.Source, model, err)
 		}
 		if len(out) != len(texts) {
-			return 0, fmt.Errorf("embed rows of %s: model returned %d vectors for %d texts", res.Source, len(out), len(texts))
+			return nil, 0, fmt.Errorf("embed rows of %s: model returned %d vectors for %d texts (%s)", res.Source, len(out), len(texts), model)
 		}
 		for _, i := range todo {
 			vecs[i] = out[pending[hashes[i]]]
 		}
 	}
-	b.docs = make([]tinyhead.Document, len(b.items))
-	for i, it := range b.items {
-		recent.put(hashes[i], vecs[i])
-		b.docs[i] = tinyhead.Document{
-			Source:         res.Source,
-			Item:           it.ID,
-			SourceVersion:  res.ETag,
-			ContentHash:    hashes[i],
-			Text:           it.Text,
-			EmbeddingModel: model,
-			Embedding:      vecs[i],
-			Labels:         it.Labels,
-			Group:          it.Group,
-			Test:           it.Test,
-		}
+	for i, h := range hashes {
+		recent.put(h, vecs[i])
 	}
-	return len(texts), nil
+	return vecs, len(texts), nil
 }

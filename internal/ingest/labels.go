@@ -35,7 +35,7 @@ func (p *Pipeline) runLabels(ctx context.Context, container, name string, body i
 	if size <= 0 {
 		size = 256
 	}
-	model := p.Embedder.ModelID() // which documents a text names; nothing is embedded
+	model := p.Embedders.Default().ModelID() // which documents a text names; nothing is embedded
 	var (
 		rows  []docparse.LabelRow
 		edits []tinyhead.LabelEdit

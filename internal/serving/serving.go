@@ -28,9 +28,11 @@ type Models interface {
 
 // Service classifies texts with the tasks' current models.
 type Service struct {
-	Models   Models
-	Embedder tinyhead.Embedder
-	Log      *slog.Logger
+	Models Models
+	// Embedders are the configured embedding models: a version is served
+	// with the one it was trained on.
+	Embedders tinyhead.Embedders
+	Log       *slog.Logger
 	// MaxTextBytes bounds each text, as ingest bounds a row's text (the
 	// TINYHEAD_MAX_TEXT_BYTES setting); 0 means docparse.DefaultMaxTextBytes.
 	// A longer text is refused (ErrInvalid, naming it), as ingest rejects
@@ -113,11 +115,16 @@ func (s *Service) ClassifyVersion(ctx context.Context, task, version string, tex
 // manifest's rule (the binary threshold it was trained with, if any).
 func (s *Service) run(ctx context.Context, task string, h *registry.Head, texts []string) (*Classification, error) {
 	man := h.Manifest
-	if man.EmbeddingModel != s.Embedder.ModelID() || man.EmbeddingDim != s.Embedder.Dim() {
-		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %s embeddings, but this app embeds with %s; retrain it",
-			task, h.Version, man.EmbeddingModel, s.Embedder.ModelID())
+	emb, err := s.Embedders.Lookup(man.EmbeddingModel)
+	if err != nil || man.EmbeddingModel == "" {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %s embeddings, which this app is not configured with (it has %s); configure that model or retrain the task",
+			task, h.Version, man.EmbeddingModel, strings.Join(s.Embedders.IDs(), ", "))
 	}
-	vecs, err := s.Embedder.Embed(ctx, texts)
+	if man.EmbeddingDim != emb.Dim() {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %d-d %s embeddings, but the model configured under that id is %d-d; retrain the task",
+			task, h.Version, man.EmbeddingDim, man.EmbeddingModel, emb.Dim())
+	}
+	vecs, err := emb.Embed(ctx, texts)
 	if err != nil {
 		return nil, fmt.Errorf("embed %d texts: %w", len(texts), err)
 	}

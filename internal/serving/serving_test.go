@@ -46,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{blobs: inmem.NewBlobs(container), emb: inmem.NewEmbedder(dim), heads: &heads{t: t}}
 	f.reg = &registry.Registry{Blobs: f.blobs, Container: container, Runtime: f.heads.runtime, Log: slog.New(slog.DiscardHandler)}
 	f.models = &countingModels{Models: f.reg}
-	f.svc = &serving.Service{Models: f.models, Embedder: f.emb, Log: slog.New(slog.DiscardHandler)}
+	f.svc = &serving.Service{Models: f.models, Embedders: tinyhead.Embedders{f.emb}, Log: slog.New(slog.DiscardHandler)}
 	return f
 }
 
@@ -544,7 +544,7 @@ func TestRequestFailuresReleaseTheHead(t *testing.T) {
 		setup func(f *fixture)
 		want  error
 	}{
-		{"embedding fails", func(f *fixture) { f.svc.Embedder = failingEmbedder{f.emb} }, errEmbed},
+		{"embedding fails", func(f *fixture) { f.svc.Embedders = tinyhead.Embedders{failingEmbedder{f.emb}} }, errEmbed},
 		{"prediction fails", func(f *fixture) {
 			f.reg.Runtime = func(model []byte, dim, classes int) (registry.Predictor, error) {
 				p, err := f.heads.runtime(model, dim, classes)
@@ -563,7 +563,7 @@ func TestRequestFailuresReleaseTheHead(t *testing.T) {
 			if _, err := f.svc.Classify(ctx, "spam", texts); !errors.Is(err, tt.want) {
 				t.Fatalf("Classify: %v, want %v", err, tt.want)
 			}
-			f.svc.Embedder = f.emb
+			f.svc.Embedders = tinyhead.Embedders{f.emb}
 			f.reg.Runtime = f.heads.runtime
 			f.promote(t, "spam", "v2")
 			got, err := f.svc.Classify(ctx, "spam", texts)

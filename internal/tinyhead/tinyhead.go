@@ -16,20 +16,23 @@ import (
 	"time"
 )
 
-// Document is one text, its embedding and its labels.
+// Document is one text, its embeddings and its labels.
 //
 // A document's identity is (Source, Item): Source is the blob path it came
 // from (for example "incoming/reviews.csv") and Item is the item id given in
 // the file, or the row/line number when the file gives none.
 type Document struct {
-	ID             int64
-	Source         string
-	Item           string
-	SourceVersion  string // ETag of the blob version the row was last written from
-	ContentHash    string // ContentHash(Text)
-	Text           string
-	EmbeddingModel string
-	Embedding      []float32
+	ID            int64
+	Source        string
+	Item          string
+	SourceVersion string // ETag of the blob version the row was last written from
+	ContentHash   string // ContentHash(Text)
+	Text          string
+	// Embeddings holds the text's vector for each embedding model, by
+	// model id. The store keeps one vector per (model, content hash), so
+	// documents with the same text share it; writing a document adds the
+	// vectors of models it does not have yet and keeps the others.
+	Embeddings map[string][]float32
 	// Labels maps task → label. When writing, a task mapped to "" removes
 	// that task's label (an empty CSV cell in a newer version of a file).
 	Labels map[string]string
@@ -196,8 +199,8 @@ type Store interface {
 	// knows: those of its documents and of its ingest records, sorted.
 	SourceVersions(ctx context.Context, source string) ([]string, error)
 	// DeleteSource deletes the documents of source written by one of
-	// versions (their labels go with them; embeddings are stored in the
-	// documents, so none is left that no document uses) and marks the
+	// versions (their labels go with them, and the embeddings that no
+	// document uses any more) and marks the
 	// ingest records of those versions IngestDeleted, so that an attempt
 	// at one of them that begins later does nothing. Rows and records of
 	// other versions are kept: taking versions from SourceVersions before
@@ -217,6 +220,8 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	TrainingData
+	Predictions
+	Backfill
 	Close() error
 }
 
@@ -241,7 +246,8 @@ type IngestLister interface {
 // Stats summarises the store's contents.
 type Stats struct {
 	Documents int
-	// ByModel counts documents per embedding model.
+	// ByModel counts, per embedding model, the documents that hold a
+	// vector of it.
 	ByModel map[string]int
 	// Labels counts labelled documents per task and label.
 	Labels map[string]map[string]int
@@ -303,12 +309,76 @@ type TrainingData interface {
 	// valid only while fn runs (the store reuses its memory): fn copies
 	// what it keeps.
 	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(LabeledRow) error) error
-	// EmbeddingsByID returns the embeddings of the given documents.
-	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)
+	// EmbeddingsByID returns the embeddings, by model, of the given
+	// documents; documents without one are absent.
+	EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error)
 	// RecordModel adds a trained model to the models table.
 	RecordModel(ctx context.Context, m ModelRecord) error
 	// PromoteModel marks a task's promoted version (and no other).
 	PromoteModel(ctx context.Context, task, version string) error
 	// Models lists a task's models, oldest first.
 	Models(ctx context.Context, task string) ([]ModelRecord, error)
+}
+
+// Prediction is a task's current model's answer for one stored document:
+// a row of the predictions table, which batch scoring writes.
+type Prediction struct {
+	DocumentID int64
+	Task       string
+	Version    string // the model version that scored the document
+	Label      string // the predicted label
+	// Probability is the predicted label's; Margin is the gap between the
+	// two highest probabilities (small: the model is unsure).
+	Probability float64
+	Margin      float64
+	// Probabilities is every label's probability as a compact JSON object,
+	// {"ham":0.0123,"spam":0.9877}, so that SQL can read it
+	// (json_extract, JSON_VALUE).
+	Probabilities string
+	// ScoredAt is when the document was read for scoring: a document
+	// rewritten after it is scored again.
+	ScoredAt time.Time
+}
+
+// ScoreRow is a document to score: its id and embedding.
+type ScoreRow struct {
+	ID        int64
+	Embedding []float32
+}
+
+// Suggestion is an unlabelled document with its prediction: a candidate
+// for labelling next.
+type Suggestion struct {
+	Prediction
+	Source string
+	Item   string
+	Text   string
+}
+
+// Predictions is the predictions table: batch scoring writes it, and the
+// "label next" list reads it.
+type Predictions interface {
+	// ScanUnscored calls fn with pages of the documents embedded by model
+	// that have no prediction of task by version made after the document
+	// was last written (ScoredAt ≥ its update), in id order. A page's
+	// rows (their Embedding included) are fn's only while it runs; fn may
+	// write predictions, and the next page starts after the page's last
+	// id. An error from fn stops the scan and is returned as it is.
+	ScanUnscored(ctx context.Context, task, version, model string, fn func(page []ScoreRow) error) error
+	// CountUnscored counts what ScanUnscored would visit.
+	CountUnscored(ctx context.Context, task, version, model string) (int, error)
+	// PutPredictions writes one page of predictions, all of one task and
+	// version and in ascending DocumentID order, replacing the task's
+	// earlier predictions of those documents. A document deleted meanwhile
+	// is skipped.
+	PutPredictions(ctx context.Context, preds []Prediction) error
+	// DeletePredictions deletes the task's predictions of every version but
+	// keepVersion ("" deletes them all).
+	DeletePredictions(ctx context.Context, task, keepVersion string) (int, error)
+	// PredictionsOf returns the task's predictions of the given documents;
+	// documents without one are absent.
+	PredictionsOf(ctx context.Context, task string, ids []int64) (map[int64]Prediction, error)
+	// Uncertain returns up to n documents that have a prediction of task
+	// by version but no label for task, smallest Margin first (ties by id).
+	Uncertain(ctx context.Context, task, version string, n int) ([]Suggestion, error)
 }

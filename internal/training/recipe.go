@@ -150,13 +150,13 @@ func scoreHeldOut(ctx context.Context, ds *dataset.Dataset, data dataset.Source,
 	var out versionScores
 	if valProbs == nil {
 		var err error
-		if valProbs, err = ds.Probabilities(ctx, data, dataset.Validation, classes, predict); err != nil {
+		if valProbs, err = ds.ProbabilitiesOf(ctx, data, dataset.Validation, man.EmbeddingModel, man.EmbeddingDim, classes, predict); err != nil {
 			return out, err
 		}
 	}
 	out.val = assess(ds, dataset.Validation, valProbs, classes, man.Decide, mapped)
 	if ds.TestRows > 0 {
-		testProbs, err := ds.Probabilities(ctx, data, dataset.Test, classes, predict)
+		testProbs, err := ds.ProbabilitiesOf(ctx, data, dataset.Test, man.EmbeddingModel, man.EmbeddingDim, classes, predict)
 		if err != nil {
 			return out, err
 		}

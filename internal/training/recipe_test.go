@@ -41,8 +41,8 @@ func (e *env) addImbalanced(task string, n int, noise float64, seed uint64, test
 		text := fmt.Sprintf("%s %d %d", task, seed, i)
 		docs[i] = tinyhead.Document{
 			Source: "incoming/imbalanced.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1",
-			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: e.emb.ModelID(),
-			Embedding: x[i*dim : (i+1)*dim], Labels: map[string]string{task: label}, Test: isTest,
+			ContentHash: tinyhead.ContentHash(text), Text: text,
+			Embeddings: map[string][]float32{e.emb.ModelID(): x[i*dim : (i+1)*dim]}, Labels: map[string]string{task: label}, Test: isTest,
 		}
 	}
 	if err := e.store.PutDocuments(e.t.Context(), docs); err != nil {

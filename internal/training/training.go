@@ -60,17 +60,14 @@ type Registry interface {
 	LoadHead(ctx context.Context, task, version string) (*registry.Head, error)
 }
 
-// EmbeddingModel names the embeddings a training reads.
-type EmbeddingModel interface {
-	ModelID() string
-	Dim() int
-}
-
 // Service trains classifiers and moves the tasks' current versions.
 type Service struct {
-	Store     Store
-	Registry  Registry
-	Embedding EmbeddingModel
+	Store    Store
+	Registry Registry
+	// Embedders are the embedding models a task may train on (a request's
+	// "embedding_model"), the default first. Training reads only their
+	// ids and dimensions.
+	Embedders tinyhead.Embedders
 	Log       *slog.Logger
 	// ValFraction is the share of documents held out for validation
 	// (default 0.2), chosen by a stable hash of their identity.
@@ -98,6 +95,10 @@ type Request struct {
 	// FromSQL samples every mini-batch from the database instead of loading
 	// the training matrix into memory (for tables larger than memory).
 	FromSQL bool `json:"from_sql,omitempty"`
+	// EmbeddingModel is the embedding model to train on, one of those
+	// configured; "" is the default. The version records it, and Classify
+	// embeds with it.
+	EmbeddingModel string `json:"embedding_model,omitempty"`
 }
 
 // Outcome is what a training run produced; the Train function answers it.
@@ -184,7 +185,11 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if err := tinyhead.CheckTaskName(task); err != nil {
 		return nil, err
 	}
-	sum, err := Summary(ctx, s.Store, task, s.Embedding.ModelID())
+	emb, err := s.Embedders.Lookup(req.EmbeddingModel)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := Summary(ctx, s.Store, task, emb.ModelID())
 	if err != nil {
 		return nil, err
 	}
@@ -216,14 +221,15 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, err
 	}
 	defer unlock()
-	s.log().Info("training started", "task", task, "rows", sum.Rows, "classes", len(sum.Labels), "steps", cfg.Steps, "from_sql", req.FromSQL)
+	s.log().Info("training started", "task", task, "rows", sum.Rows, "classes", len(sum.Labels), "steps", cfg.Steps,
+		"from_sql", req.FromSQL, "embedding_model", emb.ModelID())
 	cur, curETag, curProblem, err := s.current(ctx, task)
 	if err != nil {
 		return nil, err
 	}
 
 	ds, err := dataset.Load(ctx, s.Store, sum, dataset.Options{
-		Model: s.Embedding.ModelID(), Dim: s.Embedding.Dim(), ValFraction: s.valFraction(), FromSQL: req.FromSQL})
+		Model: emb.ModelID(), Dim: emb.Dim(), ValFraction: s.valFraction(), FromSQL: req.FromSQL})
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +324,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, fmt.Errorf("encode promotion of %s: %w", task, err)
 	}
 	man.Hyperparams, man.Metrics, man.Promotion = hp, mj, pj
+	man.Decision = registry.Decision{Promoted: out.Promoted, Reason: out.Reason}
 	man.Timings = registry.Timings{Load: out.Timings.Load, Train: out.Timings.Train, Total: time.Since(start).Seconds()}
 	if err := s.Registry.Save(ctx, man, model.ONNX().Marshal(), png); err != nil {
 		return nil, err
@@ -378,11 +385,14 @@ func (s *Service) recordedMetric(ctx context.Context, task, curVersion string) s
 // decide says whether the new model replaces the current one: it must not
 // be worse by out's promotion metric on the same validation rows. The
 // current model is run on the new validation rows and decides the way
-// Classify runs it (its own threshold). It fills out's Promoted, Reason,
-// Previous and Promotion. A current model that is gone or unusable for
-// good (missing artifacts, a file that cannot be loaded, other
-// embeddings) is replaced, and the reason says so; any other failure to
-// score it fails the decision, so that a passing storage error never
+// Classify runs it (its own threshold, on its own embedding model's
+// vectors of those rows, so that versions trained on different embedding
+// models are compared on the same split). It fills out's Promoted,
+// Reason, Previous and Promotion. A current model that is gone or
+// unusable for good (missing artifacts, a file that cannot be loaded, an
+// embedding model that is not configured or has not embedded every
+// validation row) is replaced, and the reason says so; any other failure
+// to score it fails the decision, so that a passing storage error never
 // promotes an unchecked model.
 func (s *Service) decide(ctx context.Context, task, curVersion string, ds *dataset.Dataset, out *Outcome, force bool) error {
 	if curVersion == "" {
@@ -424,9 +434,14 @@ func (s *Service) scoreVersion(ctx context.Context, task, version string, ds *da
 		return nil, err
 	}
 	defer h.Close()
-	if h.Manifest.EmbeddingModel != ds.EmbeddingModel || h.Manifest.EmbeddingDim != ds.Dim {
-		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %s (%d-d) embeddings, not %s (%d-d)",
-			h.Manifest.EmbeddingModel, h.Manifest.EmbeddingDim, ds.EmbeddingModel, ds.Dim)
+	man := h.Manifest
+	emb, err := s.Embedders.Lookup(man.EmbeddingModel)
+	if err != nil {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %s embeddings: %w", man.EmbeddingModel, err)
+	}
+	if emb.Dim() != man.EmbeddingDim {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %d-d %s embeddings; the model configured under that id is %d-d",
+			man.EmbeddingDim, man.EmbeddingModel, emb.Dim())
 	}
 	sc, err := scoreHeldOut(ctx, ds, s.Store, h.Manifest, h.Predict, nil)
 	if err != nil {
