@@ -80,11 +80,10 @@ func (sqliteDialect) queries() *queries {
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,
-		documentID:   `SELECT id FROM documents WHERE source = ? AND item = ?`,
-		documentByID: `SELECT id FROM documents WHERE id = ?`,
-		documentsByHash: `SELECT id FROM documents AS d WHERE content_hash = ?2
-			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = ?1) ORDER BY id`,
-		labelOf:     `SELECT label FROM labels WHERE document_id = ? AND task = ?`,
+		labelTargetByID:  labelTarget + `WHERE d.id = ?`,
+		labelTargetByKey: labelTarget + `WHERE d.source = ? AND d.item = ?`,
+		labelTargetsByHash: labelTarget + `WHERE d.content_hash = ?
+			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = ?) ORDER BY d.id`,
 		updateLabel: `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = ? AND task = ?`,
