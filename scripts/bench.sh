@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh — every benchmark behind BENCHMARKS.md, in one run on one machine:
 #   ingest     raw model throughput vs. end-to-end ingest (blob → SQL) on the same texts
+#   reembed    raw model throughput vs. re-embedding the local run's 6,046 stored
+#              rows with a second model (claims, texts from SQL, vectors to SQL)
 #   sqlstore   row writes and embedding reads (SQLite; SQL Server too when
 #              TINYHEAD_TEST_MSSQL_DSN is set)
 #   mlp        the trainer on synthetic rows (5,000 and 100,000 rows)
@@ -98,7 +100,7 @@ section() {
 done_section() { echo "-- $1 took $((SECONDS - sect_start)) s"; }
 
 db=.cache/local/tinyhead.db
-if want training || want windows || want export || want torch || want sklearn || want fasttext; then
+if want training || want windows || want export || want torch || want sklearn || want fasttext || want reembed; then
 	if [[ ! -f $db ]]; then
 		section "local run (fills $db)"
 		./scripts/run-local.sh
@@ -115,6 +117,12 @@ if want ingest; then
 	section ingest
 	go test -run XXX -bench EmbedThroughput -benchtime 2x ./internal/ingest/ | tee "$out/go-ingest.txt"
 	done_section ingest
+fi
+if want reembed; then
+	section reembed
+	TINYHEAD_LOCAL_DB="$out/tinyhead.db" go test -run XXX -bench ReembedSpamAssassin -benchtime 1x -timeout 30m ./internal/reembed/ |
+		tee "$out/go-reembed.txt"
+	done_section reembed
 fi
 if want sqlstore; then
 	section sqlstore
