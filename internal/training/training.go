@@ -241,7 +241,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if err != nil {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "task %s: %w", task, err)
 	}
-	cfg = withClassWeights(cfg, ds, imbalanced)
+	cfg = withClassWeights(cfg, ds)
 	loaded := time.Now()
 
 	model, hist, err := mlp.Train(ctx, cfg, ds.Dim, len(ds.Labels), ds.Batches(s.Store, cfg))
