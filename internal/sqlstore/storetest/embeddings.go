@@ -286,7 +286,7 @@ func testConcurrentBackfill(t *testing.T, s tinyhead.Store) {
 		mu      sync.Mutex
 		claimed = map[string]string{} // hash → owner
 		wg      sync.WaitGroup
-		errs    = make(chan error, 4)
+		errs    = make(chan error, 4) // one per worker: it stops at its first error
 	)
 	for w := range 4 {
 		owner := fmt.Sprintf("owner-%d", w)
@@ -306,7 +306,9 @@ func testConcurrentBackfill(t *testing.T, s tinyhead.Store) {
 				mu.Lock()
 				for _, p := range got {
 					if prev, ok := claimed[p.ContentHash]; ok {
+						mu.Unlock()
 						errs <- fmt.Errorf("%s claimed %s, which %s held", owner, p.ContentHash, prev)
+						return
 					}
 					claimed[p.ContentHash] = owner
 				}
