@@ -290,7 +290,7 @@ func (ds *Dataset) PredictValidation(ctx context.Context, data Source, classes i
 func (ds *Dataset) Evaluate(ctx context.Context, data Source, model *mlp.Model) (mlp.Metrics, error) {
 	probs := make([]float32, validationChunk*model.Classes)
 	pred, err := ds.PredictValidation(ctx, data, model.Classes, func(x []float32, n int) ([]float32, error) {
-		model.Predict(x, n, probs)
+		model.Predict(x, mlp.Sparse{}, n, probs)
 		return probs[:n*model.Classes], nil
 	})
 	if err != nil {

@@ -91,7 +91,7 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		}
 		lr := cfg.rate(t)
 		loss := tr.step(n, lr)
-		tr.sk.step(tr, n, lr*cfg.SketchLearningRate/cfg.LearningRate)
+		tr.sketchStep(lr * cfg.SketchLearningRate / cfg.LearningRate)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, hist, &DivergedError{Step: t, Loss: loss, LearningRate: cfg.LearningRate}
 		}
@@ -273,6 +273,7 @@ func (tr *trainer[T]) step(n int, lr float64) float64 {
 const (
 	phaseGradient = iota
 	phaseUpdate
+	phaseSketch
 )
 
 // updateChunk is the number of parameters in one chunk of the optimiser's
@@ -319,9 +320,12 @@ func (tr *trainer[T]) run(phase, items int) {
 // work does worker w's items of the current phase.
 func (tr *trainer[T]) work(w int) {
 	for i := w; i < tr.items; i += tr.active {
-		if tr.phase == phaseGradient {
+		switch tr.phase {
+		case phaseGradient:
 			tr.shard(i)
-		} else {
+		case phaseSketch:
+			tr.sk.step(tr, i)
+		default:
 			lo := i * updateChunk
 			hi := min(lo+updateChunk, len(tr.params))
 			used := (tr.n + tr.shardRows - 1) / tr.shardRows
@@ -340,6 +344,8 @@ func (tr *trainer[T]) shard(s int) {
 	x := tr.xt[r0*d : (r0+nr)*d]
 	y := tr.y[r0 : r0+nr]
 	switch {
+	case !tr.mlp:
+		// A sketch-only head reads no embedding.
 	case tr.gather != nil:
 		for i, r := range tr.gather[r0 : r0+nr] {
 			row := tr.src[int(r)*d : (int(r)+1)*d]

@@ -16,10 +16,7 @@ type sketchLayer[T float32 | float64] struct {
 	mask             uint32 // buckets − 1: buckets is a power of two
 	data             Sparse // the training rows' sketches
 	ws               []T
-
-	grad    []T     // the batch's gradient, on the touched rows only
-	touched []int32 // the rows the batch touched, in order of first touch
-	seen    []bool
+	rate             T // the current step's learning rate
 }
 
 // useSketch sets up the sketch layer if cfg's features use one; its rows'
@@ -37,7 +34,7 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 	b, c := cfg.SketchBuckets, tr.classes
 	tr.sk = &sketchLayer[T]{
 		buckets: b, classes: c, mask: uint32(b - 1), data: mem.sketch,
-		ws: make([]T, b*c), grad: make([]T, b*c), seen: make([]bool, b),
+		ws: make([]T, b*c),
 	}
 	return nil
 }
@@ -49,9 +46,22 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	for i, r := range rows {
 		p := logit[i*c : (i+1)*c]
 		lo, hi := sk.data.Start[r], sk.data.Start[r+1]
-		for e, idx := range sk.data.Index[lo:hi] {
+		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		if c == 2 {
+			p0, p1 := p[0], p[1]
+			for e, idx := range index {
+				o := int(idx&sk.mask) * 2
+				w := sk.ws[o : o+2 : o+2]
+				v := T(value[e])
+				p0 += T(v * w[0])
+				p1 += T(v * w[1])
+			}
+			p[0], p[1] = p0, p1
+			continue
+		}
+		for e, idx := range index {
 			w := sk.ws[int(idx&sk.mask)*c:][:c]
-			v := T(sk.data.Value[lo+e])
+			v := T(value[e])
 			for k := range p {
 				p[k] += T(v * w[k])
 			}
@@ -59,42 +69,63 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	}
 }
 
-// step takes the sketch layer's step at learning rate lr for the batch of
-// n rows whose loss gradients (dlogit) the shards left in their logit
-// buffers. The gradient is summed row by row in batch order, so the
-// weights do not depend on the number of cores.
-func (sk *sketchLayer[T]) step(tr *trainer[T], n int, lr float64) {
-	if sk == nil {
+// sketchParts is how many parts the sketch layer's update is cut into,
+// by bucket, for the workers to share.
+const sketchParts = 2
+
+// sketchStep takes the sketch layer's SGD step at learning rate lr on the
+// batch whose loss gradients (dlogit) the shards left in their logit
+// buffers.
+func (tr *trainer[T]) sketchStep(lr float64) {
+	if tr.sk == nil {
 		return
 	}
+	tr.sk.rate = T(lr)
+	tr.run(phaseSketch, sketchParts)
+}
+
+// step does part of the sketch layer's update: the weights of the buckets
+// b with b mod sketchParts = part. SGD's update is a sum of one term per
+// row and entry, so each is subtracted from its weight as it is computed
+// (no gradient buffer), row by row in batch order, each weight by one
+// part: the weights do not depend on the number of cores.
+func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 	c := sk.classes
-	for i, r := range tr.gather[:n] {
+	rate := sk.rate
+	p := uint32(part)
+	var d [2]T
+	for i, r := range tr.gather[:tr.n] {
 		s := &tr.shards[i/tr.shardRows]
 		row := i % tr.shardRows
 		dlogit := s.logit[row*c : (row+1)*c]
 		lo, hi := sk.data.Start[r], sk.data.Start[r+1]
-		for e, idx := range sk.data.Index[lo:hi] {
-			b := int32(idx & sk.mask)
-			if !sk.seen[b] {
-				sk.seen[b] = true
-				sk.touched = append(sk.touched, b)
+		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		if c == 2 {
+			// The binary tasks' loop, unrolled: most tasks are binary.
+			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
+			for e, idx := range index {
+				b := idx & sk.mask
+				if b%sketchParts != p {
+					continue
+				}
+				o := int(b) * 2
+				w := sk.ws[o : o+2 : o+2]
+				v := T(value[e])
+				w[0] -= T(v * d[0])
+				w[1] -= T(v * d[1])
 			}
-			g := sk.grad[int(b)*c:][:c]
-			v := T(sk.data.Value[lo+e])
-			for k, d := range dlogit {
-				g[k] += T(v * d)
+			continue
+		}
+		for e, idx := range index {
+			b := idx & sk.mask
+			if b%sketchParts != p {
+				continue
+			}
+			w := sk.ws[int(b)*c:][:c]
+			v := T(value[e])
+			for k, dk := range dlogit {
+				w[k] -= T(v * T(rate*dk))
 			}
 		}
 	}
-	rate := T(lr)
-	for _, b := range sk.touched {
-		lo, hi := int(b)*c, int(b+1)*c
-		w := sk.ws[lo:hi]
-		for j, g := range sk.grad[lo:hi] {
-			w[j] -= T(rate * g)
-		}
-		clear(sk.grad[lo:hi])
-		sk.seen[b] = false
-	}
-	sk.touched = sk.touched[:0]
 }
