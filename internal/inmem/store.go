@@ -67,6 +67,8 @@ type Store struct {
 	ingests map[ingestKey]*tinyhead.Ingest
 	claims  map[string]tinyhead.BlobVersion            // source → the newest version claimed
 	models  map[string]map[string]tinyhead.ModelRecord // task → version → record
+	// sketches by content hash (sketches.go); nil until the first is put
+	sketches map[string]sketchRow
 }
 
 var _ tinyhead.Store = (*Store)(nil)

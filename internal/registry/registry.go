@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tinyhead/tinyhead/internal/mlp"
 	"io"
 	"log/slog"
 	"sort"
@@ -33,19 +34,22 @@ import (
 
 // Manifest is a version's model.json.
 type Manifest struct {
-	Task           string          `json:"task"`
-	Version        string          `json:"version"`
-	CreatedAt      time.Time       `json:"created_at"`
-	Labels         []string        `json:"labels"`
-	EmbeddingModel string          `json:"embedding_model"`
-	EmbeddingDim   int             `json:"embedding_dim"`
-	Parameters     int             `json:"parameters"`
-	Hyperparams    json.RawMessage `json:"hyperparameters"`
-	Metrics        json.RawMessage `json:"metrics"`
-	Rows           Rows            `json:"rows"`
-	Data           DataVersion     `json:"data"`
-	Timings        Timings         `json:"timings"`
-	Files          Files           `json:"files"`
+	Task           string    `json:"task"`
+	Version        string    `json:"version"`
+	CreatedAt      time.Time `json:"created_at"`
+	Labels         []string  `json:"labels"`
+	EmbeddingModel string    `json:"embedding_model"`
+	EmbeddingDim   int       `json:"embedding_dim"`
+	// Sketch is the sketch featurizer's version (sketch.Version) when the
+	// model reads the texts' sketches too, "" when it does not.
+	Sketch      string          `json:"sketch,omitempty"`
+	Parameters  int             `json:"parameters"`
+	Hyperparams json.RawMessage `json:"hyperparameters"`
+	Metrics     json.RawMessage `json:"metrics"`
+	Rows        Rows            `json:"rows"`
+	Data        DataVersion     `json:"data"`
+	Timings     Timings         `json:"timings"`
+	Files       Files           `json:"files"`
 }
 
 // Rows counts the labelled rows a model was trained and validated on.
@@ -113,9 +117,10 @@ func (c clientBlobs) AcquireLease(ctx context.Context, container, name string, t
 }
 
 // Predictor runs a loaded classifier head: the class probabilities of n
-// embeddings stored row by row in x.
+// texts, from their embeddings stored row by row in x and their sketches
+// (read only by a head whose manifest names a Sketch).
 type Predictor interface {
-	Predict(x []float32, n int) ([]float32, error)
+	Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error)
 	Close() error
 }
 

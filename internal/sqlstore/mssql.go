@@ -179,7 +179,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaSketches()},
 	}
 }
 
@@ -316,4 +316,17 @@ func mssqlSchemaV3() []string {
 			EXEC(N'`+alter+` COLLATE Latin1_General_100_BIN2 NOT NULL')`)
 	}
 	return out
+}
+
+// mssqlSchemaSketches adds the texts' lexical sketches (sketches.go):
+// one row per content hash, the featurizer's version beside it.
+func mssqlSchemaSketches() []string {
+	return []string{
+		`CREATE TABLE sketches (
+			content_hash NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			version      NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			sketch       VARBINARY(MAX) NOT NULL, -- (uint32 index, float32 value) little-endian pairs
+			CONSTRAINT pk_sketches PRIMARY KEY CLUSTERED (content_hash)
+		)`,
+	}
 }

@@ -146,7 +146,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaSketches()},
 	}
 }
 
@@ -241,5 +241,17 @@ func sqliteSchemaV2() []string {
 	) WITHOUT ROWID`,
 		`ALTER TABLE ingests ADD COLUMN modified TEXT NOT NULL DEFAULT ` + zero,
 		`ALTER TABLE ingests ADD COLUMN lease_until TEXT NOT NULL DEFAULT ` + zero,
+	}
+}
+
+// sqliteSchemaSketches adds the texts' lexical sketches (sketches.go):
+// one row per content hash, the featurizer's version beside it.
+func sqliteSchemaSketches() []string {
+	return []string{
+		`CREATE TABLE sketches (
+		content_hash TEXT NOT NULL PRIMARY KEY,
+		version      TEXT NOT NULL,
+		sketch       BLOB NOT NULL -- (uint32 index, float32 value) little-endian pairs
+	)`,
 	}
 }
