@@ -1,6 +1,6 @@
 package mlp
 
-import "fmt"
+import "github.com/tinyhead/tinyhead/internal/sketch"
 
 // Features names the inputs a head is trained on.
 type Features string
@@ -28,74 +28,10 @@ func (f Features) valid() bool {
 	return f == "" || f == FeatureEmbedding || f == FeatureSketch || f == FeatureBoth
 }
 
-// Sparse holds sparse input rows (the texts' sketches) in compressed
-// rows: row i's entries are Index[Start[i]:Start[i+1]] with the values
-// Value[Start[i]:Start[i+1]]. Indices are the sketch's raw hashes; a
-// model folds them into its buckets. The zero Sparse has no rows.
-type Sparse struct {
-	Start []int
-	Index []uint32
-	Value []float32
-}
-
-// Rows is the number of rows.
-func (s Sparse) Rows() int { return max(len(s.Start)-1, 0) }
-
-// Append adds a row.
-func (s *Sparse) Append(index []uint32, value []float32) {
-	if len(index) != len(value) {
-		panic(fmt.Sprintf("mlp: sparse row of %d indices and %d values", len(index), len(value)))
-	}
-	if len(s.Start) == 0 {
-		s.Start = append(s.Start, 0)
-	}
-	s.Index = append(s.Index, index...)
-	s.Value = append(s.Value, value...)
-	s.Start = append(s.Start, len(s.Index))
-}
-
-// Row returns row i's entries.
-func (s Sparse) Row(i int) ([]uint32, []float32) {
-	lo, hi := s.Start[i], s.Start[i+1]
-	return s.Index[lo:hi], s.Value[lo:hi]
-}
-
-// Slice returns rows lo…hi−1 (sharing memory).
-func (s Sparse) Slice(lo, hi int) Sparse {
-	if s.Rows() == 0 {
-		return Sparse{}
-	}
-	out := Sparse{Start: make([]int, hi-lo+1), Index: s.Index, Value: s.Value}
-	copy(out.Start, s.Start[lo:hi+1])
-	return out
-}
-
-// Width is the largest number of entries in a row: the K of the padded
-// [N, K] inputs of the exported graph.
-func (s Sparse) Width() int {
-	k := 0
-	for i := range s.Rows() {
-		k = max(k, s.Start[i+1]-s.Start[i])
-	}
-	return k
-}
-
-// Padded returns the rows as the exported graph's sketch inputs: indices
-// (as int64) and values, n×k row-major with k = max(Width, 1), each row
-// padded with zero values (index 0), which add nothing.
-func (s Sparse) Padded() (index []int64, value []float32, k int) {
-	n := s.Rows()
-	k = max(s.Width(), 1)
-	index, value = make([]int64, n*k), make([]float32, n*k)
-	for i := range n {
-		idx, val := s.Row(i)
-		for j, v := range idx {
-			index[i*k+j] = int64(v)
-		}
-		copy(value[i*k:], val)
-	}
-	return index, value, k
-}
+// Sparse holds the texts' sketches as the model reads them: see
+// sketch.Batch. (The type lives there so that the ONNX Runtime wrapper
+// can take it without importing the trainer.)
+type Sparse = sketch.Batch
 
 // addSketch adds to the logits p the sketch layer's share: the sum over
 // the entries of value × row (index mod buckets) of ws, in entry order,

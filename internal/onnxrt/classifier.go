@@ -6,14 +6,16 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/tinyhead/tinyhead/internal/mlp"
+	"github.com/tinyhead/tinyhead/internal/sketch"
 )
 
 // Names of the classifier graph's inputs and output, as internal/mlp
 // exports them.
 const (
-	ClassifierInput  = mlp.InputName
-	ClassifierOutput = mlp.OutputName
+	ClassifierInput   = "embedding"
+	ClassifierIndices = "sketch_indices" // int64 [N, K], a head with a sketch layer only
+	ClassifierValues  = "sketch_values"  // float [N, K], likewise
+	ClassifierOutput  = "probabilities"
 )
 
 // Classifier runs an exported classifier head: embeddings [N, Dim] (and,
@@ -34,9 +36,9 @@ func NewClassifier(model []byte, dim, classes int) (*Classifier, error) {
 		return nil, fmt.Errorf("read the classifier's inputs: %w", err)
 	}
 	inputs := []string{ClassifierInput}
-	sketch := slices.ContainsFunc(ins, func(i ort.InputOutputInfo) bool { return i.Name == mlp.SketchIndicesName })
+	sketch := slices.ContainsFunc(ins, func(i ort.InputOutputInfo) bool { return i.Name == ClassifierIndices })
 	if sketch {
-		inputs = append(inputs, mlp.SketchIndicesName, mlp.SketchValuesName)
+		inputs = append(inputs, ClassifierIndices, ClassifierValues)
 	}
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -56,7 +58,7 @@ func NewClassifier(model []byte, dim, classes int) (*Classifier, error) {
 // Predict returns the class probabilities of n texts, row by row, from
 // their embeddings stored row by row in x and, if the head reads them,
 // their sketches.
-func (c *Classifier) Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
+func (c *Classifier) Predict(x []float32, sk sketch.Batch, n int) ([]float32, error) {
 	if len(x) != n*c.dim {
 		return nil, fmt.Errorf("classify: %d values for %d rows of %d", len(x), n, c.dim)
 	}

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ScanLabeled", testScanLabeled},
 		{"EmbeddingsByID", testEmbeddingsByID},
 		{"Models", testModels},
+		{"Sketches", testSketches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
