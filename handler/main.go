@@ -26,8 +26,8 @@ import (
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/docparse"
+	"github.com/tinyhead/tinyhead/internal/embedmodel"
 	"github.com/tinyhead/tinyhead/internal/ingest"
-	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/serving"
@@ -114,7 +114,7 @@ type services struct {
 	App      *app.App
 	Blobs    *blobstore.Client
 	Store    *sqlstore.Store
-	Embedder *onnxembed.Embedder
+	Embedder embedmodel.Embedder
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*services, error) {
@@ -131,7 +131,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		store.Close()
 		return nil, err
 	}
-	emb, err := onnxembed.Open(onnxembed.Config{Dir: cfg.ModelDir, Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch})
+	emb, err := embedmodel.Open(cfg.ModelDir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -161,6 +161,7 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 			Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
 			Training: trainer,
 			Serving:  server,
+			Labels:   store,
 			Log:      log,
 		},
 		Blobs:    blobs,

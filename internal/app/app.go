@@ -55,7 +55,10 @@ type App struct {
 	Removal  Remover
 	Training Trainer
 	Serving  Classifier
-	Log      *slog.Logger
+	// Labels labels stored documents (POST /api/labels/{task});
+	// *sqlstore.Store implements it.
+	Labels tinyhead.Labeler
+	Log    *slog.Logger
 }
 
 // Handler serves the host's requests (Routes). After an invocation that
@@ -76,6 +79,7 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
+	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
 	return mux
 }
 

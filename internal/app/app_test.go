@@ -112,6 +112,7 @@ func newFixture(t *testing.T) *fixture {
 		Removal:  remover,
 		Training: &training.Service{Store: store, Registry: reg, Embedding: embedder, Log: log},
 		Serving:  &serving.Service{Models: reg, Embedder: embedder, Log: log},
+		Labels:   store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())

@@ -78,7 +78,8 @@ func (f *fixture) apiCall(function, task string, body any) (int, []byte) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	route := map[string]string{app.TrainFunction: "train/", app.ClassifyFunction: "classify/", app.RollbackFunction: "models/"}[function] + task
+	route := map[string]string{app.TrainFunction: "train/", app.ClassifyFunction: "classify/", app.RollbackFunction: "models/",
+		app.LabelsFunction: "labels/"}[function] + task
 	req := customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, customhandler.HTTPRequest{
 		URL:     "http://localhost:7071/api/" + route,
 		Method:  "POST",
@@ -383,28 +384,31 @@ func TestPromoteIsConditional(t *testing.T) {
 	}
 }
 
+// nightly plays the timer and returns what it did, by task.
+func (f *fixture) nightly() map[string]training.NightlyResult {
+	f.t.Helper()
+	status, out := f.invoke(app.NightlyTrainFunction, customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false))
+	if status != http.StatusOK {
+		f.t.Fatalf("NightlyTrain: %d %v", status, out.Logs)
+	}
+	var res struct{ ReturnValue []training.NightlyResult }
+	f.decode(out, &res)
+	byTask := map[string]training.NightlyResult{}
+	for _, r := range res.ReturnValue {
+		byTask[r.Task] = r
+	}
+	if len(out.Logs) != 1+len(res.ReturnValue) || !strings.HasPrefix(out.Logs[0], "reconciled incoming/") {
+		f.t.Errorf("logs %v: want the reconciliation, then every task", out.Logs)
+	}
+	return byTask
+}
+
 // TestNightlyTrain plays the timer: it trains what changed, skips what did
 // not, and one failing task does not stop the others.
 func TestNightlyTrain(t *testing.T) {
 	f := newFixture(t)
 	f.ingestTopics("topics.csv", 0)
-	nightly := func() map[string]training.NightlyResult {
-		t.Helper()
-		status, out := f.invoke(app.NightlyTrainFunction, customhandler.TimerTriggerRequest(app.NightlyTrainFunction, app.TimerBinding, false))
-		if status != http.StatusOK {
-			t.Fatalf("NightlyTrain: %d %v", status, out.Logs)
-		}
-		var res struct{ ReturnValue []training.NightlyResult }
-		f.decode(out, &res)
-		byTask := map[string]training.NightlyResult{}
-		for _, r := range res.ReturnValue {
-			byTask[r.Task] = r
-		}
-		if len(out.Logs) != 1+len(res.ReturnValue) || !strings.HasPrefix(out.Logs[0], "reconciled incoming/") {
-			t.Errorf("logs %v: want the reconciliation, then every task", out.Logs)
-		}
-		return byTask
-	}
+	nightly := f.nightly
 	res := nightly()
 	if r := res["topic"]; r.Action != "trained" || r.Why != "no model yet" || r.Outcome == nil || !r.Outcome.Promoted {
 		t.Errorf("topic: %+v", r)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/tinyhead/tinyhead/internal/embedwin"
 )
 
 // Setting names read by the handler. Storage settings follow the Azure
@@ -37,6 +39,12 @@ const (
 	DefaultNightlySchedule = "0 0 2 * * *"
 )
 
+// EmbedWindow is how texts longer than the embedding model's input are
+// read: "off" clips them, "128o32x8" embeds 128-token windows overlapping
+// by 32, at most 8 per document (internal/embedwin). Unset: what the model
+// directory's model.json says.
+const EmbedWindow = "TINYHEAD_EMBED_WINDOW"
+
 // Settings of the SQL Server connection pool (not used with SQLite).
 const (
 	// SQLMaxOpenConns bounds the connections of one instance (default 4).
@@ -61,6 +69,8 @@ type Config struct {
 	ModelDir     string
 	ORTLib       string
 	EmbedThreads int // 0: one per CPU
+	// EmbedWindow is nil unless TINYHEAD_EMBED_WINDOW is set.
+	EmbedWindow *embedwin.Window
 	// The sizes are 0 unless set: each package that uses one has its
 	// default (onnxembed.DefaultBatchSize, ingest.Pipeline's BatchSize,
 	// docparse.DefaultMaxTextBytes), written there only.
@@ -102,6 +112,13 @@ func Load(getenv func(string) string, base string) (Config, error) {
 		if *s.dst, err = intSetting(getenv, s.name, s.def); err != nil {
 			return Config{}, err
 		}
+	}
+	if v := getenv(EmbedWindow); v != "" {
+		w, err := embedwin.Parse(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s: %w", EmbedWindow, err)
+		}
+		c.EmbedWindow = &w
 	}
 	if c.SQLMaxOpenConns == 0 {
 		return Config{}, fmt.Errorf("%s=0: want at least 1", SQLMaxOpenConns)

@@ -77,6 +77,7 @@ var wantFunctions = map[string]struct {
 	app.TrainFunction:    {"httpTrigger", httpFunction("train/{task}")},
 	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}")},
 	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback")},
+	app.LabelsFunction:   {"httpTrigger", httpFunction("labels/{task}")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be

@@ -26,8 +26,8 @@ import (
 //     one fail with tinyhead.ErrSuperseded; lease times are the wall
 //     clock's;
 //   - labels: a task mapped to "" loses its label, tasks not mentioned keep
-//     theirs (within one SourceVersion; a new version replaces them); an unchanged label keeps its time stamp on a re-put (SetLabel
-//     always moves it), which is what Tasks' LastChange is made of;
+//     theirs (within one SourceVersion; a new version replaces them); an unchanged label keeps its time stamp on a re-put and in
+//     SetLabels, which is what Tasks' LastChange is made of;
 //   - inputs are validated as sqlstore validates them (empty source, empty or
 //     space-ended task names and etags, column sizes), before anything is
 //     written, with errors of no kind, as sqlstore's;
@@ -598,37 +598,91 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 // document. It returns tinyhead.ErrNotFound when the document does not
 // exist.
 func (s *Store) SetLabel(ctx context.Context, source, item, task, label string) error {
-	if err := s.setLabel(ctx, source, item, task, label); err != nil {
-		return fmt.Errorf("set label %q of %s/%s: %w", task, source, item, err)
-	}
-	return nil
+	return tinyhead.SetLabel(ctx, labelerAs{s, "SetLabel"}, source, item, task, label)
 }
 
-func (s *Store) setLabel(ctx context.Context, source, item, task, label string) error {
-	if err := s.begin("SetLabel"); err != nil {
-		return err
-	}
-	err := rowcheck.Key(source, item)
-	if err == nil {
-		err = rowcheck.Task(task, label)
-	}
+// labelerAs is the store's SetLabels under another operation name, which
+// its fault hook sees.
+type labelerAs struct {
+	s  *Store
+	op string
+}
+
+func (l labelerAs) SetLabels(ctx context.Context, source, version string, edits []tinyhead.LabelEdit) ([]tinyhead.LabelResult, error) {
+	return l.s.setLabels(ctx, l.op, source, version, edits)
+}
+
+// SetLabels applies label edits in order, atomically (see
+// tinyhead.Labeler): a document named by content hash is every document
+// of that hash and model, in id order.
+func (s *Store) SetLabels(ctx context.Context, source, version string, edits []tinyhead.LabelEdit) ([]tinyhead.LabelResult, error) {
+	return s.setLabels(ctx, "SetLabels", source, version, edits)
+}
+
+func (s *Store) setLabels(ctx context.Context, op, source, version string, edits []tinyhead.LabelEdit) ([]tinyhead.LabelResult, error) {
+	out, err := s.applyLabels(ctx, op, source, version, edits)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("set %d labels: %w", len(edits), err)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	return out, nil
+}
+
+func (s *Store) applyLabels(ctx context.Context, op, source, version string, edits []tinyhead.LabelEdit) ([]tinyhead.LabelResult, error) {
+	edits, err := rowcheck.Edits(edits)
+	if err == nil && source != "" {
+		err = rowcheck.IngestKey(source, version)
 	}
-	label = rowcheck.Label(label)
+	if err := s.enter(ctx, op, err); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row := s.docs[docKey{source, item}]
-	if row == nil {
-		return tinyhead.ErrNotFound
+	if source != "" {
+		if err := s.checkClaim(source, version); err != nil {
+			return nil, err
+		}
 	}
-	if label == "" {
-		delete(row.labels, task)
-	} else {
-		row.labels[task] = labelRow{label: label, updated: now()}
+	t := now()
+	out := make([]tinyhead.LabelResult, len(edits))
+	for i, e := range edits {
+		rows := s.resolve(e.Doc)
+		out[i].Documents = len(rows)
+		for _, row := range rows {
+			old, had := row.labels[e.Task]
+			switch {
+			case e.Label == "" && had:
+				delete(row.labels, e.Task)
+			case e.Label != "" && (!had || old.label != e.Label):
+				row.labels[e.Task] = labelRow{label: e.Label, updated: t}
+			default:
+				continue
+			}
+			out[i].Changed++
+		}
+	}
+	return out, nil
+}
+
+// resolve returns the documents ref names, in id order. The caller holds
+// the lock.
+func (s *Store) resolve(ref tinyhead.DocRef) []*docRow {
+	switch {
+	case ref.ID != 0:
+		if row := s.byID[ref.ID]; row != nil {
+			return []*docRow{row}
+		}
+	case ref.Source != "":
+		if row := s.docs[docKey{ref.Source, ref.Item}]; row != nil {
+			return []*docRow{row}
+		}
+	default:
+		var rows []*docRow
+		for _, id := range s.ids {
+			if row := s.byID[id]; row != nil && row.hash == ref.ContentHash && row.model == ref.Model {
+				rows = append(rows, row)
+			}
+		}
+		return rows
 	}
 	return nil
 }

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/tinyhead/tinyhead/internal/embedwin"
 	"github.com/tinyhead/tinyhead/internal/sentencepiece"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -29,6 +31,41 @@ type Config struct {
 	// DefaultBatchSize. Larger batches pad more, smaller ones pay more
 	// per-run overhead.
 	BatchSize int
+	// Window is how texts longer than the model's MaxTokens are read; nil
+	// means what model.json says (clipped when it says nothing).
+	Window *embedwin.Window
+}
+
+// WindowFor returns the window cfg asks for, or else info's, checked
+// against limit, the most tokens of a text one model run reads.
+func (cfg Config) WindowFor(info Info, limit int) (embedwin.Window, error) {
+	w := embedwin.Window{}
+	switch {
+	case cfg.Window != nil:
+		w = *cfg.Window
+	case info.Window != nil:
+		w = *info.Window
+	}
+	if err := w.Validate(limit); err != nil {
+		return embedwin.Window{}, fmt.Errorf("model %s: %w", info.ID, err)
+	}
+	return w, nil
+}
+
+// IntraOpThreads is ONNX Runtime's intra-op thread count cfg asks for.
+func (cfg Config) IntraOpThreads() int {
+	if cfg.Threads <= 0 {
+		return runtime.NumCPU()
+	}
+	return cfg.Threads
+}
+
+// RunBatch is the most windows per model run cfg asks for.
+func (cfg Config) RunBatch() int {
+	if cfg.BatchSize <= 0 {
+		return DefaultBatchSize
+	}
+	return cfg.BatchSize
 }
 
 // DefaultBatchSize is the most texts per model run when Config.BatchSize
@@ -41,7 +78,7 @@ type Embedder struct {
 	info  Info
 	tok   *sentencepiece.Tokenizer
 	sess  *ort.DynamicAdvancedSession
-	batch int
+	model embedwin.Model
 }
 
 var _ tinyhead.Embedder = (*Embedder)(nil)
@@ -55,14 +92,32 @@ func Open(cfg Config) (*Embedder, error) {
 	if info.Format != FormatUSELiteSparse {
 		return nil, fmt.Errorf("model %s: input format %q is not supported", info.ID, info.Format)
 	}
+	win, err := cfg.WindowFor(info, info.MaxTokens)
+	if err != nil {
+		return nil, err
+	}
 	tok, err := sentencepiece.LoadFile(filepath.Join(cfg.Dir, info.Vocab))
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer of %s: %w", info.ID, err)
 	}
-	threads := cfg.Threads
-	if threads <= 0 {
-		threads = runtime.NumCPU()
+	sess, err := NewSession(filepath.Join(cfg.Dir, info.Model), []string{"indices", "values"}, []string{OutputName}, cfg.IntraOpThreads())
+	if err != nil {
+		return nil, fmt.Errorf("open ONNX session for %s: %w", info.ID, err)
 	}
+	e := &Embedder{info: info, tok: tok, sess: sess}
+	e.model = embedwin.Model{
+		ID: info.ID, Dim: info.Dim, MaxTokens: info.MaxTokens, Batch: cfg.RunBatch(), Window: win,
+		Tokenize: e.Tokenize, Run: e.run,
+	}
+	if win.Enabled() {
+		e.model.Tokenize = e.tokenizeAll
+	}
+	return e, nil
+}
+
+// NewSession opens an ONNX Runtime session on the model file path with
+// the given inputs and outputs and intra-op thread count.
+func NewSession(path string, inputs, outputs []string, threads int) (*ort.DynamicAdvancedSession, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("create session options: %w", err)
@@ -74,20 +129,15 @@ func Open(cfg Config) (*Embedder, error) {
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, err
 	}
-	sess, err := ort.NewDynamicAdvancedSession(filepath.Join(cfg.Dir, info.Model),
-		[]string{"indices", "values"}, []string{OutputName}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("open ONNX session for %s: %w", info.ID, err)
-	}
-	batch := cfg.BatchSize
-	if batch <= 0 {
-		batch = DefaultBatchSize
-	}
-	return &Embedder{info: info, tok: tok, sess: sess, batch: batch}, nil
+	return ort.NewDynamicAdvancedSession(path, inputs, outputs, opts)
 }
 
-// ModelID implements tinyhead.Embedder.
-func (e *Embedder) ModelID() string { return e.info.ID }
+// ModelID implements tinyhead.Embedder: the model's id, and how long
+// texts are read when they are windowed ("use-lite-en@0.2.0@win128o32x8").
+func (e *Embedder) ModelID() string { return e.info.ID + e.model.Window.Suffix() }
+
+// Window is how the embedder reads texts longer than the model's input.
+func (e *Embedder) Window() embedwin.Window { return e.model.Window }
 
 // Dim implements tinyhead.Embedder.
 func (e *Embedder) Dim() int { return e.info.Dim }
@@ -108,6 +158,12 @@ func (e *Embedder) Tokenize(text string) []int32 {
 	return ids
 }
 
+// tokenizeAll returns all of a text's token ids (windowed reading); the
+// text's length is bounded by the ingest's MaxTextBytes.
+func (e *Embedder) tokenizeAll(text string) []int32 {
+	return e.tok.AppendEncode(nil, strings.Join(strings.Fields(text), " "))
+}
+
 // maxRunes is the most code points of a text the tokenizer is given:
 // twice what MaxTokens ids can cover (sentencepiece's MaxPieceLen), so that
 // the ids the model reads come out as for the whole text, while a text of
@@ -117,51 +173,31 @@ func (e *Embedder) maxRunes() int { return 2 * e.info.MaxTokens * e.tok.MaxPiece
 
 // Embed implements tinyhead.Embedder. It returns one vector per text, in
 // order, or an error naming the first empty text. Texts are run in batches
-// of similar token length, so that short texts are not padded to long ones.
+// of similar token length, so that short texts are not padded to long ones;
+// a windowed embedder returns the mean of a text's window vectors.
 func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	tokens := make([][]int32, len(texts))
-	for i, t := range texts {
-		tokens[i] = e.Tokenize(t)
-		if len(tokens[i]) == 0 {
-			// The sparse input silently drops a trailing empty text and
-			// fails on an all-empty batch, so empty texts never reach it.
-			return nil, fmt.Errorf("embed: text %d is empty", i)
-		}
-	}
-	order := make([]int, len(texts))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return len(tokens[a]) - len(tokens[b]) })
-
-	out := make([][]float32, len(texts))
-	for start := 0; start < len(order); start += e.batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		part := order[start:min(start+e.batch, len(order))]
-		vecs, err := e.run(tokens, part)
-		if err != nil {
-			return nil, err
-		}
-		for k, i := range part {
-			out[i] = vecs[k*e.info.Dim : (k+1)*e.info.Dim : (k+1)*e.info.Dim]
-		}
-	}
-	return out, nil
+	vecs, _, err := embedwin.Run(ctx, e.model, texts)
+	return vecs, err
 }
 
-// run embeds the texts tokens[part[0]], tokens[part[1]], … in one model run
-// and returns their vectors back to back.
-func (e *Embedder) run(tokens [][]int32, part []int) ([]float32, error) {
+// EmbedStats is Embed that also says how many windows and tokens the model
+// read (benchmarks).
+func (e *Embedder) EmbedStats(ctx context.Context, texts []string) ([][]float32, embedwin.Stats, error) {
+	return embedwin.Run(ctx, e.model, texts)
+}
+
+// run embeds windows (sparse empty texts never reach it: Run refuses
+// them, and the sparse input silently drops a trailing empty text) in one
+// model run and returns their vectors back to back.
+func (e *Embedder) run(windows [][]int32) ([]float32, error) {
 	n := 0
-	for _, i := range part {
-		n += len(tokens[i])
+	for _, w := range windows {
+		n += len(w)
 	}
 	indices := make([]int64, 0, 2*n)
 	values := make([]int64, 0, n)
-	for row, i := range part {
-		for pos, id := range tokens[i] {
+	for row, w := range windows {
+		for pos, id := range w {
 			indices = append(indices, int64(row), int64(pos))
 			values = append(values, int64(id))
 		}
@@ -178,7 +214,7 @@ func (e *Embedder) run(tokens [][]int32, part []int) ([]float32, error) {
 	defer valT.Destroy()
 	outs := []ort.Value{nil}
 	if err := e.sess.Run([]ort.Value{idxT, valT}, outs); err != nil {
-		return nil, fmt.Errorf("embed: run %s on %d texts: %w", e.info.ID, len(part), err)
+		return nil, fmt.Errorf("embed: run %s on %d texts: %w", e.info.ID, len(windows), err)
 	}
 	defer outs[0].Destroy()
 	res, ok := outs[0].(*ort.Tensor[float32])
@@ -186,8 +222,8 @@ func (e *Embedder) run(tokens [][]int32, part []int) ([]float32, error) {
 		return nil, fmt.Errorf("embed: model output is %T, want float32 tensor", outs[0])
 	}
 	// A text the model dropped would shift every later row: check the count.
-	if shape := res.GetShape(); len(shape) != 2 || shape[0] != int64(len(part)) || shape[1] != int64(e.info.Dim) {
-		return nil, fmt.Errorf("embed: model returned shape %v for %d texts, want [%d %d]", shape, len(part), len(part), e.info.Dim)
+	if shape := res.GetShape(); len(shape) != 2 || shape[0] != int64(len(windows)) || shape[1] != int64(e.info.Dim) {
+		return nil, fmt.Errorf("embed: model returned shape %v for %d texts, want [%d %d]", shape, len(windows), len(windows), e.info.Dim)
 	}
 	return slices.Clone(res.GetData()), nil
 }

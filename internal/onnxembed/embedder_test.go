@@ -10,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinyhead/tinyhead/internal/embedwin"
+	"github.com/tinyhead/tinyhead/internal/onnxembed"
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
+	"github.com/tinyhead/tinyhead/internal/testenv"
 )
 
 // TestReferenceCosines checks the installed model against the original
@@ -161,6 +164,70 @@ func TestLongWordCostsLittle(t *testing.T) {
 			}
 			if len(ids) == 0 || len(ids) > e.Info().MaxTokens {
 				t.Errorf("%d ids, want 1 to %d", len(ids), e.Info().MaxTokens)
+			}
+		})
+	}
+}
+
+// TestWindowedIsMeanOfWindows: a windowed embedder's vector of a long text
+// is the mean of the clipped embedder's vectors of the text's windows,
+// each embedded on its own as text, and its model id says how it reads.
+func TestWindowedIsMeanOfWindows(t *testing.T) {
+	clipped := embedtest.Embedder(t)
+	w := embedwin.Window{Tokens: 16, Overlap: 4, Max: 3}
+	windowed, err := onnxembed.Open(onnxembed.Config{Dir: testenv.ModelDir(t), Threads: 2, Window: &w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer windowed.Close()
+	if got, want := windowed.ModelID(), clipped.ModelID()+"@win16o4x3"; got != want {
+		t.Errorf("model id %q, want %q", got, want)
+	}
+	// Words that are one token each, so that the windows of the text are
+	// runs of its words.
+	var words []string
+	for _, word := range strings.Fields("the dog cat runs in park and a of to is it was for on are with as his they be at one have this from or had by word but what some we can out other were all there when up use your how said an each she which do their time if will way about many then them write would like so these her long make thing see him two has look more day could go come did number sound no most people my over know water than call first who may down side been now find") {
+		if len(clipped.Tokenize(word)) == 1 {
+			words = append(words, word)
+		}
+	}
+	if len(words) < 40 {
+		t.Fatalf("only %d one-token words", len(words))
+	}
+	text := func(ws []string) string { return strings.Join(ws, " ") }
+	tests := []struct {
+		name    string
+		n       int
+		windows [][2]int // word ranges
+	}{
+		{"shorter than a window", 10, [][2]int{{0, 10}}},
+		{"two windows", 20, [][2]int{{0, 16}, {12, 20}}},
+		{"capped: head and tail", 52, [][2]int{{0, 16}, {12, 28}, {36, 52}}}, // of 4
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := words[:tt.n]
+			got, err := windowed.Embed(context.Background(), []string{text(doc)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, r := range tt.windows {
+				parts = append(parts, text(doc[r[0]:r[1]]))
+			}
+			vecs, err := clipped.Embed(context.Background(), parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range got[0] {
+				var mean float64
+				for _, v := range vecs {
+					mean += float64(v[k])
+				}
+				mean /= float64(len(vecs))
+				if d := math.Abs(mean - float64(got[0][k])); d > 1e-5 {
+					t.Fatalf("component %d: windowed %.6f, mean of windows %.6f", k, got[0][k], mean)
+				}
 			}
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tinyhead/tinyhead/internal/embedwin"
 )
 
 // Info is a model directory's model.json: what the embedder needs to know
@@ -25,6 +27,29 @@ type Info struct {
 	Source    string `json:"source"`    // where the weights came from
 	License   string `json:"license"`   // the weights' license
 	Converter string `json:"converter"` // what produced the ONNX file
+
+	// Window is how texts longer than MaxTokens are read when the
+	// embedder's configuration does not say: absent or zero clips them.
+	Window *embedwin.Window `json:"window,omitempty"`
+
+	// The fields below configure the "bert" format (internal/bertembed).
+
+	// Pooling turns the model's output into one vector: "mean" (token
+	// embeddings averaged over the attention mask), "cls" (the first
+	// token's), or "pooler" (the output is already [N, Dim]).
+	Pooling string `json:"pooling,omitempty"`
+	// Normalize scales vectors to unit length (sentence-transformers'
+	// Normalize module).
+	Normalize bool `json:"normalize,omitempty"`
+	// Output is the graph output read; "" means the first one.
+	Output string `json:"output,omitempty"`
+	// PassagePrefix is put before every text tinyhead embeds (stored
+	// documents and texts to classify alike, so a classifier sees the
+	// vectors it was trained on), e.g. "passage: " for E5 models.
+	PassagePrefix string `json:"passage_prefix,omitempty"`
+	// QueryPrefix is put before search queries (EmbedQueries), e.g.
+	// "query: " for E5 or bge's instruction.
+	QueryPrefix string `json:"query_prefix,omitempty"`
 }
 
 // USELiteID is the model id stored with embeddings of the default model:
@@ -40,6 +65,11 @@ const OutputName = "embeddings"
 // Lite: indices int64 [N,2] (sentence, position) and values int64 [N].
 const FormatUSELiteSparse = "use-lite-sparse"
 
+// FormatBERT is the input signature of BERT-family encoders as Hugging
+// Face exports them: input_ids, attention_mask and (optionally)
+// token_type_ids, int64 [N, T], with a tokenizer.json (WordPiece).
+const FormatBERT = "bert"
+
 // ReadInfo reads dir/model.json.
 func ReadInfo(dir string) (Info, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "model.json"))
@@ -49,6 +79,9 @@ func ReadInfo(dir string) (Info, error) {
 	var info Info
 	if err := json.Unmarshal(raw, &info); err != nil {
 		return Info{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "model.json"), err)
+	}
+	if info.Format == FormatBERT && info.Vocab == "" {
+		info.Vocab = "tokenizer.json" // what Hugging Face's exporters write
 	}
 	if info.ID == "" || info.Dim <= 0 || info.Model == "" {
 		return Info{}, fmt.Errorf("%s: id, dim and model are required", filepath.Join(dir, "model.json"))

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"slices"
@@ -102,54 +101,6 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 		return d, tinyhead.ErrNotFound
 	}
 	return d, nil
-}
-
-// SetLabel sets, or with label "" removes, one task's label on a stored
-// document; the label is trimmed as PutDocuments trims it. It returns
-// ErrNotFound when the document does not exist.
-func (s *Store) SetLabel(ctx context.Context, source, item, task, label string) error {
-	label = rowcheck.Label(label)
-	err := rowcheck.Key(source, item)
-	if err == nil {
-		err = rowcheck.Task(task, label)
-	}
-	if err == nil {
-		err = s.inTx(ctx, func(tx *sql.Tx) error { return s.setLabel(ctx, tx, source, item, task, label) })
-	}
-	if err != nil {
-		return fmt.Errorf("set label %q of %s/%s: %w", task, source, item, err)
-	}
-	return nil
-}
-
-func (s *Store) setLabel(ctx context.Context, tx *sql.Tx, source, item, task, label string) error {
-	// Labels are written only while the document row is locked (here by
-	// documentID, in PutDocuments by the upsert): that orders every writer
-	// of a document's labels, documents first, then labels.
-	var id int64
-	err := tx.QueryRowContext(ctx, s.q.documentID, s.d.docKey(source, item)...).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return tinyhead.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if label == "" {
-		_, err := tx.ExecContext(ctx, s.q.deleteLabel, id, task)
-		return err
-	}
-	ts := s.d.timeArg(now())
-	res, err := tx.ExecContext(ctx, s.q.updateLabel, label, ts, id, task)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
-		return err
-	}
-	// Only on Babelfish, which ignores documentID's UPDLOCK, can a
-	// concurrent writer insert the label first.
-	_, err = tx.ExecContext(ctx, s.q.insertLabel, id, task, label, ts)
-	return lostRace(err)
 }
 
 // PruneSource deletes the documents of source that were not written by

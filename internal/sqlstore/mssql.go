@@ -61,7 +61,11 @@ func (mssqlDialect) queries() *queries {
 			WHERE d.source_key = @p1 AND d.item_key = @p2`,
 		// UPDLOCK is held to the end of the transaction: the document cannot
 		// be deleted, and other label writers of it wait.
-		documentID:  `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE source_key = @p1 AND item_key = @p2`,
+		documentID:   `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE source_key = @p1 AND item_key = @p2`,
+		documentByID: `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE id = @p1`,
+		documentsByHash: `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK)
+			WHERE embedding_model = @p1 AND content_hash = @p2 ORDER BY id`,
+		labelOf:     `SELECT label FROM labels WHERE document_id = @p1 AND task = @p2`,
 		updateLabel: `UPDATE labels SET label = @p1, updated_at = @p2 WHERE document_id = @p3 AND task = @p4`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (@p1, @p2, @p3, @p4)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = @p1 AND task = @p2`,

@@ -78,10 +78,13 @@ func (sqliteDialect) queries() *queries {
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,
-		documentID:  `SELECT id FROM documents WHERE source = ? AND item = ?`,
-		updateLabel: `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
-		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
-		deleteLabel: `DELETE FROM labels WHERE document_id = ? AND task = ?`,
+		documentID:      `SELECT id FROM documents WHERE source = ? AND item = ?`,
+		documentByID:    `SELECT id FROM documents WHERE id = ?`,
+		documentsByHash: `SELECT id FROM documents WHERE embedding_model = ? AND content_hash = ? ORDER BY id`,
+		labelOf:         `SELECT label FROM labels WHERE document_id = ? AND task = ?`,
+		updateLabel:     `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
+		insertLabel:     `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
+		deleteLabel:     `DELETE FROM labels WHERE document_id = ? AND task = ?`,
 		// The unary + keeps the planner off the (embedding_model,
 		// content_hash) index: walking the rowid from the last id is what
 		// makes each page cheap.

@@ -67,14 +67,19 @@ type queries struct {
 	getIngest    string // ingestKey...
 	getDocument  string // docKey...
 	documentID   string // docKey...; locks the row until the transaction ends
-	updateLabel  string // label, updated_at, document_id, task
-	insertLabel  string // document_id, task, label, updated_at
-	deleteLabel  string // document_id, task
-	scanPage     string // embedding_model, after id, page size
-	statsModels  string
-	statsLabels  string
-	sources      string // distinct sources of documents, in byte order
-	versions     string // docKey(source)[0] twice: versions of a source's documents and ingests
+	// documentByID and documentsByHash (embedding_model, content_hash)
+	// find documents as documentID does, locking them.
+	documentByID    string // id
+	documentsByHash string // embedding_model, content_hash
+	labelOf         string // document_id, task: the label
+	updateLabel     string // label, updated_at, document_id, task
+	insertLabel     string // document_id, task, label, updated_at
+	deleteLabel     string // document_id, task
+	scanPage        string // embedding_model, after id, page size
+	statsModels     string
+	statsLabels     string
+	sources         string // distinct sources of documents, in byte order
+	versions        string // docKey(source)[0] twice: versions of a source's documents and ingests
 }
 
 // Connection pool defaults for SQL Server (see Options).

@@ -195,6 +195,7 @@ type Store interface {
 	// SetLabel sets (or, with label "", removes) one task's label on a stored
 	// document without re-embedding it.
 	SetLabel(ctx context.Context, source, item, task, label string) error
+	Labeler
 	// Stats counts documents and labels.
 	Stats(ctx context.Context) (Stats, error)
 

@@ -174,3 +174,39 @@ func Documents(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 	}
 	return out, nil
 }
+
+// Edits validates label edits (a reference to documents, a task and a
+// label) and returns them with their labels as Label stores them. The
+// caller's slice is not modified.
+func Edits(edits []tinyhead.LabelEdit) ([]tinyhead.LabelEdit, error) {
+	out := make([]tinyhead.LabelEdit, len(edits))
+	for i, e := range edits {
+		err := docRef(e.Doc)
+		if err == nil {
+			err = Task(e.Task, e.Label)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("label edit %d: %w", i, err)
+		}
+		e.Label = Label(e.Label)
+		out[i] = e
+	}
+	return out, nil
+}
+
+// docRef validates the identifier a reference names documents by (see
+// tinyhead.DocRef for which one counts).
+func docRef(r tinyhead.DocRef) error {
+	switch {
+	case r.ID != 0:
+		return nil
+	case r.Source != "":
+		return Key(r.Source, r.Item)
+	case r.ContentHash != "":
+		if err := checkLen("content hash", r.ContentHash, MaxHashLen); err != nil {
+			return err
+		}
+		return checkLen("embedding model", r.Model, MaxModelLen)
+	}
+	return fmt.Errorf("no document named: give an id, a source and item, or a content hash")
+}

@@ -17,9 +17,13 @@ func testContextCanceled(t *testing.T, s tinyhead.Store) {
 	put(t, s, d)
 	ctx := canceled(t)
 	calls := map[string]func() error{
-		"PutDocuments":   func() error { return s.PutDocuments(ctx, []tinyhead.Document{doc(src, "2", "v1", "t", nil)}) },
-		"GetDocument":    func() error { _, err := s.GetDocument(ctx, src, "1"); return err },
-		"SetLabel":       func() error { return s.SetLabel(ctx, src, "1", "task", "y") },
+		"PutDocuments": func() error { return s.PutDocuments(ctx, []tinyhead.Document{doc(src, "2", "v1", "t", nil)}) },
+		"GetDocument":  func() error { _, err := s.GetDocument(ctx, src, "1"); return err },
+		"SetLabel":     func() error { return s.SetLabel(ctx, src, "1", "task", "y") },
+		"SetLabels": func() error {
+			_, err := s.SetLabels(ctx, "", "", []tinyhead.LabelEdit{{Doc: tinyhead.DocRef{Source: src, Item: "1"}, Task: "task", Label: "y"}})
+			return err
+		},
 		"PruneSource":    func() error { _, err := s.PruneSource(ctx, src, "v2"); return err },
 		"DeleteSource":   func() error { _, err := s.DeleteSource(ctx, src, []string{"v1"}); return err },
 		"SourceVersions": func() error { _, err := s.SourceVersions(ctx, src); return err },
