@@ -65,6 +65,7 @@ type Dataset struct {
 	trainIDs, valIDs []int64 // SQL mode
 	fromSQL          bool
 	labelOf          map[string]int32
+	sketches         // the rows' sketches, once LoadSketches has read them
 }
 
 // Options say how to load a dataset.
@@ -155,6 +156,7 @@ func loadInMemory(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 	y := make([]int32, rows)
 	train, val := 0, 0
 	err := scanTask(ctx, data, ds, sum, opt.ValFraction, func(r tinyhead.LabeledRow, label int32, inVal bool) error {
+		ds.noteID(r.ID, inVal)
 		k := train
 		if inVal {
 			val++
@@ -231,15 +233,16 @@ func loadKeysOnly(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 // validationChunk is how many validation rows are scored at a time.
 const validationChunk = 1024
 
-// EachValidation calls fn on the validation rows (raw embeddings) in order,
-// a chunk at a time; first is the index of the chunk's first row. In SQL
-// mode the chunks are read by id, so memory does not grow with the
-// validation set either.
-func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(first int, x []float32) error) error {
+// EachValidation calls fn on the validation rows (raw embeddings, and
+// their sketches once LoadSketches has read them) in order, a chunk at a
+// time; first is the index of the chunk's first row. In SQL mode the
+// chunks are read by id, so memory does not grow with the validation set
+// either.
+func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(first int, x []float32, sk mlp.Sparse) error) error {
 	if ds.valIDs == nil {
 		for first := 0; first < ds.ValRows; first += validationChunk {
 			n := min(validationChunk, ds.ValRows-first)
-			if err := fn(first, ds.valX[first*ds.Dim:(first+n)*ds.Dim]); err != nil {
+			if err := fn(first, ds.valX[first*ds.Dim:(first+n)*ds.Dim], ds.valSk.Slice(first, first+n)); err != nil {
 				return err
 			}
 		}
@@ -260,7 +263,13 @@ func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(firs
 			}
 			buf = append(buf, v...)
 		}
-		if err := fn(first, buf); err != nil {
+		var sk mlp.Sparse
+		if ds.sqlSketches != nil {
+			if sk, err = readSketches(ctx, ds.sqlSketches, ids); err != nil {
+				return fmt.Errorf("read validation rows: %w", err)
+			}
+		}
+		if err := fn(first, buf, sk); err != nil {
 			return err
 		}
 	}
@@ -269,11 +278,11 @@ func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(firs
 
 // PredictValidation is the most probable class of every validation row
 // under predict, which returns n rows of classes probabilities.
-func (ds *Dataset) PredictValidation(ctx context.Context, data Source, classes int, predict func(x []float32, n int) ([]float32, error)) ([]int32, error) {
+func (ds *Dataset) PredictValidation(ctx context.Context, data Source, classes int, predict func(x []float32, sk mlp.Sparse, n int) ([]float32, error)) ([]int32, error) {
 	pred := make([]int32, ds.ValRows)
-	err := ds.EachValidation(ctx, data, func(first int, x []float32) error {
+	err := ds.EachValidation(ctx, data, func(first int, x []float32, sk mlp.Sparse) error {
 		n := len(x) / ds.Dim
-		probs, err := predict(x, n)
+		probs, err := predict(x, sk, n)
 		if err != nil {
 			return err
 		}
@@ -289,8 +298,8 @@ func (ds *Dataset) PredictValidation(ctx context.Context, data Source, classes i
 // in) on the validation rows.
 func (ds *Dataset) Evaluate(ctx context.Context, data Source, model *mlp.Model) (mlp.Metrics, error) {
 	probs := make([]float32, validationChunk*model.Classes)
-	pred, err := ds.PredictValidation(ctx, data, model.Classes, func(x []float32, n int) ([]float32, error) {
-		model.Predict(x, mlp.Sparse{}, n, probs)
+	pred, err := ds.PredictValidation(ctx, data, model.Classes, func(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
+		model.Predict(x, sk, n, probs)
 		return probs[:n*model.Classes], nil
 	})
 	if err != nil {
@@ -327,7 +336,11 @@ func (ds *Dataset) Batches(data Source, cfg mlp.Config) mlp.Batches {
 	if !cfg.NoStandardize {
 		ds.Scaler.Apply(ds.trainX)
 	}
-	return mlp.NewMemoryBatches(ds.trainX, ds.trainY, ds.Dim, cfg.BatchSize, cfg.Seed)
+	b := mlp.NewMemoryBatches(ds.trainX, ds.trainY, ds.Dim, cfg.BatchSize, cfg.Seed)
+	if ds.loaded {
+		b.WithSketch(ds.trainSk)
+	}
+	return b
 }
 
 // sqlBatches samples each mini-batch straight from the store: for tables

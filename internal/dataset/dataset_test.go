@@ -124,7 +124,7 @@ func TestLoaders(t *testing.T) {
 		t.Errorf("scalers differ: %+v and %+v", mem.Scaler, keys.Scaler)
 	}
 	var streamed []float32
-	err = keys.EachValidation(ctx, store, func(first int, x []float32) error {
+	err = keys.EachValidation(ctx, store, func(first int, x []float32, _ mlp.Sparse) error {
 		if first*dim != len(streamed) {
 			t.Errorf("chunk at row %d after %d rows", first, len(streamed)/dim)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/report"
+	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -38,6 +39,8 @@ type TaskLister interface {
 type Store interface {
 	dataset.Source
 	TaskLister
+	// The texts' sketches, for heads that read them, and their backfill.
+	tinyhead.SketchStore
 	// RecordModel adds a trained version to the models table.
 	RecordModel(ctx context.Context, m tinyhead.ModelRecord) error
 	// PromoteModel sets the promoted flag on one version and clears it on
@@ -82,8 +85,10 @@ type Service struct {
 type Request struct {
 	// Config overrides the recipe's hyperparameters field by field (hidden,
 	// min_hidden, activation, learning_rate, weight_decay, beta1, beta2,
-	// epsilon, no_amsgrad, batch_size, steps, seed); zero fields keep the
-	// defaults.
+	// epsilon, no_amsgrad, batch_size, steps, seed, features,
+	// sketch_buckets, sketch_learning_rate); zero fields keep the
+	// defaults. features defaults to mlp.DefaultFeatures ("embedding"
+	// with from_sql, which cannot hold the sketches).
 	mlp.Config
 	// Force promotes the new model even if it is worse than the current one.
 	Force bool `json:"force,omitempty"`
@@ -173,9 +178,19 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if sum.Rows < minRows {
 		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "task %q has %d labelled rows; at least %d are needed", task, sum.Rows, minRows)
 	}
+	if req.Features == "" {
+		req.Features = mlp.DefaultFeatures
+		if req.FromSQL {
+			req.Features = mlp.FeatureEmbedding
+		}
+	}
 	cfg := req.Config.WithDefaults(len(sum.Labels))
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.ValidateSize(len(sum.Labels))); err != nil {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: %w", err)
+	}
+	sketches := cfg.Features != mlp.FeatureEmbedding
+	if sketches && req.FromSQL {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: features %q read the texts' sketches, which training holds in memory: use features \"embedding\" with from_sql", cfg.Features)
 	}
 	unlock, err := s.Registry.Lock(ctx, task)
 	if err != nil {
@@ -195,6 +210,11 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	}
 	if err := ds.Check(task); err != nil {
 		return nil, err
+	}
+	if sketches {
+		if err := s.loadSketches(ctx, task, ds); err != nil {
+			return nil, err
+		}
 	}
 	loaded := time.Now()
 
@@ -257,7 +277,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	}
 	man := &registry.Manifest{
 		Task: task, Version: out.Version, CreatedAt: start.UTC(), Labels: ds.Labels,
-		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Parameters: out.Parameters,
+		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Sketch: sketchVersion(model), Parameters: out.Parameters,
 		Hyperparams: hp, Metrics: mj, Rows: out.Rows,
 		Data: registry.DataVersion{Rows: sum.Rows, LastChange: sum.LastChange},
 	}
@@ -347,6 +367,14 @@ func (s *Service) scoreVersion(ctx context.Context, task, version string, ds *da
 	if h.Manifest.EmbeddingModel != ds.EmbeddingModel || h.Manifest.EmbeddingDim != ds.Dim {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %s (%d-d) embeddings, not %s (%d-d)",
 			h.Manifest.EmbeddingModel, h.Manifest.EmbeddingDim, ds.EmbeddingModel, ds.Dim)
+	}
+	if h.Manifest.Sketch != "" {
+		if h.Manifest.Sketch != sketch.Version {
+			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it reads %s sketches, not %s", h.Manifest.Sketch, sketch.Version)
+		}
+		if err := s.loadSketches(ctx, task, ds); err != nil {
+			return nil, err
+		}
 	}
 	best, err := ds.PredictValidation(ctx, s.Store, len(h.Manifest.Labels), h.Predict)
 	if err != nil {
