@@ -31,7 +31,8 @@ type MemoryBatches struct {
 }
 
 // WithSketch gives the rows' sketches (row i of s is row i of x) to a
-// training whose features use them, and returns b. It keeps s.
+// training whose features use them, and returns b. It keeps s, and
+// training may reorder the entries within its rows (a sketch is a set).
 func (b *MemoryBatches) WithSketch(s Sparse) *MemoryBatches {
 	if s.Rows() != len(b.y) {
 		panic(fmt.Sprintf("mlp: %d sketches for %d rows", s.Rows(), len(b.y)))

@@ -96,8 +96,8 @@ const (
 	// DefaultFeatures is the features a task's training uses unless told
 	// (BENCHMARKS.md, "Lexical sketch features", has the measurements).
 	DefaultFeatures           = FeatureBoth
-	DefaultSketchBuckets      = 1 << 18
-	DefaultSketchLearningRate = 20
+	DefaultSketchBuckets      = 1 << 16
+	DefaultSketchLearningRate = 50
 )
 
 // Upper bounds Validate enforces, so that a request cannot ask for more

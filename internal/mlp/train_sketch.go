@@ -15,6 +15,7 @@ type sketchLayer[T float32 | float64] struct {
 	buckets, classes int
 	mask             uint32 // buckets − 1: buckets is a power of two
 	data             Sparse // the training rows' sketches
+	mid              []int  // row r's entries of even buckets are data's [Start[r], mid[r]), then the odd ones'
 	ws               []T
 	rate             T // the current step's learning rate
 }
@@ -32,11 +33,38 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 		return fmt.Errorf("mlp: features %q need the rows' sketches in memory (MemoryBatches.WithSketch)", cfg.Features)
 	}
 	b, c := cfg.SketchBuckets, tr.classes
-	tr.sk = &sketchLayer[T]{
+	sk := &sketchLayer[T]{
 		buckets: b, classes: c, mask: uint32(b - 1), data: mem.sketch,
-		ws: make([]T, b*c),
+		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()),
 	}
+	sk.splitRows()
+	tr.sk = sk
 	return nil
+}
+
+// splitRows orders each row's entries by the part of the update that
+// writes their weights (sketchParts, by bucket parity), keeping their
+// order within a part, so that each part's loop reads only its entries.
+func (sk *sketchLayer[T]) splitRows() {
+	var idx []uint32
+	var val []float32
+	d := sk.data
+	for r := range sk.mid {
+		lo, hi := d.Start[r], d.Start[r+1]
+		idx, val = idx[:0], val[:0]
+		k := lo
+		for e := lo; e < hi; e++ {
+			if d.Index[e]&sk.mask&1 == 0 {
+				d.Index[k], d.Value[k] = d.Index[e], d.Value[e]
+				k++
+			} else {
+				idx, val = append(idx, d.Index[e]), append(val, d.Value[e])
+			}
+		}
+		sk.mid[r] = k
+		copy(d.Index[k:hi], idx)
+		copy(d.Value[k:hi], val)
+	}
 }
 
 // forward adds the sketch layer's logits of the given training rows to
@@ -70,7 +98,7 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 }
 
 // sketchParts is how many parts the sketch layer's update is cut into,
-// by bucket, for the workers to share.
+// by bucket parity, for the workers to share.
 const sketchParts = 2
 
 // sketchStep takes the sketch layer's SGD step at learning rate lr on the
@@ -84,31 +112,29 @@ func (tr *trainer[T]) sketchStep(lr float64) {
 	tr.run(phaseSketch, sketchParts)
 }
 
-// step does part of the sketch layer's update: the weights of the buckets
-// b with b mod sketchParts = part. SGD's update is a sum of one term per
-// row and entry, so each is subtracted from its weight as it is computed
-// (no gradient buffer), row by row in batch order, each weight by one
-// part: the weights do not depend on the number of cores.
+// step does part of the sketch layer's update: the weights of the even
+// buckets (part 0) or the odd ones (part 1). SGD's update is a sum of one
+// term per row and entry, so each is subtracted from its weight as it is
+// computed (no gradient buffer), row by row in batch order, each weight by
+// one part: the weights do not depend on the number of cores.
 func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 	c := sk.classes
 	rate := sk.rate
-	p := uint32(part)
 	var d [2]T
 	for i, r := range tr.gather[:tr.n] {
 		s := &tr.shards[i/tr.shardRows]
 		row := i % tr.shardRows
 		dlogit := s.logit[row*c : (row+1)*c]
-		lo, hi := sk.data.Start[r], sk.data.Start[r+1]
+		lo, hi := sk.data.Start[r], sk.mid[r]
+		if part == 1 {
+			lo, hi = hi, sk.data.Start[r+1]
+		}
 		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
 		if c == 2 {
 			// The binary tasks' loop, unrolled: most tasks are binary.
 			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
 			for e, idx := range index {
-				b := idx & sk.mask
-				if b%sketchParts != p {
-					continue
-				}
-				o := int(b) * 2
+				o := int(idx&sk.mask) * 2
 				w := sk.ws[o : o+2 : o+2]
 				v := T(value[e])
 				w[0] -= T(v * d[0])
@@ -117,11 +143,7 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 			continue
 		}
 		for e, idx := range index {
-			b := idx & sk.mask
-			if b%sketchParts != p {
-				continue
-			}
-			w := sk.ws[int(b)*c:][:c]
+			w := sk.ws[int(idx&sk.mask)*c:][:c]
 			v := T(value[e])
 			for k, dk := range dlogit {
 				w[k] -= T(v * T(rate*dk))
