@@ -64,44 +64,42 @@ func (s *Store) PutSketches(ctx context.Context, version string, sketches map[st
 func (s *Store) SketchesByID(ctx context.Context, version string, ids []int64) (map[int64][]byte, error) {
 	out := make(map[int64][]byte, len(ids))
 	for len(ids) > 0 {
-		n := min(len(ids), maxInList)
-		chunk := ids[:n]
-		err := s.retry(ctx, func() error {
-			var q strings.Builder
-			q.WriteString(`SELECT d.id, k.sketch FROM documents d JOIN sketches k ON k.content_hash = d.content_hash
-				WHERE k.version = ` + s.d.param(1) + ` AND d.id IN (`)
-			args := []any{version}
-			for i, id := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString(s.d.param(i + 2))
-				args = append(args, id)
-			}
-			q.WriteString(")")
-			rows, err := s.db.QueryContext(ctx, q.String(), args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var (
-					id int64
-					b  []byte
-				)
-				if err := rows.Scan(&id, &b); err != nil {
-					return err
-				}
-				out[id] = b
-			}
-			return rows.Err()
-		})
-		if err != nil {
+		chunk := ids[:min(len(ids), maxInList)]
+		ids = ids[len(chunk):]
+		args := make([]any, 0, 1+len(chunk))
+		args = append(args, version)
+		marks := make([]string, len(chunk))
+		for i, id := range chunk {
+			marks[i] = s.d.param(i + 2)
+			args = append(args, id)
+		}
+		q := `SELECT d.id, k.sketch FROM documents d JOIN sketches k ON k.content_hash = d.content_hash
+			WHERE k.version = ` + s.d.param(1) + ` AND d.id IN (` + strings.Join(marks, ", ") + `)`
+		if err := s.retry(ctx, func() error { return s.scanSketches(ctx, q, args, out) }); err != nil {
 			return nil, fmt.Errorf("read the sketches of %d documents: %w", len(chunk), err)
 		}
-		ids = ids[n:]
 	}
 	return out, nil
+}
+
+// scanSketches adds the (id, sketch) rows of query q to out.
+func (s *Store) scanSketches(ctx context.Context, q string, args []any, out map[int64][]byte) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		id int64
+		b  []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &b); err != nil {
+			return err
+		}
+		out[id] = b
+	}
+	return rows.Err()
 }
 
 // MissingSketches returns the texts, by content hash, of up to limit

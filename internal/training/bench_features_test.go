@@ -1,4 +1,4 @@
-package training_test
+package training
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
-	"github.com/tinyhead/tinyhead/internal/training"
 )
 
 // featureTasks are the tasks of BenchmarkFeatures and the class whose F1
@@ -40,16 +39,8 @@ var featureTasks = []struct{ task, positive string }{
 //
 //	TINYHEAD_BENCH_DB=$PWD/copy-of-tinyhead.db go test -run XXX -bench Features -benchtime 1x ./internal/training/
 func BenchmarkFeatures(b *testing.B) {
-	path := os.Getenv("TINYHEAD_BENCH_DB")
-	if path == "" {
-		b.Skip("set TINYHEAD_BENCH_DB to a copy of a database filled by scripts/run-local.sh (it is written to)")
-	}
+	store, _ := openBenchDB(b) // a copy: it is written to
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, "sqlite", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
 	labelHardHam(b, store)
 	var out io.Writer = io.Discard
 	if p := os.Getenv("TINYHEAD_BENCH_OUT"); p != "" {
@@ -63,7 +54,7 @@ func BenchmarkFeatures(b *testing.B) {
 	enc := json.NewEncoder(out)
 	for _, ft := range featureTasks {
 		start := time.Now()
-		n, err := training.BackfillSketches(ctx, store, ft.task)
+		n, err := BackfillSketches(ctx, store, ft.task)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -86,15 +77,16 @@ func BenchmarkFeatures(b *testing.B) {
 		for _, features := range []mlp.Features{mlp.FeatureEmbedding, mlp.FeatureSketch, mlp.FeatureBoth} {
 			b.Run(ft.task+"/"+string(features), func(b *testing.B) {
 				for _, seed := range seeds {
-					var o *training.Outcome
+					var o *Outcome
 					for b.Loop() {
 						blobs := inmem.NewBlobs()
 						if err := blobs.EnsureContainer(ctx, "models"); err != nil {
 							b.Fatal(err)
 						}
-						svc := &training.Service{Store: store, Embedding: emb, Log: log,
+						svc := &Service{Store: store, Embedding: emb, Log: log,
 							Registry: &registry.Registry{Blobs: blobs, Container: "models", Runtime: inmem.Runtime, Log: log}}
-						if o, err = svc.Train(ctx, ft.task, training.Request{Config: mlp.Config{Features: features, Seed: seed}}); err != nil {
+						var err error
+						if o, err = svc.Train(ctx, ft.task, Request{Config: mlp.Config{Features: features, Seed: seed}}); err != nil {
 							b.Fatal(err)
 						}
 					}
