@@ -25,6 +25,9 @@ def load_export(directory, task):
     y = np.asarray(y, dtype=np.int64)
     is_val = np.asarray(is_val, dtype=bool)
     assert len(y) == meta["rows"] and is_val.sum() == meta["validation"], "export is inconsistent"
+    # Rows marked "split": "test" are neither trained nor validated on by
+    # tinyhead; the baselines here do not hold them out yet.
+    assert meta.get("test", 0) == 0, "the export has test rows, which these baselines would train on"
     return meta, x, y, is_val
 
 

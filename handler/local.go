@@ -33,22 +33,36 @@ import (
 // own, and a development host in front of it that does the Functions
 // host's part: it invokes EmbedBlob for every new blob in incoming/, and
 // serves the HTTP API on --port (/api/..., /admin/functions/...).
-func localCommand(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	settings := fs.String("settings", "local.settings.json", "settings file (its Values; environment variables win)")
-	port := fs.Int("port", 7071, "port of the HTTP API (the host's front door, as `func start` serves it)")
-	seed := fs.String("seed-spamassassin", "", "upload the SpamAssassin data set from this directory into incoming/ first")
-	once := fs.Bool("exit-when-done", false, "ingest what is in incoming/ now, print a summary and exit (instead of watching)")
-	fresh := fs.Bool("fresh", false, "start from an empty database (the SQLite file removed, or every row of a SQL Server database deleted) and an empty Azurite")
-	trainTasks := fs.String("train", "", "with --exit-when-done: then train these comma-separated tasks over the HTTP API and classify two sample e-mails")
-	if err := fs.Parse(args); err != nil {
-		return err
+// localOptions are the flags of handler local.
+type localOptions struct {
+	settings, seed, train string
+	port                  int
+	once, fresh           bool
+}
+
+// localFlags defines handler local's flags on fs and returns the command.
+func localFlags(fs *flag.FlagSet) func(context.Context, []string) error {
+	var o localOptions
+	fs.StringVar(&o.settings, "settings", "local.settings.json", "settings `file` (its Values; environment variables win)")
+	fs.IntVar(&o.port, "port", 7071, "port of the HTTP API, the host's front door (as func start serves it)")
+	fs.StringVar(&o.seed, "seed-spamassassin", "", "upload the SpamAssassin data set from this `directory` into incoming/ first")
+	fs.BoolVar(&o.once, "exit-when-done", false, "ingest what is in incoming/ now, print a summary and exit (instead of watching)")
+	fs.BoolVar(&o.fresh, "fresh", false, "start from an empty database (the SQLite file removed, or every row of a SQL Server database deleted) and an empty Azurite")
+	fs.StringVar(&o.train, "train", "", "with --exit-when-done: then train these comma-separated `tasks` over the HTTP API and classify two sample e-mails")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("local takes flags only, got %q (handler local -h lists them)", args)
+		}
+		return localCommand(ctx, o)
 	}
-	getenv, err := config.LocalSettings(*settings)
+}
+
+func localCommand(ctx context.Context, o localOptions) error {
+	getenv, err := config.LocalSettings(o.settings)
 	if err != nil {
 		return err
 	}
-	base, err := filepath.Abs(filepath.Dir(*settings))
+	base, err := filepath.Abs(filepath.Dir(o.settings))
 	if err != nil {
 		return err
 	}
@@ -58,7 +72,7 @@ func localCommand(ctx context.Context, args []string) error {
 	}
 	log := newLogger(cfg.LogLevel)
 	localDir := filepath.Join(base, ".cache", "local")
-	if *fresh {
+	if o.fresh {
 		if err := removeLocalState(cfg, localDir); err != nil {
 			return err
 		}
@@ -81,7 +95,7 @@ func localCommand(ctx context.Context, args []string) error {
 		return err
 	}
 	defer svc.Close()
-	if *fresh && cfg.SQLDriver != "sqlite" {
+	if o.fresh && cfg.SQLDriver != "sqlite" {
 		// A SQLite file was removed above; a database is emptied.
 		if err := svc.Store.Clear(ctx); err != nil {
 			return err
@@ -110,10 +124,10 @@ func localCommand(ctx context.Context, args []string) error {
 		handlerLn.Close()
 		return err
 	}
-	apiLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+	apiLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
 	if err != nil {
 		handlerLn.Close()
-		return fmt.Errorf("listen on port %d (is another handler running?): %w", *port, err)
+		return fmt.Errorf("listen on port %d (is another handler running?): %w", o.port, err)
 	}
 	apiURL := "http://" + apiLn.Addr().String()
 	serveCtx, stopServing := context.WithCancel(ctx)
@@ -123,8 +137,8 @@ func localCommand(ctx context.Context, args []string) error {
 	defer func() { stopServing(); <-served; <-served }()
 	log.Info("HTTP API ready", "url", apiURL+"/api/", "functions", len(functions))
 
-	if *seed != "" {
-		n, err := uploadSpamAssassin(ctx, svc, *seed, log)
+	if o.seed != "" {
+		n, err := uploadSpamAssassin(ctx, svc, o.seed, log)
 		if err != nil {
 			return err
 		}
@@ -141,7 +155,7 @@ func localCommand(ctx context.Context, args []string) error {
 		DeleteBinding:  app.EventBinding,
 		Log:            log,
 	}
-	if !*once {
+	if !o.once {
 		log.Info("watching for new blobs; drop files into the incoming container (Ctrl-C stops)")
 		return host.Run(ctx, func(inv devhost.Invocation) { logInvocation(log, inv) })
 	}
@@ -153,10 +167,10 @@ func localCommand(ctx context.Context, args []string) error {
 	if err := sum.print(ctx, os.Stdout, svc, time.Since(start)); err != nil {
 		return err
 	}
-	if *trainTasks == "" {
+	if o.train == "" {
 		return nil
 	}
-	return trainAndClassify(ctx, os.Stdout, apiURL, strings.Split(*trainTasks, ","))
+	return trainAndClassify(ctx, os.Stdout, apiURL, strings.Split(o.train, ","))
 }
 
 // ensureAzurite starts Azurite on the port UseDevelopmentStorage=true
@@ -304,7 +318,7 @@ func (s *runSummary) print(ctx context.Context, w *os.File, svc *services, elaps
 	fmt.Fprintf(w, "files ingested:     %d (%d given up as poison)\n", s.files-len(s.poisoned), len(s.poisoned))
 	fmt.Fprintf(w, "rows stored:        %d in this run; %d documents in the store\n", ok, stats.Documents)
 	fmt.Fprintf(w, "rows rejected:      %d\n", rejected)
-	fmt.Fprintf(w, "texts embedded:     %d with %s (%d-d)\n", embedded, svc.Embedder.ModelID(), svc.Embedder.Dim())
+	fmt.Fprintf(w, "texts embedded:     %d with %s (%d-d)\n", embedded, svc.Embedders[0].ModelID(), svc.Embedders[0].Dim())
 	fmt.Fprintf(w, "time:               %s, %.1f embeddings/s end to end\n", elapsed.Round(time.Millisecond), float64(embedded)/elapsed.Seconds())
 	tasks := make([]string, 0, len(stats.Labels))
 	for t := range stats.Labels {

@@ -1,7 +1,9 @@
 // Command handler is tinyhead's Azure Functions custom handler.
 //
-//	handler                serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
-//	handler local [flags]  serve them locally and play the host's part for blobs (see local.go)
+//	handler                         serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (what the host runs)
+//	handler local [flags]           serve them locally and play the host's part for blobs (see local.go)
+//	handler upload [flags] PATH...  upload files into the incoming container (see upload.go)
+//	handler -h                      list the commands; handler COMMAND -h lists a command's flags
 //
 // Set-up steps are commands of their own under cmd/ (cmd/convert-model
 // converts the embedding model), so that the handler holds the product only.
@@ -12,13 +14,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,9 +34,11 @@ import (
 	"github.com/tinyhead/tinyhead/internal/embedmodel"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
+	"github.com/tinyhead/tinyhead/internal/reembed"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
 
@@ -44,28 +51,122 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serveCommand(ctx, args)
-	case "local":
-		return localCommand(ctx, args)
-	default:
-		return fmt.Errorf("unknown command %q (want serve or local)", cmd)
+// command is one of the handler's commands.
+type command struct {
+	name, args, summary string
+	// flags defines the command's flags and returns what runs it, with
+	// the other arguments, once they are parsed.
+	flags func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
+}
+
+// commands lists the handler's commands, the default first.
+func commands() []command {
+	return []command{
+		{name: "serve", summary: "serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT, as the Functions host runs the handler (the default)",
+			flags: serveFlags},
+		{name: "local", args: "[flags]", summary: "run tinyhead on this machine: Azurite, the handler and a development host that ingests what lands in incoming/ and serves the HTTP API",
+			flags: localFlags},
+		{name: "upload", args: "[flags] FILE|DIR...", summary: "upload files, and directories with everything under them, into the incoming container (Azurite by default)",
+			flags: uploadFlags},
 	}
 }
+
+// run runs the command args name, "serve" without one. -h, --help and
+// help print the commands; COMMAND -h a command's flags (both exit 0).
+func run(ctx context.Context, args []string) error {
+	return runWith(ctx, args, os.Stdout)
+}
+
+func runWith(ctx context.Context, args []string, stdout io.Writer) error {
+	name := "serve"
+	if len(args) > 0 {
+		name = args[0]
+		args = args[1:]
+	}
+	switch name {
+	case "-h", "-help", "--help", "help":
+		printUsage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		runCmd := c.flags(fs)
+		fs.SetOutput(io.Discard) // errors are returned, help is printed below
+		fs.Usage = func() {}
+		rest, err := parseInterspersed(fs, args)
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, c, fs)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w (handler %s -h lists the flags)", name, err, name)
+		}
+		return runCmd(ctx, rest)
+	}
+	return fmt.Errorf("unknown command %q (want serve, local or upload; handler -h lists them)", name)
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the other arguments ("handler upload a.csv --to reviews/"); "--" ends
+// the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		// Parse stops at the first argument that is not a flag, or after
+		// "--", which it drops: then everything left is an argument.
+		left := fs.Args()
+		if n := len(args) - len(left); len(left) == 0 || n > 0 && args[n-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: handler [COMMAND] [flags]\n\ntinyhead's Azure Functions custom handler.\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	fmt.Fprintf(w, "  %-28s %s\n", "help, -h, --help", "print this help")
+	fmt.Fprintf(w, "\nRun handler COMMAND -h for a command's flags.\n")
+}
+
+func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: handler %s\n\n%s.\n", strings.TrimSpace(c.name+" "+c.args), upperFirst(c.summary))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		fmt.Fprintf(w, "\nNo flags: settings come from the environment (the app settings).\n")
+		return
+	}
+	fmt.Fprintf(w, "\nFlags (-name or --name; they may follow the other arguments):\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// serveFlags: serve has no flags; its settings come from the environment.
+func serveFlags(*flag.FlagSet) func(context.Context, []string) error { return serveCommand }
 
 // serveCommand is what the Functions host runs: settings come from the
 // environment, relative paths from the executable's directory (the root of
 // the deployment package).
 func serveCommand(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return err
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", args)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -109,12 +210,13 @@ func serveCommand(ctx context.Context, args []string) error {
 }
 
 // services are the handler's long-lived dependencies, opened once per
-// process: one database pool, one ONNX Runtime session, one blob client.
+// process: one database pool, one ONNX Runtime session per embedding
+// model, one blob client.
 type services struct {
-	App      *app.App
-	Blobs    *blobstore.Client
-	Store    *sqlstore.Store
-	Embedder embedmodel.Embedder
+	App       *app.App
+	Blobs     *blobstore.Client
+	Store     *sqlstore.Store
+	Embedders []embedmodel.Embedder // the default first
 }
 
 func openServices(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*services, error) {
@@ -131,16 +233,17 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 		store.Close()
 		return nil, err
 	}
-	emb, err := embedmodel.Open(cfg.ModelDir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
+	svc := &services{Store: store, Blobs: blobs}
+	all, ingestWith, err := openEmbedders(cfg, svc)
 	if err != nil {
-		store.Close()
+		svc.Close()
 		return nil, err
 	}
-	log.Info("services ready", "sql", cfg.SQLDriver, "model", emb.ModelID(), "dim", emb.Dim())
+	log.Info("services ready", "sql", cfg.SQLDriver, "models", all.IDs(), "ingest_models", ingestWith.IDs(), "dim", all.Default().Dim())
 	pipeline := &ingest.Pipeline{
 		Blobs:     blobs,
 		Store:     store,
-		Embedder:  emb,
+		Embedders: ingestWith,
 		Log:       log,
 		BatchSize: cfg.IngestBatch,
 		Parse:     docparse.Options{MaxTextBytes: cfg.MaxTextBytes},
@@ -148,30 +251,58 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	// The models container is created here rather than by infra/, so a
 	// fresh storage account works without set-up.
 	if err := blobs.EnsureContainer(ctx, config.ModelsContainer); err != nil {
-		emb.Close()
-		store.Close()
+		svc.Close()
 		return nil, unavailable{err}
 	}
 	models := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: config.ModelsContainer, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
-	trainer := &training.Service{Store: store, Registry: models, Embedding: emb, Log: log}
-	server := &serving.Service{Models: models, Embedder: emb, Log: log, MaxTextBytes: cfg.MaxTextBytes}
-	return &services{
-		App: &app.App{
-			Ingest:   pipeline,
-			Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
-			Training: trainer,
-			Serving:  server,
-			Labels:   store,
-			Log:      log,
-		},
-		Blobs:    blobs,
-		Store:    store,
-		Embedder: emb,
-	}, nil
+	trainer := &training.Service{Store: store, Registry: models, Embedders: all, Log: log}
+	server := &serving.Service{Models: models, Embedders: all, Log: log, MaxTextBytes: cfg.MaxTextBytes}
+	svc.App = &app.App{
+		Ingest:   pipeline,
+		Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
+		Training: trainer,
+		Serving:  server,
+		Reembed:  &reembed.Service{Store: store, Embedders: all, Log: log, Lease: cfg.ReembedLease},
+		Labels:   store,
+		Log:      log,
+	}
+	return svc, nil
+}
+
+// openEmbedders opens the default model and the extra ones into svc, and
+// returns them all (the default first) and those ingest embeds with.
+func openEmbedders(cfg config.Config, svc *services) (all, ingestWith tinyhead.Embedders, err error) {
+	for _, dir := range append([]string{cfg.ModelDir}, cfg.ExtraModelDirs...) {
+		emb, err := embedmodel.Open(dir, embedmodel.Options{Threads: cfg.EmbedThreads, BatchSize: cfg.EmbedBatch, Window: cfg.EmbedWindow})
+		if err != nil {
+			return nil, nil, err
+		}
+		svc.Embedders = append(svc.Embedders, emb)
+		if _, err := all.Lookup(emb.ModelID()); err == nil {
+			return nil, nil, fmt.Errorf("embedding model %s (%s) is configured twice", emb.ModelID(), dir)
+		}
+		all = append(all, emb)
+	}
+	ingestWith = all[:1]
+	if slices.Equal(cfg.IngestModels, []string{"all"}) {
+		return all, all, nil
+	}
+	for _, id := range cfg.IngestModels {
+		emb, err := all.Lookup(id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", config.IngestModels, err)
+		}
+		if _, err := ingestWith.Lookup(id); err != nil {
+			ingestWith = append(ingestWith, emb)
+		}
+	}
+	return all, ingestWith, nil
 }
 
 func (s *services) Close() {
-	s.Embedder.Close()
+	for _, e := range s.Embedders {
+		e.Close()
+	}
 	s.Store.Close()
 }
 

@@ -56,7 +56,7 @@ func TestExecutableAsTheHostRunsIt(t *testing.T) {
 	}
 	defer store.Close()
 	doc, err := store.GetDocument(ctx, "incoming/greetings.csv", "1")
-	if err != nil || doc.Labels["lang"] != "fr" || len(doc.Embedding) != 512 {
+	if err != nil || doc.Labels["lang"] != "fr" || len(doc.Embeddings["use-lite-en@0.2.0"]) != 512 {
 		t.Fatalf("stored document %+v, %v", doc.Labels, err)
 	}
 

@@ -56,16 +56,20 @@ func Export(ctx context.Context, data exportSource, task, model string, dim int,
 	}
 	fmt.Fprintf(ws[1], "id\tsplit\ty\tlabel\n")
 	buf := make([]byte, 4*dim)
-	out.Labels, err = dataset.Scan(ctx, data, sum, dataset.Options{Model: model, Dim: dim, ValFraction: valFraction}, func(r tinyhead.LabeledRow, y int32, inVal bool) error {
+	out.Labels, err = dataset.Scan(ctx, data, sum, dataset.Options{Model: model, Dim: dim, ValFraction: valFraction}, func(r tinyhead.LabeledRow, y int32, side dataset.Side) error {
 		for j, v := range r.Embedding {
 			binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
 		}
 		ws[0].Write(buf)
 		split := "train"
-		if inVal {
+		switch side {
+		case dataset.Validation:
 			split = "val"
 			out.Validation++
-		} else {
+		case dataset.Test:
+			split = "test"
+			out.Test++
+		default:
 			out.Train++
 		}
 		fmt.Fprintf(ws[1], "%d\t%s\t%d\t%s\n", r.ID, split, y, r.Label)
@@ -103,6 +107,7 @@ type ExportSummary struct {
 	Rows           int      `json:"rows"`
 	Train          int      `json:"train"`
 	Validation     int      `json:"validation"`
+	Test           int      `json:"test"`
 	ValFraction    float64  `json:"val_fraction"`
 	Texts          bool     `json:"texts"`
 }

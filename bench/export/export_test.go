@@ -32,8 +32,8 @@ func TestExport(t *testing.T) {
 		text := fmt.Sprintf("text %d\nwith \"quotes\"", i)
 		docs = append(docs, tinyhead.Document{
 			Source: "incoming/x.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1",
-			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: "m",
-			Embedding: []float32{float32(i), -float32(i), 0.5, float32(i) / 7},
+			ContentHash: tinyhead.ContentHash(text), Text: text,
+			Embeddings: map[string][]float32{"m": {float32(i), -float32(i), 0.5, float32(i) / 7}},
 			Labels:    map[string]string{"t": []string{"b", "a", "c"}[i%3]},
 		})
 	}
@@ -61,9 +61,9 @@ func TestExport(t *testing.T) {
 	var wantTrainX, wantValX []float32
 	var wantTrainY []int32
 	for _, d := range docs {
-		if !dataset.InValidation(d.Source, d.Item, 0.2) {
+		if dataset.SideOf(tinyhead.LabeledRow{Source: d.Source, Item: d.Item}, 0.2) == dataset.Train {
 			y, _ := ds.LabelIndex(d.Labels["t"])
-			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
+			wantTrainX, wantTrainY = append(wantTrainX, d.Embeddings["m"]...), append(wantTrainY, y)
 		}
 	}
 	if err := ds.EachValidation(ctx, store, func(_ int, x []float32) error {

@@ -46,7 +46,8 @@ type Trainer interface {
 
 // Classifier serves the current versions; *serving.Service implements it.
 type Classifier interface {
-	Classify(ctx context.Context, task string, texts []string) (*serving.Classification, error)
+	// ClassifyVersion classifies with a given version ("" the current).
+	ClassifyVersion(ctx context.Context, task, version string, texts []string) (*serving.Classification, error)
 }
 
 // App holds the services the functions call.
@@ -55,10 +56,14 @@ type App struct {
 	Removal  Remover
 	Training Trainer
 	Serving  Classifier
+	Reembed  Reembedder
 	// Labels labels stored documents (POST /api/labels/{task});
 	// *sqlstore.Store implements it.
 	Labels tinyhead.Labeler
-	Log    *slog.Logger
+	// Ingests lists the ingest records (GET /api/ingests);
+	// *sqlstore.Store implements it.
+	Ingests tinyhead.IngestLister
+	Log     *slog.Logger
 }
 
 // Handler serves the host's requests (Routes). After an invocation that
@@ -79,7 +84,9 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
+	mux.HandleFunc("POST /"+ReembedFunction, withDeadline(a.reembed))
 	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
+	mux.HandleFunc("POST /"+IngestsFunction, withDeadline(a.ingests))
 	return mux
 }
 
@@ -140,6 +147,10 @@ func summary(res ingest.Result) string {
 	if res.Redelivery {
 		return fmt.Sprintf("%s (etag %s) was already ingested: %d rows stored, %d rejected; nothing to do",
 			res.Source, res.ETag, res.RowsOK, res.RowsRejected)
+	}
+	if res.LabelsOnly {
+		return fmt.Sprintf("%s (etag %s): labels file: %d rows labelled stored documents (%d labels changed), %d rejected, in %s",
+			res.Source, res.ETag, res.RowsOK, res.LabelsChanged, res.RowsRejected, res.Elapsed.Round(1e6))
 	}
 	return fmt.Sprintf("%s (etag %s): %d rows stored (%d embedded, the rest reused), %d rejected, %d old rows removed, in %s",
 		res.Source, res.ETag, res.RowsOK, res.Embedded, res.RowsRejected, res.Pruned, res.Elapsed.Round(1e6))

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,14 +106,15 @@ func newFixture(t *testing.T) *fixture {
 		Ingest: &ingest.Pipeline{
 			Blobs:     blobs,
 			Store:     store,
-			Embedder:  embedder,
+			Embedders: tinyhead.Embedders{embedder},
 			Log:       log,
 			BatchSize: 4, // several batches per small file
 		},
 		Removal:  remover,
-		Training: &training.Service{Store: store, Registry: reg, Embedding: embedder, Log: log},
-		Serving:  &serving.Service{Models: reg, Embedder: embedder, Log: log},
+		Training: &training.Service{Store: store, Registry: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
+		Serving:  &serving.Service{Models: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
 		Labels:   store,
+		Ingests:  store,
 		Log:      log,
 	}
 	srv := httptest.NewServer(a.Handler())
@@ -218,8 +220,8 @@ func TestEmbedBlobFormats(t *testing.T) {
 				if d.Labels["sentiment"] != "positive" || d.Labels["topic"] != "quality" {
 					t.Errorf("labels = %v", d.Labels)
 				}
-				if len(d.Embedding) != 512 || d.EmbeddingModel == "" {
-					t.Errorf("embedding %d-d by %q", len(d.Embedding), d.EmbeddingModel)
+				if len(d.Embeddings) != 1 || len(d.Embeddings[f.model]) != 512 {
+					t.Errorf("embeddings %v, want one 512-d vector of %s", d.Embeddings, f.model)
 				}
 				if d := f.doc("incoming/reviews.jsonl", "2"); d.Labels["sentiment"] != "negative" {
 					t.Errorf("numeric id: labels = %v", d.Labels)
@@ -464,9 +466,7 @@ func TestEmbedBlobDedupe(t *testing.T) {
 		t.Fatalf("b.csv: %+v, want 2 rows and nothing embedded", res)
 	}
 	a, b := f.doc("incoming/a.jsonl", "#1"), f.doc("incoming/b.csv", "#1")
-	for i := range a.Embedding {
-		if a.Embedding[i] != b.Embedding[i] {
-			t.Fatal("the same text has two different embeddings")
-		}
+	if !slices.Equal(a.Embeddings[f.model], b.Embeddings[f.model]) || len(a.Embeddings[f.model]) == 0 {
+		t.Fatal("the same text has two different embeddings")
 	}
 }

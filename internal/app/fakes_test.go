@@ -59,7 +59,7 @@ func (s *scripted) RetrainChanged(ctx context.Context) ([]training.NightlyResult
 	return s.nightly, s.err
 }
 
-func (s *scripted) Classify(ctx context.Context, task string, texts []string) (*serving.Classification, error) {
+func (s *scripted) ClassifyVersion(ctx context.Context, task, version string, texts []string) (*serving.Classification, error) {
 	if s.err != nil {
 		return nil, s.err
 	}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -144,5 +145,56 @@ func TestLabelsAPI(t *testing.T) {
 		if s.Task == "place" && s.Rows != 79 {
 			t.Errorf("place has %d rows, want 79 (80, one removed)", s.Rows)
 		}
+	}
+}
+
+// TestLabelsFileTrains: a labels-only upload through the blob trigger
+// defines a new task over documents already stored (named here by their
+// texts, by source and id, and by document id); the task trains at once.
+// Unknown documents are reported in the invocation's logs, and a
+// re-delivery changes nothing.
+func TestLabelsFileTrains(t *testing.T) {
+	f := newFixture(t)
+	f.ingestTopics("topics.csv", 0)
+	var b strings.Builder
+	b.WriteString("document,source,id,text,place\n")
+	for i := 1; i <= 80; i++ {
+		d := f.doc("incoming/topics.csv", "r"+strconv.Itoa(i))
+		place := map[string]string{"weather": "outdoors", "cooking": "indoors"}[d.Labels["topic"]]
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&b, "%d,,,,%s\n", d.ID, place)
+		case 1:
+			fmt.Fprintf(&b, ",topics.csv,r%d,,%s\n", i, place)
+		default:
+			fmt.Fprintf(&b, ",,,%q,%s\n", d.Text, place)
+		}
+	}
+	b.WriteString(",topics.csv,r999,,indoors\n")
+	f.upload("_labels/place.csv", []byte(b.String()))
+	docs := f.documents()
+	status, out, res := f.trigger("_labels/place.csv")
+	if status != http.StatusOK || !res.LabelsOnly || res.RowsOK != 80 || res.RowsRejected != 1 || res.LabelsChanged != 80 || res.Embedded != 0 {
+		t.Fatalf("labels file: %d %+v %v", status, res, out.Logs)
+	}
+	logs := strings.Join(out.Logs, "\n")
+	if !strings.Contains(logs, "labels file: 80 rows labelled stored documents (80 labels changed), 1 rejected") ||
+		!strings.Contains(logs, `incoming/_labels/place.csv row 81: no stored document incoming/topics.csv item "r999"`) {
+		t.Errorf("logs:\n%s", logs)
+	}
+	if f.documents() != docs {
+		t.Errorf("%d documents after a labels file, want %d", f.documents(), docs)
+	}
+	out1 := f.train("place", map[string]any{"seed": 1})
+	if !out1.Promoted || out1.Metrics.Accuracy < 0.9 || out1.Rows.Train+out1.Rows.Validation != 80 {
+		t.Errorf("place trained from a labels file: %+v rows %+v", out1.Metrics, out1.Rows)
+	}
+	// Re-delivery: nothing to do, and nothing for the nightly run either.
+	if status, out, res := f.trigger("_labels/place.csv"); status != http.StatusOK || !res.Redelivery ||
+		!strings.Contains(strings.Join(out.Logs, "\n"), "already ingested") {
+		t.Errorf("re-delivery: %d %+v %v", status, res, out.Logs)
+	}
+	if r := f.nightly()["place"]; r.Action != "skipped" {
+		t.Errorf("place after a re-delivery: %+v", r)
 	}
 }

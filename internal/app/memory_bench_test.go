@@ -94,7 +94,7 @@ func BenchmarkClassifyMemory(b *testing.B) {
 // embedOnly classifies by embedding the texts and nothing more.
 type embedOnly struct{ emb tinyhead.Embedder }
 
-func (e embedOnly) Classify(ctx context.Context, task string, texts []string) (*serving.Classification, error) {
+func (e embedOnly) ClassifyVersion(ctx context.Context, task, version string, texts []string) (*serving.Classification, error) {
 	vecs, err := e.emb.Embed(ctx, texts)
 	if err != nil {
 		return nil, err

@@ -34,16 +34,18 @@ func (a *App) train(w http.ResponseWriter, r *http.Request) {
 		task, out.Version, out.Metrics.Accuracy, out.Promoted, out.Reason))
 }
 
-// classify: POST /api/classify/{task} with {"texts": [...]}.
+// classify: POST /api/classify/{task} with {"texts": [...]} and
+// optionally "version", to run a version other than the promoted one.
 func (a *App) classify(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Texts []string `json:"texts"`
+		Texts   []string `json:"texts"`
+		Version string   `json:"version"`
 	}
 	task, ok := a.apiRequest(w, r, ClassifyFunction, &req)
 	if !ok {
 		return
 	}
-	out, err := a.Serving.Classify(r.Context(), task, req.Texts)
+	out, err := a.Serving.ClassifyVersion(r.Context(), task, req.Version, req.Texts)
 	if err != nil {
 		a.apiFail(w, ClassifyFunction, task, err)
 		return

@@ -150,7 +150,7 @@ func newRaceHandler(t *testing.T, store *sqlstore.Store) *raceHandler {
 	h := &raceHandler{blobs: f.blobs, store: store, gates: newGates(store)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := &app.App{
-		Ingest: &ingest.Pipeline{Blobs: shifted{f.blobs, &h.later}, Store: h.gates, Embedder: embedtest.Embedder(t),
+		Ingest: &ingest.Pipeline{Blobs: shifted{f.blobs, &h.later}, Store: h.gates, Embedders: tinyhead.Embedders{embedtest.Embedder(t)},
 			Log: log, BatchSize: 2},
 		Log: log,
 	}
@@ -398,7 +398,7 @@ func testSameVersionConcurrently(t *testing.T, store *sqlstore.Store) {
 	busy := &busyStore{Store: store, polled: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := &app.App{
-		Ingest: &ingest.Pipeline{Blobs: f.blobs, Store: busy, Embedder: emb, Log: log, BatchSize: 2,
+		Ingest: &ingest.Pipeline{Blobs: f.blobs, Store: busy, Embedders: tinyhead.Embedders{emb}, Log: log, BatchSize: 2,
 			BusyPoll: time.Millisecond},
 		Log: log,
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/embedwin"
@@ -25,12 +26,24 @@ const (
 	SQLDriver         = "TINYHEAD_SQL_DRIVER"
 	SQLDSN            = "TINYHEAD_SQL_DSN"
 	ModelDir          = "TINYHEAD_MODEL_DIR"
-	ORTLib            = "TINYHEAD_ORT_LIB"
-	EmbedThreads      = "TINYHEAD_EMBED_THREADS"
-	EmbedBatch        = "TINYHEAD_EMBED_BATCH"
-	IngestBatch       = "TINYHEAD_INGEST_BATCH"
-	MaxTextBytes      = "TINYHEAD_MAX_TEXT_BYTES"
-	LogLevel          = "TINYHEAD_LOG_LEVEL"
+	// ExtraModelDirs lists more embedding model directories, separated by
+	// commas: tasks may train on them ("embedding_model"), re-embedding
+	// fills in their vectors, and versions trained on them are served.
+	ExtraModelDirs = "TINYHEAD_EXTRA_MODEL_DIRS"
+	// IngestModels lists the ids of the models, besides the default, that
+	// ingest embeds every row with (commas; "all" for every configured
+	// model). By default it embeds with the default model only.
+	IngestModels = "TINYHEAD_INGEST_MODELS"
+	// ReembedLease is how long a re-embedding run holds the texts it
+	// claimed (a Go duration, default 2m): after it, another run takes
+	// over the texts of a run that crashed.
+	ReembedLease = "TINYHEAD_REEMBED_LEASE"
+	ORTLib       = "TINYHEAD_ORT_LIB"
+	EmbedThreads = "TINYHEAD_EMBED_THREADS"
+	EmbedBatch   = "TINYHEAD_EMBED_BATCH"
+	IngestBatch  = "TINYHEAD_INGEST_BATCH"
+	MaxTextBytes = "TINYHEAD_MAX_TEXT_BYTES"
+	LogLevel     = "TINYHEAD_LOG_LEVEL"
 	// NightlySchedule is the CRON expression of the NightlyTrain timer. The
 	// Functions host reads it (functions/NightlyTrain/function.json names
 	// it as %TINYHEAD_NIGHTLY_SCHEDULE%), not the handler.
@@ -63,10 +76,16 @@ const (
 
 // Config is the handler's configuration.
 type Config struct {
-	Port         int
-	SQLDriver    string // "sqlite" or "sqlserver"
-	SQLDSN       string
-	ModelDir     string
+	Port      int
+	SQLDriver string // "sqlite" or "sqlserver"
+	SQLDSN    string
+	ModelDir  string
+	// ExtraModelDirs are more embedding models, after the default.
+	ExtraModelDirs []string
+	// IngestModels are the model ids ingest embeds with besides the
+	// default; nil is the default only, []string{"all"} every model.
+	IngestModels []string
+	ReembedLease time.Duration
 	ORTLib       string
 	EmbedThreads int // 0: one per CPU
 	// EmbedWindow is nil unless TINYHEAD_EMBED_WINDOW is set.
@@ -126,6 +145,13 @@ func Load(getenv func(string) string, base string) (Config, error) {
 	if c.SQLConnMaxIdle, err = durationSetting(getenv, SQLConnMaxIdle, 5*time.Minute); err != nil {
 		return Config{}, err
 	}
+	if c.ReembedLease, err = durationSetting(getenv, ReembedLease, 2*time.Minute); err != nil {
+		return Config{}, err
+	}
+	for _, dir := range list(getenv(ExtraModelDirs)) {
+		c.ExtraModelDirs = append(c.ExtraModelDirs, abs(base, dir))
+	}
+	c.IngestModels = list(getenv(IngestModels))
 	switch c.SQLDriver {
 	case "sqlite":
 		c.SQLDSN = abs(base, or(c.SQLDSN, "tinyhead.db"))
@@ -162,6 +188,17 @@ func durationSetting(getenv func(string) string, name string, def time.Duration)
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 90s or 5m", name, v)
 	}
 	return d, nil
+}
+
+// list splits a comma-separated setting, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func or(v, def string) string {

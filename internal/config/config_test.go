@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -38,5 +39,26 @@ func TestSQLPoolSettings(t *testing.T) {
 				t.Errorf("pool %d connections, idle %v; want %d, %v", c.SQLMaxOpenConns, c.SQLConnMaxIdle, tc.maxOpen, tc.maxIdle)
 			}
 		})
+	}
+}
+
+// TestModelSettings: extra model directories resolve against the base,
+// lists drop blanks, and the re-embedding lease has a default.
+func TestModelSettings(t *testing.T) {
+	env := map[string]string{ExtraModelDirs: "models/bge, /abs/minilm ,", IngestModels: " bge@1 ,", ReembedLease: "30s"}
+	c, err := Load(func(name string) string { return env[name] }, "/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.ExtraModelDirs, []string{"/app/models/bge", "/abs/minilm"}) || !slices.Equal(c.IngestModels, []string{"bge@1"}) ||
+		c.ReembedLease != 30*time.Second || c.ModelDir != "/app/model" {
+		t.Errorf("Load = dirs %q, ingest %q, lease %v, default %q", c.ExtraModelDirs, c.IngestModels, c.ReembedLease, c.ModelDir)
+	}
+	c, err = Load(func(string) string { return "" }, "/app")
+	if err != nil || c.ExtraModelDirs != nil || c.IngestModels != nil || c.ReembedLease != 2*time.Minute {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	if _, err := Load(func(name string) string { return map[string]string{ReembedLease: "soon"}[name] }, "/app"); err == nil {
+		t.Error("Load accepted a lease that is no duration")
 	}
 }

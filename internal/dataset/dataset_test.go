@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"fmt"
+	"hash/fnv"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,7 +13,10 @@ import (
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
-func TestInValidation(t *testing.T) {
+func TestSideOf(t *testing.T) {
+	inVal := func(source, item string, fraction float64) bool {
+		return SideOf(tinyhead.LabeledRow{Source: source, Item: item}, fraction) == Validation
+	}
 	tests := []struct {
 		fraction float64
 		lo, hi   int // expected count of 10,000 documents in validation
@@ -25,7 +29,7 @@ func TestInValidation(t *testing.T) {
 	for _, tt := range tests {
 		n := 0
 		for i := range 10000 {
-			if InValidation("incoming/a.jsonl", fmt.Sprint(i), tt.fraction) {
+			if inVal("incoming/a.jsonl", fmt.Sprint(i), tt.fraction) {
 				n++
 			}
 		}
@@ -38,11 +42,11 @@ func TestInValidation(t *testing.T) {
 	same, differ := 0, 0
 	for i := range 1000 {
 		item := fmt.Sprint(i)
-		first, again := InValidation("s", item, 0.2), InValidation("s", item, 0.2)
+		first, again := inVal("s", item, 0.2), inVal("s", item, 0.2)
 		if first != again {
 			t.Fatal("the split is not stable")
 		}
-		if InValidation("x/a.csv", item, 0.5) == InValidation("x/b.csv", item, 0.5) {
+		if inVal("x/a.csv", item, 0.5) == inVal("x/b.csv", item, 0.5) {
 			same++
 		} else {
 			differ++
@@ -51,6 +55,154 @@ func TestInValidation(t *testing.T) {
 	if differ < 300 {
 		t.Errorf("source does not affect the split: %d same, %d differ", same, differ)
 	}
+}
+
+// TestSideOfGroups: every row of a group is on one side whatever its
+// source and item, a test row is a test row whatever its group, and a
+// row without a group keeps the side it had before groups existed.
+func TestSideOfGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rows []tinyhead.LabeledRow
+		want []Side // nil: all on one side, Train or Validation
+	}{{
+		name: "one group across files and items",
+		rows: []tinyhead.LabeledRow{
+			{Source: "a.jsonl", Item: "1", Group: "thread-9"},
+			{Source: "a.jsonl", Item: "2", Group: "thread-9"},
+			{Source: "b.csv", Item: "#1", Group: "thread-9"},
+			{Source: "mail/x.eml", Item: "#1", Group: "thread-9"},
+		},
+	}, {
+		name: "test rows leave their group's side",
+		rows: []tinyhead.LabeledRow{
+			{Source: "a.jsonl", Item: "1", Group: "g", Test: true},
+			{Source: "a.jsonl", Item: "2", Test: true},
+		},
+		want: []Side{Test, Test},
+	}} {
+		for _, fraction := range []float64{0.2, 0.5, 0.8} {
+			first := SideOf(tc.rows[0], fraction)
+			for i, r := range tc.rows {
+				got := SideOf(r, fraction)
+				if tc.want != nil && got != tc.want[i] || tc.want == nil && got != first {
+					t.Errorf("%s, fraction %g: row %d (%+v) is on the %s side", tc.name, fraction, i, r, got)
+				}
+			}
+		}
+	}
+	// Groups are spread over both sides by the fraction.
+	val := 0
+	for g := range 10000 {
+		if SideOf(tinyhead.LabeledRow{Source: "s", Item: "1", Group: fmt.Sprint("g", g)}, 0.2) == Validation {
+			val++
+		}
+	}
+	if val < 1900 || val > 2100 {
+		t.Errorf("%d of 10000 groups in validation at fraction 0.2", val)
+	}
+	// Without a group: the (source, item) hash the split always used
+	// (FNV-1a of source, NUL, item), so older tasks keep their sides.
+	for i := range 1000 {
+		r := tinyhead.LabeledRow{Source: "incoming/old.csv", Item: fmt.Sprint(i)}
+		h := fnv.New64a()
+		h.Write([]byte(r.Source + "\x00" + r.Item))
+		if want := float64(h.Sum64()%10000) < 2000; (SideOf(r, 0.2) == Validation) != want {
+			t.Fatalf("row %+v moved to another side than before groups", r)
+		}
+	}
+}
+
+// TestGroupedSplitStable: a group's rows stay on their side when rows and
+// groups are added, removed or reordered, through Load on a real store;
+// test rows are never among the training or validation rows.
+func TestGroupedSplitStable(t *testing.T) {
+	ctx := t.Context()
+	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const dim = 2
+	doc := func(source, item, group string, test bool) tinyhead.Document {
+		return tinyhead.Document{Source: source, Item: item, SourceVersion: "v", Text: source + item,
+			Embeddings: map[string][]float32{"m": {float32(len(item)), 1}}, Group: group, Test: test,
+			Labels: map[string]string{"t": []string{"a", "b"}[len(source+item)%2]}}
+	}
+	sides := func() (map[string]Side, map[string]map[Side]bool) {
+		tasks, err := store.Tasks(ctx, "m")
+		if err != nil || len(tasks) != 1 {
+			t.Fatalf("tasks %v, %v", tasks, err)
+		}
+		bySide := map[string]Side{}
+		groups := map[string]map[Side]bool{}
+		_, err = Scan(ctx, store, tasks[0], Options{Model: "m", Dim: dim, ValFraction: 0.3}, func(r tinyhead.LabeledRow, _ int32, side Side) error {
+			bySide[r.Source+"/"+r.Item] = side
+			if r.Group != "" && side != Test {
+				if groups[r.Group] == nil {
+					groups[r.Group] = map[Side]bool{}
+				}
+				groups[r.Group][side] = true
+			}
+			if r.Test != (side == Test) {
+				t.Errorf("row %s/%s (test %v) on the %s side", r.Source, r.Item, r.Test, side)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bySide, groups
+	}
+	var first []tinyhead.Document
+	for i := range 300 {
+		first = append(first, doc("incoming/a.jsonl", fmt.Sprint(i), fmt.Sprint("thread-", i%40), i%10 == 0))
+	}
+	if err := store.PutDocuments(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	before, groups := sides()
+	for g, s := range groups {
+		if len(s) != 1 {
+			t.Errorf("group %s is on both sides: %v", g, s)
+		}
+	}
+	// Another file adds rows to old groups and new groups, before the old
+	// file's rows in id order would not matter: sides depend on names only.
+	var more []tinyhead.Document
+	for i := range 200 {
+		more = append(more, doc("incoming/b.csv", fmt.Sprint(i), fmt.Sprint("thread-", i%70), false))
+	}
+	if err := store.PutDocuments(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	after, groups := sides()
+	for g, s := range groups {
+		if len(s) != 1 {
+			t.Errorf("after more rows, group %s is on both sides: %v", g, s)
+		}
+	}
+	for key, s := range before {
+		if after[key] != s {
+			t.Errorf("row %s moved from %s to %s when rows were added", key, s, after[key])
+		}
+	}
+	mem, err := Load(ctx, store, mustTask(t, store), Options{Model: "m", Dim: dim, ValFraction: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mem.TestRows != 30 || mem.TrainRows+mem.ValRows != 470 || len(mem.TestY) != 30 || len(mem.testX) != 30*dim {
+		t.Errorf("Load: %d train, %d validation, %d test rows; want 470 and 30 test", mem.TrainRows, mem.ValRows, mem.TestRows)
+	}
+}
+
+func mustTask(t *testing.T, store *sqlstore.Store) tinyhead.TaskSummary {
+	t.Helper()
+	tasks, err := store.Tasks(t.Context(), "m")
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("tasks %v, %v", tasks, err)
+	}
+	return tasks[0]
 }
 
 // TestLoaders: the in-memory and keys-only loaders split the same rows the
@@ -75,8 +227,8 @@ func TestLoaders(t *testing.T) {
 		emb[i%3] += 2 // class structure
 		docs = append(docs, tinyhead.Document{
 			Source: "incoming/x.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1",
-			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: "m",
-			Embedding: emb, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]},
+			ContentHash: tinyhead.ContentHash(text), Text: text,
+			Embeddings: map[string][]float32{"m": emb}, Labels: map[string]string{"t": []string{"a", "b", "c"}[i%3]}, Test: i%13 == 0,
 		})
 	}
 	if err := store.PutDocuments(ctx, docs[:n-100]); err != nil {
@@ -90,14 +242,16 @@ func TestLoaders(t *testing.T) {
 	if err := store.PutDocuments(ctx, docs[n-100:]); err != nil {
 		t.Fatal(err)
 	}
-	var wantTrainX, wantValX []float32
-	var wantTrainY, wantValY []int32
+	var wantTrainX, wantValX, wantTestX []float32
+	var wantTrainY, wantValY, wantTestY []int32
 	for _, d := range docs[:n-100] {
 		y := int32(d.Labels["t"][0] - 'a')
-		if InValidation(d.Source, d.Item, valFraction) {
-			wantValX, wantValY = append(wantValX, d.Embedding...), append(wantValY, y)
+		if d.Test {
+			wantTestX, wantTestY = append(wantTestX, d.Embeddings["m"]...), append(wantTestY, y)
+		} else if SideOf(tinyhead.LabeledRow{Source: d.Source, Item: d.Item}, valFraction) == Validation {
+			wantValX, wantValY = append(wantValX, d.Embeddings["m"]...), append(wantValY, y)
 		} else {
-			wantTrainX, wantTrainY = append(wantTrainX, d.Embedding...), append(wantTrainY, y)
+			wantTrainX, wantTrainY = append(wantTrainX, d.Embeddings["m"]...), append(wantTrainY, y)
 		}
 	}
 	if len(wantValY) <= validationChunk {
@@ -124,7 +278,7 @@ func TestLoaders(t *testing.T) {
 		t.Errorf("scalers differ: %+v and %+v", mem.Scaler, keys.Scaler)
 	}
 	var streamed []float32
-	err = keys.EachValidation(ctx, store, func(first int, x []float32, _ mlp.Sparse) error {
+	err = keys.EachValidation(ctx, store, func(first int, x []float32) error {
 		if first*dim != len(streamed) {
 			t.Errorf("chunk at row %d after %d rows", first, len(streamed)/dim)
 		}
@@ -133,6 +287,16 @@ func TestLoaders(t *testing.T) {
 	})
 	if err != nil || !slices.Equal(streamed, wantValX) {
 		t.Fatalf("keys-only validation rows differ from the documents (%v)", err)
+	}
+	for _, ds := range []*Dataset{mem, keys} {
+		var test []float32
+		err := ds.Each(ctx, store, Test, func(_ int, x []float32) error {
+			test = append(test, x...)
+			return nil
+		})
+		if err != nil || !slices.Equal(test, wantTestX) || !slices.Equal(ds.TestY, wantTestY) || ds.TestRows != len(wantTestY) {
+			t.Fatalf("from SQL %v: %d test rows, want the %d marked test (%v)", ds.fromSQL, ds.TestRows, len(wantTestY), err)
+		}
 	}
 
 	cfg := mlp.Config{Steps: 200, LearningRate: 0.01}.WithDefaults(3)

@@ -14,50 +14,50 @@ type SketchSource interface {
 	SketchesByID(ctx context.Context, version string, ids []int64) (map[int64][]byte, error)
 }
 
-// sketches are the rows' sketches in the order of the rows (in memory
-// mode): the ids noted while loading, then the sketches LoadSketches read.
+// sketches are the rows' sketches in the order of the rows: the training
+// rows' ids (noted while loading in memory; the held-out rows' ids are
+// kept in both modes), then the sketches LoadSketches read.
 type sketches struct {
-	memTrainIDs, memValIDs []int64
-	trainSk, valSk         mlp.Sparse
+	memTrainIDs            []int64
+	trainSk, valSk, testSk mlp.Sparse
 	loaded                 bool
-	sqlSketches            SketchSource // SQL mode: where validation chunks read theirs
-}
-
-// noteID records the id of a row loaded in memory, on its side.
-func (s *sketches) noteID(id int64, inVal bool) {
-	if inVal {
-		s.memValIDs = append(s.memValIDs, id)
-	} else {
-		s.memTrainIDs = append(s.memTrainIDs, id)
-	}
 }
 
 // HasSketches reports whether LoadSketches has read the rows' sketches.
 func (ds *Dataset) HasSketches() bool { return ds.loaded }
 
 // LoadSketches reads the sketches (of the current sketch.Version) of the
-// rows loaded in memory: training batches then carry them, and validation
-// chunks hand them to the models they score. Every row must have one (a
-// backfill fills those stored before sketches existed). A dataset loaded
-// from SQL reads them with each validation chunk instead, and its training
-// batches carry none.
+// rows: training batches then carry them (in memory mode: from SQL,
+// training reads the embedding only), and held-out chunks hand them to
+// the models they score. Every row must have one (a backfill fills those
+// stored before sketches existed).
 func (ds *Dataset) LoadSketches(ctx context.Context, src SketchSource) error {
 	if ds.loaded {
 		return nil
 	}
-	if ds.fromSQL {
-		ds.sqlSketches, ds.loaded = src, true
-		return nil
-	}
 	var err error
-	if ds.trainSk, err = readSketches(ctx, src, ds.memTrainIDs); err != nil {
+	if !ds.fromSQL {
+		if ds.trainSk, err = readSketches(ctx, src, ds.memTrainIDs); err != nil {
+			return err
+		}
+	}
+	if ds.valSk, err = readSketches(ctx, src, ds.valIDs); err != nil {
 		return err
 	}
-	if ds.valSk, err = readSketches(ctx, src, ds.memValIDs); err != nil {
+	if ds.testSk, err = readSketches(ctx, src, ds.testIDs); err != nil {
 		return err
 	}
 	ds.loaded = true
 	return nil
+}
+
+// heldOutSketches returns the sketches of n held-out rows from first
+// (none before LoadSketches).
+func (ds *Dataset) heldOutSketches(side Side, first, n int) mlp.Sparse {
+	if side == Test {
+		return ds.testSk.Slice(first, first+n)
+	}
+	return ds.valSk.Slice(first, first+n)
 }
 
 // sketchChunk is how many documents' sketches are read per query.

@@ -74,10 +74,13 @@ var wantFunctions = map[string]struct {
 			t.Errorf("output bindings %+v: the handler writes nothing through bindings", fn.Outputs())
 		}
 	}},
-	app.TrainFunction:    {"httpTrigger", httpFunction("train/{task}")},
-	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}")},
-	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback")},
-	app.LabelsFunction:   {"httpTrigger", httpFunction("labels/{task}")},
+	app.TrainFunction:    {"httpTrigger", httpFunction("train/{task}", "{task}", "post")},
+	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}", "{task}", "post")},
+	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback", "{task}", "post")},
+	// GET reports progress, POST runs a time-boxed chunk.
+	app.ReembedFunction: {"httpTrigger", httpFunction("reembed/{model}", "{model}", "get", "post")},
+	app.LabelsFunction:  {"httpTrigger", httpFunction("labels/{task}", "{task}", "post")},
+	app.IngestsFunction: {"httpTrigger", httpFunction("ingests", "", "get")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be
@@ -93,18 +96,18 @@ var wantFunctions = map[string]struct {
 }
 
 // httpFunction checks an API function: the route (the handler reads its
-// {task} parameter), POST only, a function key required, and the http
-// output binding the handler answers through.
-func httpFunction(route string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
+// param), the methods the handler answers, a function key required, and
+// the http output binding the handler answers through.
+func httpFunction(route, param string, methods ...string) func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 	return func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.HTTPRequestBinding)
 		expect(t, "route", b.Route, route)
-		if !strings.Contains(b.Route, "{task}") {
-			t.Errorf("route %q has no {task}: the handler reads the task from it", b.Route)
+		if !strings.Contains(b.Route, param) {
+			t.Errorf("route %q has no %s: the handler reads it", b.Route, param)
 		}
 		expect(t, "authLevel", b.AuthLevel, "function")
-		if !slices.Equal(b.Methods, []string{"post"}) {
-			t.Errorf("methods %v, want [post]", b.Methods)
+		if !slices.Equal(b.Methods, methods) {
+			t.Errorf("methods %v, want %v", b.Methods, methods)
 		}
 		outs := fn.Outputs()
 		if len(outs) != 1 || outs[0].Type != "http" || outs[0].Name != app.HTTPResponseBinding {

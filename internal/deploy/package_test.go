@@ -256,8 +256,8 @@ func startPackagedHandler(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Labels["topic"] != "food" || len(doc.Embedding) != 512 {
-		t.Errorf("stored document: labels %v, %d-d embedding; want topic=food, 512-d", doc.Labels, len(doc.Embedding))
+	if doc.Labels["topic"] != "food" || len(doc.Embeddings["use-lite-en@0.2.0"]) != 512 {
+		t.Errorf("stored document: labels %v, %d-d embedding; want topic=food, 512-d", doc.Labels, len(doc.Embeddings["use-lite-en@0.2.0"]))
 	}
 	if !strings.Contains(h.Logs(), "use-lite-en") {
 		t.Errorf("the handler's log does not name the packaged model:\n%s", h.Logs())

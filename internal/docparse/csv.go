@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -21,10 +22,17 @@ const errRecordTooLong = constError("CSV record too long")
 // csvColumns is the meaning of a header row.
 type csvColumns struct {
 	n     int
-	text  int
-	id    int      // -1 when there is no id column
-	tasks []int    // column of each task
-	names []string // task names, trimmed
+	at    map[string]int // column of each named column the format knows (lower case)
+	tasks []int          // column of each task
+	names []string       // task names, trimmed
+}
+
+// col returns the column of a known column name, or -1.
+func (c csvColumns) col(name string) int {
+	if i, ok := c.at[name]; ok {
+		return i
+	}
+	return -1
 }
 
 // csv parses CSV (or TSV with comma '\t') with encoding/csv, strict about
@@ -32,6 +40,30 @@ type csvColumns struct {
 // each record at MaxLineBytes and, on overflow, skips to the next record
 // itself and restarts the csv.Reader there.
 func (p *parser) csv(r io.Reader, comma rune) error {
+	var cols csvColumns
+	return p.csvRecords(r, comma, func(header []string) error {
+		var err error
+		cols, err = p.csvHeader(header, "text", "id", "group", "split")
+		if err == nil && cols.col("text") < 0 {
+			err = p.fileError("no \"text\" column; columns found: %s", quoted(header))
+		}
+		return err
+	}, func(row, line int, rec []string) error {
+		it, reason := p.csvItem(cols, rec)
+		if reason != "" {
+			p.rejectRow(row, fmt.Sprintf("%s (CSV line %d)", reason, line))
+			return nil
+		}
+		it.Row = row
+		return p.emitItem(it)
+	})
+}
+
+// csvRecords reads a CSV file: header gets the header row (an error from
+// it fails the file), then record each well-formed record with its data
+// row number and the CSV line it starts on. Malformed and over-long
+// records are rejected here.
+func (p *parser) csvRecords(r io.Reader, comma rune, header func([]string) error, record func(row, line int, rec []string) error) error {
 	br, err := openText(r)
 	if err != nil {
 		return err
@@ -41,7 +73,7 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 	}
 	feed := &csvFeed{src: br, limit: int64(p.opt.MaxLineBytes)}
 	cr := newCSVReader(feed, comma)
-	header, err := cr.Read()
+	head, err := cr.Read()
 	switch {
 	case err == io.EOF:
 		return nil // empty file
@@ -52,8 +84,7 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 	case err != nil:
 		return err
 	}
-	cols, err := p.csvHeader(header)
-	if err != nil {
+	if err := header(head); err != nil {
 		return err
 	}
 	feed.mark(cr.InputOffset())
@@ -95,14 +126,7 @@ func (p *parser) csv(r io.Reader, comma rune) error {
 		line, _ := cr.FieldPos(0)
 		line += feed.lineBase
 		feed.mark(cr.InputOffset())
-
-		it, reason := p.csvItem(cols, rec)
-		if reason != "" {
-			p.rejectRow(row, fmt.Sprintf("%s (CSV line %d)", reason, line))
-			continue
-		}
-		it.Row = row
-		if err := p.emitItem(it); err != nil {
+		if err := record(row, line, rec); err != nil {
 			return err
 		}
 	}
@@ -121,11 +145,12 @@ func isParseError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// csvHeader finds the text, id and task columns. Names are trimmed and
-// compared case-insensitively; columns with an empty name (such as the
-// index column pandas writes) are ignored.
-func (p *parser) csvHeader(header []string) (csvColumns, error) {
-	cols := csvColumns{n: len(header), text: -1, id: -1}
+// csvHeader finds the columns of a header row: those named in known
+// (lower case) and, for every other named column, a task. Names are
+// trimmed and compared case-insensitively; columns with an empty name
+// (such as the index column pandas writes) are ignored.
+func (p *parser) csvHeader(header []string, known ...string) (csvColumns, error) {
+	cols := csvColumns{n: len(header), at: map[string]int{}}
 	byName := make(map[string]int)
 	for i, name := range header {
 		name = strings.TrimSpace(name)
@@ -140,63 +165,93 @@ func (p *parser) csvHeader(header []string) (csvColumns, error) {
 			return cols, p.fileError("duplicate column %q (columns %d and %d)", name, j+1, i+1)
 		}
 		byName[key] = i
-		switch key {
-		case "text":
-			cols.text = i
-		case "id":
-			cols.id = i
-		default:
-			// A task column labels every row: a name that cannot name a
-			// task fails the file (once, naming the column) rather than
-			// rejecting each row.
-			if err := tinyhead.CheckTaskName(name); err != nil {
-				return cols, p.fileError("column %d: %v", i+1, err)
-			}
-			cols.tasks = append(cols.tasks, i)
-			cols.names = append(cols.names, name)
+		if slices.Contains(known, key) {
+			cols.at[key] = i
+			continue
 		}
-	}
-	if cols.text < 0 {
-		found := make([]string, len(header))
-		for i, name := range header {
-			found[i] = strconv.Quote(name)
+		// A task column labels every row: a name that cannot name a
+		// task fails the file (once, naming the column) rather than
+		// rejecting each row.
+		if err := tinyhead.CheckTaskName(name); err != nil {
+			return cols, p.fileError("column %d: %v", i+1, err)
 		}
-		return cols, p.fileError("no \"text\" column; columns found: %s", strings.Join(found, ", "))
+		cols.tasks = append(cols.tasks, i)
+		cols.names = append(cols.names, name)
 	}
 	return cols, nil
 }
 
-// csvItem checks one record. A non-empty reason rejects the row.
-func (p *parser) csvItem(cols csvColumns, rec []string) (Item, string) {
+// quoted lists a header's column names for an error message.
+func quoted(header []string) string {
+	found := make([]string, len(header))
+	for i, name := range header {
+		found[i] = strconv.Quote(name)
+	}
+	return strings.Join(found, ", ")
+}
+
+// csvFields checks a record's shape and encoding. A non-empty reason
+// rejects the row.
+func csvFields(cols csvColumns, rec []string) string {
 	if len(rec) != cols.n {
-		return Item{}, fmt.Sprintf("%d fields, the header has %d", len(rec), cols.n)
+		return fmt.Sprintf("%d fields, the header has %d", len(rec), cols.n)
 	}
 	for _, f := range rec {
 		if !utf8.ValidString(f) {
-			return Item{}, "invalid UTF-8"
+			return "invalid UTF-8"
 		}
+	}
+	return ""
+}
+
+// csvLabels reads the task columns of a record. A non-empty reason
+// rejects the row.
+func csvLabels(cols csvColumns, rec []string) (map[string]string, string) {
+	if len(cols.tasks) == 0 {
+		return nil, ""
+	}
+	labels := make(map[string]string, len(cols.tasks))
+	for i, c := range cols.tasks {
+		if reason := checkLabel(cols.names[i], rec[c]); reason != "" {
+			return nil, reason
+		}
+		labels[cols.names[i]] = strings.Clone(strings.TrimSpace(rec[c]))
+	}
+	return labels, ""
+}
+
+// csvItem checks one record. A non-empty reason rejects the row.
+func (p *parser) csvItem(cols csvColumns, rec []string) (Item, string) {
+	if reason := csvFields(cols, rec); reason != "" {
+		return Item{}, reason
 	}
 	// The fields share one string per record: ids and labels are cloned so
 	// that what the caller keeps of them (its set of ids seen, labels) does
 	// not pin whole records.
-	it := Item{Text: rec[cols.text]}
+	it := Item{Text: rec[cols.col("text")]}
 	if reason := p.checkText(it.Text); reason != "" {
 		return Item{}, reason
 	}
-	if cols.id >= 0 {
-		it.ID = strings.Clone(strings.TrimSpace(rec[cols.id]))
+	if c := cols.col("id"); c >= 0 {
+		it.ID = strings.Clone(strings.TrimSpace(rec[c]))
 		if len(it.ID) > maxNameBytes {
 			return Item{}, fmt.Sprintf("id longer than %d bytes", maxNameBytes)
 		}
 	}
-	if len(cols.tasks) > 0 {
-		it.Labels = make(map[string]string, len(cols.tasks))
-		for i, c := range cols.tasks {
-			if reason := checkLabel(cols.names[i], rec[c]); reason != "" {
-				return Item{}, reason
-			}
-			it.Labels[cols.names[i]] = strings.Clone(strings.TrimSpace(rec[c]))
+	var reason string
+	if c := cols.col("group"); c >= 0 {
+		if it.Group, reason = checkGroup(rec[c]); reason != "" {
+			return Item{}, reason
 		}
+		it.Group = strings.Clone(it.Group)
+	}
+	if c := cols.col("split"); c >= 0 {
+		if it.Test, reason = checkSplit(rec[c]); reason != "" {
+			return Item{}, reason
+		}
+	}
+	if it.Labels, reason = csvLabels(cols, rec); reason != "" {
+		return Item{}, reason
 	}
 	return it, ""
 }

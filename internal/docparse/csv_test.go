@@ -72,6 +72,27 @@ line",b
 			{8, `malformed CSV: extraneous or missing " in quoted-field (CSV line 9)`},
 		},
 	}, {
+		// group and split are columns of their own, never tasks; a bad
+		// split or an over-long group rejects its row, naming the reason.
+		name: "group and split",
+		content: "id,text,Group,split,spam\n" +
+			"1,a, thread-7 ,test,ham\n" +
+			"2,b,thread-7,,spam\n" +
+			"3,c,,train,ham\n" +
+			"4,d,," + `" test "` + ",ham\n" +
+			"5,e,,Test,ham\n" +
+			"6,f," + strings.Repeat("g", 257) + ",,ham\n",
+		want: []Item{
+			{Row: 1, ID: "1", Text: "a", Group: "thread-7", Test: true, Labels: map[string]string{"spam": "ham"}},
+			{Row: 2, ID: "2", Text: "b", Group: "thread-7", Labels: map[string]string{"spam": "spam"}},
+			{Row: 4, ID: "4", Text: "d", Test: true, Labels: map[string]string{"spam": "ham"}},
+		},
+		rejects: []reject{
+			{3, `split is "train"; it must be "test" or empty (CSV line 4)`},
+			{5, `split is "Test"; it must be "test" or empty (CSV line 6)`},
+			{6, "group longer than 256 bytes (CSV line 7)"},
+		},
+	}, {
 		name:    "text too long",
 		content: "text\n0123456789\n01234567890\nok\n",
 		opt:     Options{MaxTextBytes: 10},

@@ -16,6 +16,20 @@ import (
 // jsonl parses JSON Lines: one object per line, blank lines skipped. Memory
 // is bounded by one line of at most MaxLineBytes.
 func (p *parser) jsonl(r io.Reader) error {
+	return p.jsonLines(r, func(row int, line []byte) error {
+		it, reason := p.jsonItem(line)
+		if reason != "" {
+			p.rejectRow(row, reason)
+			return nil
+		}
+		it.Row = row
+		return p.emitItem(it)
+	})
+}
+
+// jsonLines calls fn with each non-blank line of a JSON Lines file and its
+// 1-based number; a line over MaxLineBytes is rejected without fn.
+func (p *parser) jsonLines(r io.Reader, fn func(row int, line []byte) error) error {
 	br, err := openText(r)
 	if err != nil {
 		return err
@@ -43,13 +57,7 @@ func (p *parser) jsonl(r io.Reader) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		it, reason := p.jsonItem(line)
-		if reason != "" {
-			p.rejectRow(row, reason)
-			continue
-		}
-		it.Row = row
-		if err := p.emitItem(it); err != nil {
+		if err := fn(row, line); err != nil {
 			return err
 		}
 	}
@@ -90,25 +98,10 @@ func readLine(br *bufio.Reader, buf []byte, max int) (line []byte, tooLong, ok b
 
 // jsonItem decodes one non-blank line. A non-empty reason rejects the row.
 func (p *parser) jsonItem(line []byte) (Item, string) {
-	// encoding/json would silently replace invalid bytes with U+FFFD.
-	if !utf8.Valid(line) {
-		return Item{}, "invalid UTF-8"
+	fields, reason := jsonObject(line)
+	if reason != "" {
+		return Item{}, reason
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(line, &fields); err != nil {
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &se):
-			return Item{}, fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
-		case bytes.TrimSpace(line)[0] != '{':
-			return Item{}, "not a JSON object"
-		}
-		return Item{}, "invalid JSON: " + err.Error()
-	}
-	if fields == nil { // the line was "null"
-		return Item{}, "not a JSON object"
-	}
-
 	var it Item
 	switch raw := fields["text"]; {
 	case isNull(raw):
@@ -124,47 +117,107 @@ func (p *parser) jsonItem(line []byte) (Item, string) {
 		return Item{}, reason
 	}
 
-	switch raw := fields["id"]; {
+	if it.ID, reason = jsonID("id", fields["id"]); reason != "" {
+		return Item{}, reason
+	}
+	// A group is named like an id: a string, or a number as spelt.
+	if it.Group, reason = jsonID("group", fields["group"]); reason != "" {
+		return Item{}, reason
+	}
+	switch raw := fields["split"]; {
 	case isNull(raw):
 	case raw[0] == '"':
-		if err := json.Unmarshal(raw, &it.ID); err != nil {
+		var split string
+		if err := json.Unmarshal(raw, &split); err != nil {
 			return Item{}, "invalid JSON: " + err.Error()
 		}
-	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
-		it.ID = string(raw) // a number keeps its spelling: 7 and 7.0 differ
+		if it.Test, reason = checkSplit(split); reason != "" {
+			return Item{}, reason
+		}
 	default:
-		return Item{}, "id is not a string or a number"
+		return Item{}, fmt.Sprintf("split is not a string; it must be %q or absent", SplitTest)
 	}
-	it.ID = strings.TrimSpace(it.ID)
-	if len(it.ID) > maxNameBytes {
-		return Item{}, fmt.Sprintf("id longer than %d bytes", maxNameBytes)
-	}
-
-	if raw := fields["labels"]; !isNull(raw) {
-		var labels map[string]json.RawMessage
-		if raw[0] != '{' || json.Unmarshal(raw, &labels) != nil {
-			return Item{}, "labels is not an object"
-		}
-		it.Labels = make(map[string]string, len(labels))
-		for task, raw := range labels {
-			var label string
-			switch {
-			case isNull(raw): // null: explicitly unlabeled, like ""
-			case raw[0] == '"':
-				if err := json.Unmarshal(raw, &label); err != nil {
-					return Item{}, "invalid JSON: " + err.Error()
-				}
-			default:
-				return Item{}, fmt.Sprintf("label of task %q is not a string", task)
-			}
-			task = strings.TrimSpace(task)
-			if reason := checkLabel(task, label); reason != "" {
-				return Item{}, reason
-			}
-			it.Labels[task] = strings.TrimSpace(label)
-		}
+	if it.Labels, reason = jsonLabels(fields["labels"]); reason != "" {
+		return Item{}, reason
 	}
 	return it, ""
+}
+
+// jsonObject decodes one non-blank line as a JSON object. A non-empty
+// reason rejects the row.
+func jsonObject(line []byte) (map[string]json.RawMessage, string) {
+	// encoding/json would silently replace invalid bytes with U+FFFD.
+	if !utf8.Valid(line) {
+		return nil, "invalid UTF-8"
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
+		case bytes.TrimSpace(line)[0] != '{':
+			return nil, "not a JSON object"
+		}
+		return nil, "invalid JSON: " + err.Error()
+	}
+	if fields == nil { // the line was "null"
+		return nil, "not a JSON object"
+	}
+	return fields, ""
+}
+
+// jsonID reads an item id field (named name): a string, or a number kept
+// as it is spelt (7 and 7.0 differ); absent or null is "".
+func jsonID(name string, raw json.RawMessage) (string, string) {
+	var id string
+	switch {
+	case isNull(raw):
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", "invalid JSON: " + err.Error()
+		}
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		id = string(raw)
+	default:
+		return "", name + " is not a string or a number"
+	}
+	id = strings.TrimSpace(id)
+	if len(id) > maxNameBytes {
+		return "", fmt.Sprintf("%s longer than %d bytes", name, maxNameBytes)
+	}
+	return id, ""
+}
+
+// jsonLabels reads a labels object, {"<task>": "<label>"}; null or ""
+// is an empty label. Absent or null labels are nil.
+func jsonLabels(raw json.RawMessage) (map[string]string, string) {
+	if isNull(raw) {
+		return nil, ""
+	}
+	var labels map[string]json.RawMessage
+	if raw[0] != '{' || json.Unmarshal(raw, &labels) != nil {
+		return nil, "labels is not an object"
+	}
+	out := make(map[string]string, len(labels))
+	for task, raw := range labels {
+		var label string
+		switch {
+		case isNull(raw): // null: explicitly unlabeled, like ""
+		case raw[0] == '"':
+			if err := json.Unmarshal(raw, &label); err != nil {
+				return nil, "invalid JSON: " + err.Error()
+			}
+		default:
+			return nil, fmt.Sprintf("label of task %q is not a string", task)
+		}
+		task = strings.TrimSpace(task)
+		if reason := checkLabel(task, label); reason != "" {
+			return nil, reason
+		}
+		out[task] = strings.TrimSpace(label)
+	}
+	return out, ""
 }
 
 func isNull(raw json.RawMessage) bool {

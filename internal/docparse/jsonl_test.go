@@ -24,6 +24,27 @@ func TestJSONL(t *testing.T) {
 			{Row: 3, ID: "17", Text: "numeric id", Labels: map[string]string{"spam": "", "topic": ""}},
 		},
 	}, {
+		name: "group and split",
+		content: `{"id": "1", "text": "a", "group": " thread-7 ", "split": "test"}
+{"id": "2", "text": "b", "group": 7, "split": null}
+{"id": "3", "text": "c", "split": "train"}
+{"id": "4", "text": "d", "split": true}
+{"id": "5", "text": "e", "group": ["x"]}
+{"id": "6", "text": "f", "group": "` + strings.Repeat("g", 257) + `"}
+{"id": "7", "text": "g", "split": ""}
+`,
+		want: []Item{
+			{Row: 1, ID: "1", Text: "a", Group: "thread-7", Test: true},
+			{Row: 2, ID: "2", Text: "b", Group: "7"},
+			{Row: 7, ID: "7", Text: "g"},
+		},
+		rejects: []reject{
+			{3, `split is "train"; it must be "test" or empty`},
+			{4, `split is not a string; it must be "test" or absent`},
+			{5, "group is not a string or a number"},
+			{6, "group longer than 256 bytes"},
+		},
+	}, {
 		name:    "blank lines keep numbering, no final newline",
 		content: "\n  \n{\"text\":\"third\"}\n\t\n{\"text\":\"fifth\"}",
 		want:    []Item{{Row: 3, Text: "third"}, {Row: 5, Text: "fifth"}},

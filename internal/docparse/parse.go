@@ -3,11 +3,15 @@
 // The format is chosen by the blob name's extension (case-insensitive):
 //
 //   - .jsonl, .ndjson: one JSON object per line,
-//     {"id": "...", "text": "...", "labels": {"<task>": "<label>"}}.
-//   - .csv, .tsv: a header row with a "text" column, an optional "id"
-//     column; every other named column is a task.
+//     {"id": "...", "text": "...", "labels": {"<task>": "<label>"}}, and
+//     optionally "group" and "split" (see Item).
+//   - .csv, .tsv: a header row with a "text" column, optional "id",
+//     "group" and "split" columns; every other named column is a task.
 //   - anything else: one document per file: plain text, HTML, or an RFC 822
 //     e-mail (.eml, or any file that starts like one).
+//
+// ParseLabels reads labels files (labels-only uploads) in the same two
+// formats: rows that name stored documents and give them labels.
 //
 // Parsers stream: a JSON Lines or CSV file is never held in memory, only one
 // line or record of it, bounded by Options.MaxLineBytes (a CSV record costs
@@ -53,6 +57,38 @@ type Item struct {
 	// Labels maps task to label. A "" label means explicitly unlabeled (an
 	// empty CSV cell). Nil when the item carries no labels.
 	Labels map[string]string
+	// Group names related items that validation keeps on one side of the
+	// split (the "group" column or field); "" makes the item a group of its
+	// own. Like ids, groups are trimmed and at most 256 bytes.
+	Group string
+	// Test marks a held-out test row: "split" is "test". Any other
+	// non-empty split is a bad row.
+	Test bool
+}
+
+// SplitTest is the one value of the "split" column or field: the row is
+// held out for testing.
+const SplitTest = "test"
+
+// checkSplit reads a "split" value (trimmed): "" or SplitTest; otherwise
+// the reason the row is rejected.
+func checkSplit(split string) (test bool, reason string) {
+	switch strings.TrimSpace(split) {
+	case "":
+		return false, ""
+	case SplitTest:
+		return true, ""
+	}
+	return false, fmt.Sprintf("split is %q; it must be %q or empty", split, SplitTest)
+}
+
+// checkGroup trims a "group" cell, or says why it is refused.
+func checkGroup(group string) (string, string) {
+	group = strings.TrimSpace(group)
+	if len(group) > maxNameBytes {
+		return "", fmt.Sprintf("group longer than %d bytes", maxNameBytes)
+	}
+	return group, ""
 }
 
 // RowError reports one row that was skipped.
@@ -141,6 +177,12 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	default:
 		err = p.document(src, ext)
 	}
+	return p.result(err)
+}
+
+// result is what Parse returns for the error a format's parser returned:
+// emit's error unchanged, the context's, a *FileError, or a read error.
+func (p *parser) result(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -148,7 +190,7 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	if errors.As(err, &ee) {
 		return ee.err
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := p.ctx.Err(); cerr != nil {
 		return cerr
 	}
 	var fe *FileError
@@ -157,9 +199,9 @@ func Parse(ctx context.Context, name string, r io.Reader, opt Options, emit func
 	}
 	var re *readError
 	if errors.As(err, &re) {
-		return fmt.Errorf("docparse: reading %s: %w", name, re.err)
+		return fmt.Errorf("docparse: reading %s: %w", p.name, re.err)
 	}
-	return fmt.Errorf("docparse: %s: %w", name, err)
+	return fmt.Errorf("docparse: %s: %w", p.name, err)
 }
 
 // PathLabels returns the label a blob name of exactly three non-empty

@@ -21,6 +21,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/testenv"
+	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // spamTexts returns the subject-and-body texts of n distinct SpamAssassin
@@ -113,7 +114,7 @@ func BenchmarkEmbedThroughput(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p := &ingest.Pipeline{Blobs: blobs, Store: store, Embedder: emb, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		p := &ingest.Pipeline{Blobs: blobs, Store: store, Embedders: tinyhead.Embedders{emb}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		start = time.Now()
 		res, err := p.Ingest(ctx, "incoming", "bench.jsonl")
 		endToEnd += time.Since(start)

@@ -58,6 +58,8 @@ type Store interface {
 	RenewIngest(ctx context.Context, source, etag string, attempt int, lease time.Duration) error
 	// FinishIngest stores the outcome of an attempt.
 	FinishIngest(ctx context.Context, in tinyhead.Ingest) error
+	// IngestProgress records the rows a running attempt has stored so far.
+	IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error
 	// EmbeddingsByHash returns the known embeddings of model among hashes.
 	EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error)
 	// PutDocuments upserts documents and their labels in one transaction,
@@ -68,15 +70,20 @@ type Store interface {
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
 	// PutSketches stores the texts' sketches by content hash.
 	PutSketches(ctx context.Context, version string, sketches map[string][]byte) error
+	// SetLabels labels stored documents (labels files), or fails with
+	// tinyhead.ErrSuperseded.
+	tinyhead.Labeler
 }
 
 // Pipeline ingests blobs. Its fields are its dependencies and settings; the
 // zero values of the settings are sane defaults.
 type Pipeline struct {
-	Blobs    Opener
-	Store    Store
-	Embedder tinyhead.Embedder
-	Log      *slog.Logger
+	Blobs Opener
+	Store Store
+	// Embedders are the models every row is embedded with (at least one):
+	// each document is stored with a vector of each.
+	Embedders tinyhead.Embedders
+	Log       *slog.Logger
 
 	// BatchSize is the number of rows embedded and written per transaction
 	// (default 256).
@@ -116,8 +123,12 @@ type Result struct {
 	RowsRejected int
 	Embedded     int // texts run through the model; the others reused a stored embedding
 	Pruned       int // rows of an older version of the blob that were deleted
-	Rejections   []docparse.RowError
-	Elapsed      time.Duration
+	// LabelsOnly: the blob is a labels file (IsLabelsFile); its RowsOK
+	// rows labelled stored documents, changing LabelsChanged labels.
+	LabelsOnly    bool
+	LabelsChanged int
+	Rejections    []docparse.RowError
+	Elapsed       time.Duration
 }
 
 // PermanentError is a file that cannot be ingested however often it is
@@ -305,8 +316,11 @@ func (p *Pipeline) runLeased(ctx context.Context, container, name string, body i
 			cancel(err)
 		}
 	}()
-	err := p.run(ctx, container, name, body, res)
-	if err == nil {
+	var err error
+	prog := p.progress(ctx, res, rec.Attempts)
+	if IsLabelsFile(name) {
+		err = p.runLabels(ctx, container, name, body, res, prog) // it has no rows to prune
+	} else if err = p.run(ctx, container, name, body, res, prog); err == nil {
 		var perr error
 		if res.Pruned, perr = p.Store.PruneSource(ctx, res.Source, res.ETag); perr != nil {
 			err = fmt.Errorf("remove rows of older versions of %s: %w", res.Source, perr)
@@ -411,7 +425,7 @@ type batch struct {
 
 // run is the three-stage pipeline: parse → embed → write. Each stage is a
 // goroutine; channels of one batch keep at most a few batches in memory.
-func (p *Pipeline) run(ctx context.Context, container, name string, body io.Reader, res *Result) error {
+func (p *Pipeline) run(ctx context.Context, container, name string, body io.Reader, res *Result, prog *progress) error {
 	size := p.BatchSize
 	if size <= 0 {
 		size = 256
@@ -419,7 +433,6 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 	g, ctx := errgroup.WithContext(ctx)
 	toEmbed := make(chan *batch, 1)
 	toWrite := make(chan *batch, 1)
-	prog := newProgress(p.log(), res.Source, p.ProgressEvery)
 
 	g.Go(func() error {
 		defer close(toEmbed)
@@ -465,7 +478,10 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 
 	g.Go(func() error {
 		defer close(toWrite)
-		recent := newVectorCache(4 * size)
+		recent := map[string]*vectorCache{}
+		for _, e := range p.Embedders {
+			recent[e.ModelID()] = newVectorCache(4 * size)
+		}
 		for b := range toEmbed {
 			n, err := p.embed(ctx, res, b, recent)
 			if err != nil {
@@ -519,24 +535,58 @@ func (p *Pipeline) reject(res *Result, re docparse.RowError) {
 	}
 }
 
-// embed fills b.docs, embedding only the texts whose content hash has no
-// stored (or recently computed) embedding for this model. It returns how
-// many texts went through the model.
-func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent *vectorCache) (int, error) {
-	model := p.Embedder.ModelID()
+// embed fills b.docs with a vector of each of p.Embedders for every row.
+// It returns how many texts went through a model.
+func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent map[string]*vectorCache) (int, error) {
+	if len(p.Embedders) == 0 {
+		return 0, errors.New("no embedding model configured")
+	}
 	hashes := make([]string, len(b.items))
-	var lookup []string
+	b.docs = make([]tinyhead.Document, len(b.items))
 	for i, it := range b.items {
 		hashes[i] = tinyhead.ContentHash(it.Text)
-		if recent.get(hashes[i]) == nil {
-			lookup = append(lookup, hashes[i])
+		b.docs[i] = tinyhead.Document{
+			Source:        res.Source,
+			Item:          it.ID,
+			SourceVersion: res.ETag,
+			ContentHash:   hashes[i],
+			Text:          it.Text,
+			Embeddings:    make(map[string][]float32, len(p.Embedders)),
+			Labels:        it.Labels,
+			Group:         it.Group,
+			Test:          it.Test,
+		}
+	}
+	n := 0
+	for _, e := range p.Embedders {
+		vecs, m, err := p.embedWith(ctx, res, e, b.items, hashes, recent[e.ModelID()])
+		if err != nil {
+			return n, err
+		}
+		n += m
+		for i := range b.docs {
+			b.docs[i].Embeddings[e.ModelID()] = vecs[i]
+		}
+	}
+	return n, nil
+}
+
+// embedWith returns e's vector of every item, embedding only the texts
+// whose content hash has no stored (or recently computed) vector of e's
+// model, and how many texts it embedded.
+func (p *Pipeline) embedWith(ctx context.Context, res *Result, e tinyhead.Embedder, items []docparse.Item, hashes []string, recent *vectorCache) ([][]float32, int, error) {
+	model := e.ModelID()
+	var lookup []string
+	for _, h := range hashes {
+		if recent.get(h) == nil {
+			lookup = append(lookup, h)
 		}
 	}
 	known, err := p.Store.EmbeddingsByHash(ctx, model, lookup)
 	if err != nil {
-		return 0, fmt.Errorf("look up known embeddings for %s: %w", res.Source, err)
+		return nil, 0, fmt.Errorf("look up known embeddings for %s (model %s): %w", res.Source, model, err)
 	}
-	vecs := make([][]float32, len(b.items))
+	vecs := make([][]float32, len(items))
 	var texts []string
 	var todo []int
 	pending := map[string]int{} // hash → index in texts, for repeats inside the batch
@@ -548,36 +598,25 @@ func (p *Pipeline) embed(ctx context.Context, res *Result, b *batch, recent *vec
 		} else {
 			if _, ok := pending[h]; !ok {
 				pending[h] = len(texts)
-				texts = append(texts, b.items[i].Text)
+				texts = append(texts, items[i].Text)
 			}
 			todo = append(todo, i)
 		}
 	}
 	if len(texts) > 0 {
-		out, err := p.Embedder.Embed(ctx, texts)
+		out, err := e.Embed(ctx, texts)
 		if err != nil {
-			return 0, fmt.Errorf("embed rows of %s: %w", res.Source, err)
+			return nil, 0, fmt.Errorf("embed rows of %s with %s: %w", res.Source, model, err)
 		}
 		if len(out) != len(texts) {
-			return 0, fmt.Errorf("embed rows of %s: model returned %d vectors for %d texts", res.Source, len(out), len(texts))
+			return nil, 0, fmt.Errorf("embed rows of %s: model returned %d vectors for %d texts (%s)", res.Source, len(out), len(texts), model)
 		}
 		for _, i := range todo {
 			vecs[i] = out[pending[hashes[i]]]
 		}
 	}
-	b.docs = make([]tinyhead.Document, len(b.items))
-	for i, it := range b.items {
-		recent.put(hashes[i], vecs[i])
-		b.docs[i] = tinyhead.Document{
-			Source:         res.Source,
-			Item:           it.ID,
-			SourceVersion:  res.ETag,
-			ContentHash:    hashes[i],
-			Text:           it.Text,
-			EmbeddingModel: model,
-			Embedding:      vecs[i],
-			Labels:         it.Labels,
-		}
+	for i, h := range hashes {
+		recent.put(h, vecs[i])
 	}
-	return len(texts), nil
+	return vecs, len(texts), nil
 }

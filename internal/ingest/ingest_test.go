@@ -49,7 +49,7 @@ func newEnv(t *testing.T, batchSize int) *env {
 	}
 	e.emb = &countingEmbedder{Embedder: inmem.NewEmbedder(dim)}
 	e.p = &ingest.Pipeline{
-		Blobs: e.blobs, Store: e.store, Embedder: e.emb, BatchSize: batchSize,
+		Blobs: e.blobs, Store: e.store, Embedders: tinyhead.Embedders{e.emb}, BatchSize: batchSize,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	return e
@@ -111,15 +111,15 @@ func (e *env) checkRows(name, etag string, want ...row) {
 		if d.Text != w.text || !maps.Equal(d.Labels, w.labels) {
 			e.t.Errorf("item %q: text %q labels %v, want %q %v", w.item, d.Text, d.Labels, w.text, w.labels)
 		}
-		if d.SourceVersion != etag || d.EmbeddingModel != ref.ModelID() || d.ContentHash != tinyhead.ContentHash(w.text) {
-			e.t.Errorf("item %q: version %q model %q hash %q, want %q %q and the text's hash",
-				w.item, d.SourceVersion, d.EmbeddingModel, d.ContentHash, etag, ref.ModelID())
+		if d.SourceVersion != etag || len(d.Embeddings) != 1 || d.Embeddings[ref.ModelID()] == nil || d.ContentHash != tinyhead.ContentHash(w.text) {
+			e.t.Errorf("item %q: version %q models %v hash %q, want %q %q and the text's hash",
+				w.item, d.SourceVersion, slices.Collect(maps.Keys(d.Embeddings)), d.ContentHash, etag, ref.ModelID())
 		}
 		vec, err := ref.Embed(e.ctx, []string{w.text})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if !slices.Equal(d.Embedding, vec[0]) {
+		if !slices.Equal(d.Embeddings[ref.ModelID()], vec[0]) {
 			e.t.Errorf("item %q: embedding is not the text's", w.item)
 		}
 	}

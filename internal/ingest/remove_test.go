@@ -161,7 +161,7 @@ func TestReconcile(t *testing.T) {
 			e.labelled("a/gone.jsonl", "five", "six")
 			// Rows of another container are not this reconciliation's.
 			other := tinyhead.Document{Source: "archive/x.jsonl", Item: "1", SourceVersion: "v", Text: "x",
-				EmbeddingModel: e.emb.ModelID(), Embedding: make([]float32, dim)}
+				Embeddings: map[string][]float32{e.emb.ModelID(): make([]float32, dim)}}
 			if err := e.store.PutDocuments(e.ctx, []tinyhead.Document{other}); err != nil {
 				t.Fatal(err)
 			}

@@ -58,17 +58,31 @@ type Store struct {
 	// lock).
 	Fault func(op string) error
 
-	mu      sync.Mutex
-	closed  bool
-	nextID  int64
-	docs    map[docKey]*docRow
-	byID    map[int64]*docRow
-	ids     []int64 // ids of docs, ascending
-	ingests map[ingestKey]*tinyhead.Ingest
-	claims  map[string]tinyhead.BlobVersion            // source → the newest version claimed
-	models  map[string]map[string]tinyhead.ModelRecord // task → version → record
+	mu     sync.Mutex
+	closed bool
+	nextID int64
+	// ingestIDs numbers ingest records as they are created.
+	ingestIDs int64
+	docs      map[docKey]*docRow
+	byID      map[int64]*docRow
+	ids       []int64 // ids of docs, ascending
+	ingests   map[ingestKey]*tinyhead.Ingest
+	claims    map[string]tinyhead.BlobVersion            // source → the newest version claimed
+	models    map[string]map[string]tinyhead.ModelRecord // task → version → record
+	vectors   map[vecKey][]float32                       // one per (content hash, model)
+	holders   map[string]int                             // content hash → documents holding it
+	leases    map[vecKey]embedClaim                      // re-embedding claims
 	// sketches by content hash (sketches.go); nil until the first is put
 	sketches map[string]sketchRow
+}
+
+// vecKey identifies a stored vector, as sqlstore's embeddings table does.
+type vecKey struct{ hash, model string }
+
+// embedClaim is a claim of ClaimMissing.
+type embedClaim struct {
+	owner string
+	until time.Time
 }
 
 var _ tinyhead.Store = (*Store)(nil)
@@ -78,11 +92,12 @@ type docKey struct{ source, item string }
 type ingestKey struct{ source, etag string }
 
 type docRow struct {
-	id                                       int64
-	source, item, version, hash, text, model string
-	emb                                      []float32
-	created, updated                         time.Time
-	labels                                   map[string]labelRow // task → label
+	id                                int64
+	source, item, version, hash, text string
+	group                             string
+	test                              bool
+	created, updated                  time.Time
+	labels                            map[string]labelRow // task → label
 }
 
 type labelRow struct {
@@ -98,6 +113,9 @@ func NewStore() *Store {
 		ingests: map[ingestKey]*tinyhead.Ingest{},
 		claims:  map[string]tinyhead.BlobVersion{},
 		models:  map[string]map[string]tinyhead.ModelRecord{},
+		vectors: map[vecKey][]float32{},
+		holders: map[string]int{},
+		leases:  map[vecKey]embedClaim{},
 	}
 }
 
@@ -186,7 +204,8 @@ func (s *Store) beginIngest(ctx context.Context, v tinyhead.BlobVersion, lease t
 	in := s.ingests[k]
 	switch {
 	case in == nil:
-		in = &tinyhead.Ingest{Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
+		s.ingestIDs++
+		in = &tinyhead.Ingest{ID: s.ingestIDs, Source: v.Source, ETag: v.ETag, Status: tinyhead.IngestRunning, Modified: v.Modified,
 			StartedAt: t, LeaseUntil: t.Add(lease)}
 		if superseded {
 			in.Status, in.LeaseUntil = tinyhead.IngestSuperseded, t
@@ -330,9 +349,48 @@ func (s *Store) getIngest(ctx context.Context, source, etag string) (tinyhead.In
 	return *in, nil
 }
 
+// IngestProgress records the rows a running attempt has stored so far;
+// an attempt that no longer holds the version changes nothing.
+func (s *Store) IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error {
+	if err := s.enter(ctx, "IngestProgress", rowcheck.IngestKey(source, etag)); err != nil {
+		return fmt.Errorf("record the progress of %s version %s: %w", source, etag, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in := s.ingests[ingestKey{source, etag}]; in != nil && in.Status == tinyhead.IngestRunning && in.Attempts == attempt {
+		in.RowsOK, in.UpdatedAt = rowsOK, now()
+	}
+	return nil
+}
+
+// ListIngests returns the ingest records f selects, newest first.
+func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tinyhead.Ingest, error) {
+	var check error
+	if f.Source != "" {
+		check = rowcheck.Key(f.Source, "")
+	}
+	if err := s.enter(ctx, "ListIngests", check); err != nil {
+		return nil, fmt.Errorf("list ingests: %w", err)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > tinyhead.MaxIngestsListed {
+		limit = tinyhead.MaxIngestsListed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []tinyhead.Ingest{}
+	for _, in := range s.ingests {
+		if (f.Source == "" || in.Source == f.Source) && (f.Status == "" || in.Status == f.Status) &&
+			(f.Before <= 0 || in.ID < f.Before) {
+			out = append(out, *in)
+		}
+	}
+	slices.SortFunc(out, func(a, b tinyhead.Ingest) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), limit)], nil
+}
+
 // EmbeddingsByHash returns copies of the stored embeddings, for model, of
-// whichever content hashes are already known (the map is never nil). When
-// several documents share a hash, the vector of the lowest id is returned.
+// whichever content hashes are already known (the map is never nil).
 func (s *Store) EmbeddingsByHash(ctx context.Context, model string, hashes []string) (map[string][]float32, error) {
 	out, err := s.embeddingsByHash(ctx, model, hashes)
 	if err != nil {
@@ -355,13 +413,9 @@ func (s *Store) embeddingsByHash(ctx context.Context, model string, hashes []str
 	out := make(map[string][]float32)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range s.ids {
-		d := s.byID[id]
-		if d.model != model || !want[d.hash] {
-			continue
-		}
-		if _, ok := out[d.hash]; !ok {
-			out[d.hash] = slices.Clone(d.emb)
+	for h := range want {
+		if v, ok := s.vectors[vecKey{h, model}]; ok {
+			out[h] = slices.Clone(v)
 		}
 	}
 	return out, nil
@@ -416,11 +470,12 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 			s.byID[row.id] = row
 			s.ids = append(s.ids, row.id) // ids only grow: ids stays sorted
 		}
-		row.version, row.hash, row.text, row.model = d.SourceVersion, d.ContentHash, d.Text, d.EmbeddingModel
-		row.emb = slices.Clone(d.Embedding)
-		if row.emb == nil {
-			row.emb = []float32{}
+		if row.hash != d.ContentHash {
+			s.hold(d.ContentHash)
+			s.release(row.hash) // "" for a new row: held by none
 		}
+		row.version, row.hash, row.text = d.SourceVersion, d.ContentHash, d.Text
+		row.group, row.test = d.Group, d.Test
 		row.updated = t
 		for task, label := range d.Labels {
 			switch old, ok := row.labels[task]; {
@@ -431,7 +486,62 @@ func (s *Store) PutDocuments(ctx context.Context, docs []tinyhead.Document) erro
 			}
 		}
 	}
+	for _, v := range rowcheck.Vectors(merged) {
+		s.putVector(v.Model, v.Hash, v.Vec)
+	}
 	return nil
+}
+
+// hold counts one more document holding hash.
+func (s *Store) hold(hash string) { s.holders[hash]++ }
+
+// release counts one document less holding hash, and deletes the hash's
+// vectors once none holds it.
+func (s *Store) release(hash string) {
+	if hash == "" {
+		return
+	}
+	if s.holders[hash]--; s.holders[hash] > 0 {
+		return
+	}
+	delete(s.holders, hash)
+	for k := range s.vectors {
+		if k.hash == hash {
+			delete(s.vectors, k)
+		}
+	}
+}
+
+// putVector stores a copy of vec unless a vector of the key is stored or
+// no document holds hash; it reports whether it stored it.
+func (s *Store) putVector(model, hash string, vec []float32) bool {
+	k := vecKey{hash, model}
+	if _, ok := s.vectors[k]; ok || s.holders[hash] == 0 {
+		return false
+	}
+	v := slices.Clone(vec)
+	if v == nil {
+		v = []float32{}
+	}
+	s.vectors[k] = v
+	return true
+}
+
+// hasVector reports whether a vector of model is stored for hash.
+func (s *Store) hasVector(hash, model string) bool {
+	_, ok := s.vectors[vecKey{hash, model}]
+	return ok
+}
+
+// documentVectors returns copies of the vectors of hash, by model.
+func (s *Store) documentVectors(hash string) map[string][]float32 {
+	out := map[string][]float32{}
+	for k, v := range s.vectors {
+		if k.hash == hash {
+			out[k.model] = slices.Clone(v)
+		}
+	}
+	return out
 }
 
 // PruneSource deletes the documents of source that were not written by
@@ -461,8 +571,7 @@ func (s *Store) pruneSource(ctx context.Context, source, keepVersion string) (in
 		if d.source != source || d.version == keepVersion {
 			return false
 		}
-		delete(s.byID, id)
-		delete(s.docs, docKey{d.source, d.item})
+		s.removeDoc(d)
 		n++
 		return true
 	})
@@ -533,12 +642,19 @@ func (s *Store) deleteSource(ctx context.Context, source string, versions []stri
 		if d.source != source || !gone[d.version] {
 			return false
 		}
-		delete(s.byID, id)
-		delete(s.docs, docKey{d.source, d.item})
+		s.removeDoc(d)
 		n++
 		return true
 	})
 	return n, nil
+}
+
+// removeDoc deletes d (the caller removes its id from s.ids) and the
+// vectors no document holds any more.
+func (s *Store) removeDoc(d *docRow) {
+	delete(s.byID, d.id)
+	delete(s.docs, docKey{d.source, d.item})
+	s.release(d.hash)
 }
 
 // Sources lists the distinct sources that have documents, in byte order.
@@ -585,8 +701,8 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 	}
 	d := tinyhead.Document{
 		ID: row.id, Source: row.source, Item: row.item, SourceVersion: row.version, ContentHash: row.hash,
-		Text: row.text, EmbeddingModel: row.model, Embedding: slices.Clone(row.emb), CreatedAt: row.created,
-		Labels: make(map[string]string, len(row.labels)),
+		Text: row.text, Embeddings: s.documentVectors(row.hash), CreatedAt: row.created,
+		Labels: make(map[string]string, len(row.labels)), Group: row.group, Test: row.test,
 	}
 	for task, l := range row.labels {
 		d.Labels[task] = l.label
@@ -678,7 +794,7 @@ func (s *Store) resolve(ref tinyhead.DocRef) []*docRow {
 	default:
 		var rows []*docRow
 		for _, id := range s.ids {
-			if row := s.byID[id]; row != nil && row.hash == ref.ContentHash && row.model == ref.Model {
+			if row := s.byID[id]; row != nil && row.hash == ref.ContentHash && s.hasVector(row.hash, ref.Model) {
 				rows = append(rows, row)
 			}
 		}
@@ -687,8 +803,8 @@ func (s *Store) resolve(ref tinyhead.DocRef) []*docRow {
 	return nil
 }
 
-// Stats counts documents per embedding model and labels per task and label
-// (of every model).
+// Stats counts documents, those holding a vector of each embedding model,
+// and labels per task and label (of every model).
 func (s *Store) Stats(ctx context.Context) (tinyhead.Stats, error) {
 	if err := s.begin("Stats"); err != nil {
 		return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)
@@ -701,7 +817,11 @@ func (s *Store) Stats(ctx context.Context) (tinyhead.Stats, error) {
 	defer s.mu.Unlock()
 	for _, d := range s.byID {
 		st.Documents++
-		st.ByModel[d.model]++
+		for k := range s.vectors {
+			if k.hash == d.hash {
+				st.ByModel[k.model]++
+			}
+		}
 		for task, l := range d.labels {
 			if st.Labels[task] == nil {
 				st.Labels[task] = map[string]int{}
@@ -726,7 +846,7 @@ func (s *Store) Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary
 	defer s.mu.Unlock()
 	byTask := map[string]*tinyhead.TaskSummary{}
 	for _, d := range s.byID {
-		if d.model != model {
+		if _, ok := s.vectors[vecKey{d.hash, model}]; !ok {
 			continue
 		}
 		for task, l := range d.labels {
@@ -805,12 +925,14 @@ func (s *Store) scanPage(task, model string, withVectors bool, after int64, page
 		}
 		d := s.byID[id]
 		l, ok := d.labels[task]
-		if !ok || d.model != model {
+		v, embedded := s.vectors[vecKey{d.hash, model}]
+		if !ok || !embedded {
 			continue
 		}
-		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label})
+		page = append(page, tinyhead.LabeledRow{ID: d.id, Source: d.source, Item: d.item, Label: l.label,
+			Group: d.group, Test: d.test})
 		if withVectors {
-			vecs = append(vecs, d.emb...)
+			vecs = append(vecs, v...)
 			ends = append(ends, len(vecs))
 		}
 	}
@@ -827,9 +949,9 @@ func (s *Store) scanPage(task, model string, withVectors bool, after int64, page
 	return page, vecs
 }
 
-// EmbeddingsByID returns copies of the embeddings of the given documents;
-// missing ids are absent from the map.
-func (s *Store) EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error) {
+// EmbeddingsByID returns copies of the embeddings of model of the given
+// documents; missing ids, and documents without one, are absent.
+func (s *Store) EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error) {
 	if err := s.begin("EmbeddingsByID"); err != nil {
 		return nil, fmt.Errorf("read embeddings of %d documents: %w", len(ids), err)
 	}
@@ -841,7 +963,9 @@ func (s *Store) EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]fl
 	out := make(map[int64][]float32, len(ids))
 	for _, id := range ids {
 		if d := s.byID[id]; d != nil {
-			out[id] = slices.Clone(d.emb)
+			if v, ok := s.vectors[vecKey{d.hash, model}]; ok {
+				out[id] = slices.Clone(v)
+			}
 		}
 	}
 	return out, nil

@@ -19,7 +19,7 @@ func TestStoreConformance(t *testing.T) {
 
 func testDoc(item, text string, labels map[string]string) tinyhead.Document {
 	return tinyhead.Document{Source: "incoming/f.csv", Item: item, SourceVersion: "v1", Text: text,
-		EmbeddingModel: "m", Embedding: []float32{1, 2, 3}, Labels: labels}
+		Embeddings: map[string][]float32{"m": {1, 2, 3}}, Labels: labels}
 }
 
 // TestStoreFault checks that every method calls Fault with its name, fails
@@ -55,7 +55,13 @@ func TestStoreFault(t *testing.T) {
 		{"ScanLabeled", func(s *Store) error {
 			return s.ScanLabeled(ctx, "t", "m", true, func(tinyhead.LabeledRow) error { return errors.New("fn called") })
 		}},
-		{"EmbeddingsByID", func(s *Store) error { _, err := s.EmbeddingsByID(ctx, []int64{1}); return err }},
+		{"EmbeddingsByID", func(s *Store) error { _, err := s.EmbeddingsByID(ctx, "m", []int64{1}); return err }},
+		{"ClaimMissing", func(s *Store) error { _, err := s.ClaimMissing(ctx, "m2", "o", "", 1, time.Minute); return err }},
+		{"PutEmbeddings", func(s *Store) error {
+			_, err := s.PutEmbeddings(ctx, "m2", "o", []tinyhead.HashVector{{ContentHash: tinyhead.ContentHash("old"), Vector: []float32{1}}})
+			return err
+		}},
+		{"EmbeddingProgress", func(s *Store) error { _, err := s.EmbeddingProgress(ctx, "m2"); return err }},
 		{"RecordModel", func(s *Store) error {
 			return s.RecordModel(ctx, tinyhead.ModelRecord{Task: "t", Version: "v2", Metrics: "{}"})
 		}},
@@ -188,26 +194,26 @@ func TestStoreCopiesVectors(t *testing.T) {
 	if err := s.PutDocuments(ctx, []tinyhead.Document{d}); err != nil {
 		t.Fatal(err)
 	}
-	d.Embedding[0] = 99 // the caller reuses its buffer
+	d.Embeddings["m"][0] = 99 // the caller reuses its buffer
 	got, err := s.GetDocument(ctx, d.Source, d.Item)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Embedding[0] != 1 {
-		t.Fatalf("stored vector changed with the caller's buffer: %v", got.Embedding)
+	if got.Embeddings["m"][0] != 1 {
+		t.Fatalf("stored vector changed with the caller's buffer: %v", got.Embeddings)
 	}
-	got.Embedding[0] = 42
+	got.Embeddings["m"][0] = 42
 	got.Labels["t"] = "changed"
 	byHash, _ := s.EmbeddingsByHash(ctx, "m", []string{tinyhead.ContentHash("t")})
 	byHash[tinyhead.ContentHash("t")][1] = 42
-	byID, _ := s.EmbeddingsByID(ctx, []int64{got.ID})
+	byID, _ := s.EmbeddingsByID(ctx, "m", []int64{got.ID})
 	byID[got.ID][2] = 42
 	again, err := s.GetDocument(ctx, d.Source, d.Item)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Embedding[0] != 1 || again.Embedding[1] != 2 || again.Embedding[2] != 3 || again.Labels["t"] != "x" {
-		t.Errorf("changing what was read changed the store: %v %v", again.Embedding, again.Labels)
+	if v := again.Embeddings["m"]; v[0] != 1 || v[1] != 2 || v[2] != 3 || again.Labels["t"] != "x" {
+		t.Errorf("changing what was read changed the store: %v %v", again.Embeddings, again.Labels)
 	}
 }
 

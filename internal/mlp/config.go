@@ -12,6 +12,7 @@ package mlp
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Activation is the function between the two layers.
@@ -76,12 +77,28 @@ type Config struct {
 	// is trained by plain SGD on the mean loss, without weight decay (see
 	// sketchLayer for why), so its rate is far larger than Adam's.
 	SketchLearningRate float64 `json:"sketch_learning_rate,omitempty"`
+	// ClassWeight weighs each row's loss by its class: "balanced"
+	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
+	// default ("") is balanced on imbalanced tasks (see Imbalanced), none
+	// otherwise; the caller resolves it into ClassWeights.
+	ClassWeight string `json:"class_weight,omitempty"`
+	// ClassWeights are the weights of the classes, in label order, as the
+	// caller computed them from the training rows (nil: every row weighs
+	// the same). The loss is PyTorch's weighted cross-entropy: Σ w_y·loss
+	// / Σ w_y over the batch.
+	ClassWeights []float64 `json:"class_weights,omitempty"`
 	// Seed makes training deterministic: the same seed, data and Config
 	// give bit-identical weights on any core count, with or without AVX2
 	// (math.Exp and math.Log may differ in the last bit between CPU
 	// architectures, and so may the weights).
 	Seed uint64 `json:"seed"`
 }
+
+// Class weightings.
+const (
+	ClassWeightBalanced = "balanced"
+	ClassWeightNone     = "none"
+)
 
 // Defaults of the recipe.
 const (
@@ -122,8 +139,9 @@ const (
 	MaxWork          = 1 << 29 // steps × batch_size × hidden
 	MaxRows          = 1 << 24 // steps × batch_size
 	MaxBatchHidden   = 1 << 22 // batch_size × hidden
+	MaxClassWeight   = 1 << 20 // a class of 1 row in 2^20 rows
 	MaxSketchBuckets = 1 << 22
-	MaxSketchParams  = 1 << 23 // sketch_buckets × classes: 32 MiB per float32 array (weights, gradient, 3 of Adam)
+	MaxSketchParams  = 1 << 23 // sketch_buckets × classes: 32 MiB per float32 weight array
 )
 
 // WithDefaults returns c with every zero field set to the recipe's value
@@ -201,6 +219,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch_size must be in [1, %d], not %d", MaxBatchSize, c.BatchSize)
 	case c.Steps < 1 || c.Steps > MaxSteps:
 		return fmt.Errorf("steps must be in [1, %d], not %d", MaxSteps, c.Steps)
+	case c.ClassWeight != "" && c.ClassWeight != ClassWeightBalanced && c.ClassWeight != ClassWeightNone:
+		return fmt.Errorf("class_weight must be %q or %q, not %q", ClassWeightBalanced, ClassWeightNone, c.ClassWeight)
+	case slices.ContainsFunc(c.ClassWeights, func(w float64) bool { return !finite(w) || w <= 0 || w > MaxClassWeight }):
+		return fmt.Errorf("class_weights must be in (0, %g], not %v", float64(MaxClassWeight), c.ClassWeights)
 	case c.BatchSize*c.Hidden > MaxBatchHidden:
 		return fmt.Errorf("batch_size × hidden must be at most %d, not %d × %d", MaxBatchHidden, c.BatchSize, c.Hidden)
 	case c.Steps*c.BatchSize > MaxRows:

@@ -2,6 +2,7 @@ package mlp
 
 import (
 	"math"
+	"reflect"
 	"testing"
 )
 
@@ -54,10 +55,10 @@ func TestWithDefaults(t *testing.T) {
 		Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, BatchSize: 256, Steps: 1000, Features: FeatureEmbedding,
 	}
 	got := Config{}.WithDefaults(10)
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Config{}.WithDefaults(10) = %+v\nwant %+v", got, want)
 	}
-	if again := got.WithDefaults(10); again != got {
+	if again := got.WithDefaults(10); !reflect.DeepEqual(again, got) {
 		t.Errorf("WithDefaults is not idempotent: %+v", again)
 	}
 	if err := got.Validate(); err != nil {

@@ -12,6 +12,10 @@ type Metrics struct {
 	// Confusion counts rows by [true class][predicted class].
 	Confusion [][]int `json:"confusion"`
 	Rows      int     `json:"rows"`
+	// LogLoss and Brier say how well the probabilities are calibrated
+	// (see Calibration); 0 when only the decisions were scored.
+	LogLoss float64 `json:"log_loss,omitempty"`
+	Brier   float64 `json:"brier,omitempty"`
 }
 
 // ClassMetrics is one class's precision, recall and F1; a ratio with a zero

@@ -50,6 +50,9 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 	if dim < 1 || classes < 2 {
 		return nil, History{}, fmt.Errorf("mlp: cannot train %d-d inputs into %d classes", dim, classes)
 	}
+	if cfg.ClassWeights != nil && len(cfg.ClassWeights) != classes {
+		return nil, History{}, fmt.Errorf("mlp: %d class weights for %d classes", len(cfg.ClassWeights), classes)
+	}
 	tr := newTrainer(cfg, dim, classes, workers, gemm)
 	defer tr.stop()
 	// Rows already in memory are copied by the shards that use them, in
@@ -138,7 +141,9 @@ type trainer[T float32 | float64] struct {
 	xt      []T       // the batch in precision T (x itself for float32)
 	convert bool      // whether xt is a copy
 	y       []int32
-	gather  []int32 // with a MemoryBatches: the batch's rows of src
+	classW  []float64 // weight of each class; nil: unweighted
+	invW    float64   // 1 / the batch's total weight, when weighted
+	gather  []int32   // with a MemoryBatches: the batch's rows of src
 	src     []float32
 
 	shardRows int
@@ -175,6 +180,7 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int, gemm
 		opt:    newAdamW[T](cfg, np),
 		x:      make([]float32, b*dim),
 		y:      make([]int32, b),
+		classW: cfg.ClassWeights,
 	}
 	tr.w1t, tr.b1, tr.w2t, tr.b2 = split(tr.params, dim, h, c)
 	if xt, ok := any(tr.x).([]T); ok {
@@ -289,12 +295,22 @@ func (tr *trainer[T]) chunks() int {
 // gradients to be summed in order.
 func (tr *trainer[T]) gradient(n int) (float64, [][]T) {
 	tr.n = n
+	if tr.classW != nil {
+		var total float64
+		for _, y := range tr.y[:n] {
+			total += tr.classW[y]
+		}
+		tr.invW = 1 / total
+	}
 	transpose(tr.w2, tr.w2t, tr.hidden, tr.classes)
 	used := (n + tr.shardRows - 1) / tr.shardRows
 	tr.run(phaseGradient, used)
 	var loss float64
 	for i := range used {
 		loss += tr.shards[i].loss
+	}
+	if tr.classW != nil {
+		return loss * tr.invW, tr.grads[:used]
 	}
 	return loss / float64(n), tr.grads[:used]
 }
@@ -384,7 +400,8 @@ func (tr *trainer[T]) shard(s int) {
 		tr.sk.forward(logit, tr.gather[r0:r0+nr])
 	}
 
-	// Loss and its gradient: softmax minus one-hot, over the whole batch's n.
+	// Loss and its gradient: softmax minus one-hot, over the whole batch's
+	// n, or with class weights each row's share w_y/Σw of the batch's.
 	var loss float64
 	invN := 1 / float64(n)
 	for i := range nr {
@@ -400,12 +417,19 @@ func (tr *trainer[T]) shard(s int) {
 			row[k] = T(e)
 			sum += e
 		}
-		loss += math.Log(sum) - zy
-		scale := invN / sum
+		share := invN
+		if tr.classW != nil {
+			w := tr.classW[y[i]]
+			share = w * tr.invW
+			loss += w * (math.Log(sum) - zy) // scaled by invW in gradient
+		} else {
+			loss += math.Log(sum) - zy
+		}
+		scale := share / sum
 		for k, v := range row {
 			row[k] = T(float64(v) * scale)
 		}
-		row[y[i]] -= T(invN)
+		row[y[i]] -= T(share)
 	}
 	sh.loss = loss
 

@@ -15,7 +15,10 @@ type sketchLayer[T float32 | float64] struct {
 	buckets, classes int
 	mask             uint32 // buckets − 1: buckets is a power of two
 	data             Sparse // the training rows' sketches
-	mid              []int  // row r's entries of even buckets are data's [Start[r], mid[r]), then the odd ones'
+	// Row r's entries, reordered: those of even buckets are data's
+	// [Start[r], mid[r]), those of odd buckets [mid[r], end[r]), and the
+	// words seen in one training text only come last (not trained on).
+	mid, end []int
 	ws               []T
 	rate             T // the current step's learning rate
 }
@@ -35,35 +38,65 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 	b, c := cfg.SketchBuckets, tr.classes
 	sk := &sketchLayer[T]{
 		buckets: b, classes: c, mask: uint32(b - 1), data: mem.sketch,
-		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()),
+		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
 	}
-	sk.splitRows()
+	sk.splitRows(seenOnce(mem.sketch))
 	tr.sk = sk
 	return nil
 }
 
+// dfBits sizes seenOnce's table of counts: 2^22 bytes, far more slots
+// than a training set has distinct words and bigrams, so that few share
+// one.
+const dfBits = 22
+
+// seenOnce reports, for the entries of s, whether their hash occurs in
+// only one row (by a table of saturating counts indexed by the hash's low
+// dfBits bits: a hash that shares its slot with another may be counted
+// twice and kept). Such a word cannot generalise, and a text's unique
+// words (ids, dates) would let the layer learn the training rows by heart
+// and starve the MLP (TF-IDF baselines drop them too: min_df 2).
+func seenOnce(s Sparse) func(idx uint32) bool {
+	counts := make([]uint8, 1<<dfBits)
+	const mask = 1<<dfBits - 1
+	for _, i := range s.Index {
+		if c := &counts[i&mask]; *c < 2 {
+			*c++
+		}
+	}
+	return func(idx uint32) bool { return counts[idx&mask] < 2 }
+}
+
 // splitRows orders each row's entries by the part of the update that
 // writes their weights (sketchParts, by bucket parity), keeping their
-// order within a part, so that each part's loop reads only its entries.
-func (sk *sketchLayer[T]) splitRows() {
-	var idx []uint32
-	var val []float32
+// order within a part, so that each part's loop reads only its entries;
+// the entries that once reports come last, and are left out of training.
+func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
+	var oddIdx, skipIdx []uint32
+	var oddVal, skipVal []float32
 	d := sk.data
 	for r := range sk.mid {
 		lo, hi := d.Start[r], d.Start[r+1]
-		idx, val = idx[:0], val[:0]
+		oddIdx, oddVal, skipIdx, skipVal = oddIdx[:0], oddVal[:0], skipIdx[:0], skipVal[:0]
 		k := lo
 		for e := lo; e < hi; e++ {
-			if d.Index[e]&sk.mask&1 == 0 {
-				d.Index[k], d.Value[k] = d.Index[e], d.Value[e]
+			i, v := d.Index[e], d.Value[e]
+			switch {
+			case once(i):
+				skipIdx, skipVal = append(skipIdx, i), append(skipVal, v)
+			case i&sk.mask&1 == 0:
+				d.Index[k], d.Value[k] = i, v
 				k++
-			} else {
-				idx, val = append(idx, d.Index[e]), append(val, d.Value[e])
+			default:
+				oddIdx, oddVal = append(oddIdx, i), append(oddVal, v)
 			}
 		}
 		sk.mid[r] = k
-		copy(d.Index[k:hi], idx)
-		copy(d.Value[k:hi], val)
+		k += copy(d.Index[k:], oddIdx)
+		copy(d.Value[sk.mid[r]:], oddVal)
+		sk.end[r] = k
+		copy(d.Index[k:hi], skipIdx)
+		copy(d.Value[k:hi], skipVal)
 	}
 }
 
@@ -73,7 +106,7 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	c := sk.classes
 	for i, r := range rows {
 		p := logit[i*c : (i+1)*c]
-		lo, hi := sk.data.Start[r], sk.data.Start[r+1]
+		lo, hi := sk.data.Start[r], sk.end[r]
 		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
 		if c == 2 {
 			p0, p1 := p[0], p[1]
@@ -127,7 +160,7 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 		dlogit := s.logit[row*c : (row+1)*c]
 		lo, hi := sk.data.Start[r], sk.mid[r]
 		if part == 1 {
-			lo, hi = hi, sk.data.Start[r+1]
+			lo, hi = hi, sk.end[r]
 		}
 		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
 		if c == 2 {

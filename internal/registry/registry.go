@@ -21,14 +21,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tinyhead/tinyhead/internal/mlp"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -45,17 +46,57 @@ type Manifest struct {
 	Sketch      string          `json:"sketch,omitempty"`
 	Parameters  int             `json:"parameters"`
 	Hyperparams json.RawMessage `json:"hyperparameters"`
-	Metrics     json.RawMessage `json:"metrics"`
-	Rows        Rows            `json:"rows"`
-	Data        DataVersion     `json:"data"`
-	Timings     Timings         `json:"timings"`
-	Files       Files           `json:"files"`
+	// Metrics are the validation scores, with the test rows' under "test"
+	// when the task has test rows.
+	Metrics json.RawMessage `json:"metrics"`
+	// Metric is the promotion metric the version was compared by
+	// ("accuracy", "macro_f1" or "f1:<label>"; see mlp.Metric); the
+	// task's next retrain compares by it too. Versions trained before
+	// metrics were chosen have none (accuracy).
+	Metric string `json:"metric,omitempty"`
+	// Promotion records how the version was compared with the one it
+	// was to replace (scores, tie, reason).
+	Promotion json.RawMessage `json:"promotion,omitempty"`
+	// Threshold is a binary task's decision threshold; nil: the most
+	// probable class.
+	Threshold *Threshold  `json:"threshold,omitempty"`
+	Rows      Rows        `json:"rows"`
+	Data      DataVersion `json:"data"`
+	Timings   Timings     `json:"timings"`
+	Files     Files       `json:"files"`
 }
 
-// Rows counts the labelled rows a model was trained and validated on.
+// Rows counts the labelled rows a model was trained, validated and
+// tested on.
 type Rows struct {
 	Train      int `json:"train"`
 	Validation int `json:"validation"`
+	Test       int `json:"test,omitempty"`
+}
+
+// Threshold is a binary version's decision rule: Label when its
+// probability is at least Value, the other label otherwise. It is chosen
+// on the validation rows to maximise the promotion metric; the ONNX graph
+// still outputs both probabilities.
+type Threshold struct {
+	Label string  `json:"label"`
+	Value float64 `json:"value"`
+}
+
+// Decide is the index (into Labels) of the class the version answers for
+// one row of its class probabilities, as its ONNX graph outputs them:
+// Threshold's label when its probability reaches Threshold.Value, else
+// the most probable class. Classify and batch scoring both decide by it,
+// so that a version answers the same everywhere.
+func (m *Manifest) Decide(probs []float32) int {
+	positive := -1
+	if m.Threshold != nil {
+		positive = slices.Index(m.Labels, m.Threshold.Label)
+	}
+	if positive < 0 {
+		return mlp.Argmax(probs)
+	}
+	return mlp.Decide(probs, positive, m.Threshold.Value)
 }
 
 // DataVersion identifies the labelled data a model was trained from: the
@@ -216,6 +257,10 @@ func (r *Registry) Manifest(ctx context.Context, task, version string) (*Manifes
 	}
 	if m.Task != task || m.Version != version {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "manifest %s/%s names %s/%s", task, version, m.Task, m.Version)
+	}
+	if th := m.Threshold; th != nil && (len(m.Labels) != 2 || !slices.Contains(m.Labels, th.Label) || !(th.Value >= 0 && th.Value <= 1)) {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "manifest %s/%s: threshold %g on label %q does not fit labels %v",
+			task, version, th.Value, th.Label, m.Labels)
 	}
 	return &m, nil
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/tinyhead/tinyhead/internal/docparse"
-	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -30,9 +29,11 @@ type Models interface {
 
 // Service classifies texts with the tasks' current models.
 type Service struct {
-	Models   Models
-	Embedder tinyhead.Embedder
-	Log      *slog.Logger
+	Models Models
+	// Embedders are the configured embedding models: a version is served
+	// with the one it was trained on.
+	Embedders tinyhead.Embedders
+	Log       *slog.Logger
 	// MaxTextBytes bounds each text, as ingest bounds a row's text (the
 	// TINYHEAD_MAX_TEXT_BYTES setting); 0 means docparse.DefaultMaxTextBytes.
 	// A longer text is refused (ErrInvalid, naming it), as ingest rejects
@@ -75,6 +76,15 @@ const MaxTexts = 1000
 // order. The model is cached, and reloaded when current.json changes (one
 // cheap properties request per call).
 func (s *Service) Classify(ctx context.Context, task string, texts []string) (*Classification, error) {
+	return s.ClassifyVersion(ctx, task, "", texts)
+}
+
+// ClassifyVersion is Classify with a given version of the task's model
+// ("" for the current one): a version that is not promoted can be tried
+// before it is (or after it was replaced). Such a version is loaded for
+// the request only. A version the task does not have is
+// tinyhead.ErrNotFound, a name that cannot be a version ErrInvalid.
+func (s *Service) ClassifyVersion(ctx context.Context, task, version string, texts []string) (*Classification, error) {
 	if err := tinyhead.CheckTaskName(task); err != nil {
 		return nil, err
 	}
@@ -84,17 +94,38 @@ func (s *Service) Classify(ctx context.Context, task string, texts []string) (*C
 	if err := s.checkTexts(texts); err != nil {
 		return nil, err
 	}
-	h, err := s.currentHead(ctx, task)
-	if err != nil {
-		return nil, err
+	var h *registry.Head
+	if version == "" {
+		cur, err := s.currentHead(ctx, task)
+		if err != nil {
+			return nil, err
+		}
+		defer s.release(cur)
+		h = cur.Head
+	} else {
+		var err error
+		if h, err = s.Models.LoadHead(ctx, task, version); err != nil {
+			return nil, fmt.Errorf("load version %s of %s: %w", version, task, err)
+		}
+		defer h.Close()
 	}
-	defer s.release(h)
+	return s.run(ctx, task, h, texts)
+}
+
+// run embeds the texts and classifies them with h, deciding by its
+// manifest's rule (the binary threshold it was trained with, if any).
+func (s *Service) run(ctx context.Context, task string, h *registry.Head, texts []string) (*Classification, error) {
 	man := h.Manifest
-	if man.EmbeddingModel != s.Embedder.ModelID() || man.EmbeddingDim != s.Embedder.Dim() {
-		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %s embeddings, but this app embeds with %s; retrain it",
-			task, h.Version, man.EmbeddingModel, s.Embedder.ModelID())
+	emb, err := s.Embedders.Lookup(man.EmbeddingModel)
+	if err != nil || man.EmbeddingModel == "" {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %s embeddings, which this app is not configured with (it has %s); configure that model or retrain the task",
+			task, h.Version, man.EmbeddingModel, strings.Join(s.Embedders.IDs(), ", "))
 	}
-	vecs, err := s.Embedder.Embed(ctx, texts)
+	if man.EmbeddingDim != emb.Dim() {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s was trained on %d-d %s embeddings, but the model configured under that id is %d-d; retrain the task",
+			task, h.Version, man.EmbeddingDim, man.EmbeddingModel, emb.Dim())
+	}
+	vecs, err := emb.Embed(ctx, texts)
 	if err != nil {
 		return nil, fmt.Errorf("embed %d texts: %w", len(texts), err)
 	}
@@ -114,7 +145,7 @@ func (s *Service) Classify(ctx context.Context, task string, texts []string) (*C
 	out := &Classification{Task: task, Version: h.Version, Predictions: make([]Prediction, len(vecs))}
 	for i := range vecs {
 		p := probs[i*classes : (i+1)*classes]
-		pred := Prediction{Label: man.Labels[mlp.Argmax(p)], Probabilities: make(map[string]float64, classes)}
+		pred := Prediction{Label: man.Labels[man.Decide(p)], Probabilities: make(map[string]float64, classes)}
 		for k, l := range man.Labels {
 			pred.Probabilities[l] = float64(p[k])
 		}
@@ -126,8 +157,8 @@ func (s *Service) Classify(ctx context.Context, task string, texts []string) (*C
 // Sketches computes the texts' sketches for a model that reads them (its
 // manifest names a sketch version), exactly as ingest stored those it was
 // trained on; for any other model it returns none.
-func Sketches(man *registry.Manifest, texts []string) (mlp.Sparse, error) {
-	var sk mlp.Sparse
+func Sketches(man *registry.Manifest, texts []string) (sketch.Batch, error) {
+	var sk sketch.Batch
 	if man.Sketch == "" {
 		return sk, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{blobs: inmem.NewBlobs(container), emb: inmem.NewEmbedder(dim), heads: &heads{t: t}}
 	f.reg = &registry.Registry{Blobs: f.blobs, Container: container, Runtime: f.heads.runtime, Log: slog.New(slog.DiscardHandler)}
 	f.models = &countingModels{Models: f.reg}
-	f.svc = &serving.Service{Models: f.models, Embedder: f.emb, Log: slog.New(slog.DiscardHandler)}
+	f.svc = &serving.Service{Models: f.models, Embedders: tinyhead.Embedders{f.emb}, Log: slog.New(slog.DiscardHandler)}
 	return f
 }
 
@@ -543,7 +544,7 @@ func TestRequestFailuresReleaseTheHead(t *testing.T) {
 		setup func(f *fixture)
 		want  error
 	}{
-		{"embedding fails", func(f *fixture) { f.svc.Embedder = failingEmbedder{f.emb} }, errEmbed},
+		{"embedding fails", func(f *fixture) { f.svc.Embedders = tinyhead.Embedders{failingEmbedder{f.emb}} }, errEmbed},
 		{"prediction fails", func(f *fixture) {
 			f.reg.Runtime = func(model []byte, dim, classes int) (registry.Predictor, error) {
 				p, err := f.heads.runtime(model, dim, classes)
@@ -562,7 +563,7 @@ func TestRequestFailuresReleaseTheHead(t *testing.T) {
 			if _, err := f.svc.Classify(ctx, "spam", texts); !errors.Is(err, tt.want) {
 				t.Fatalf("Classify: %v, want %v", err, tt.want)
 			}
-			f.svc.Embedder = f.emb
+			f.svc.Embedders = tinyhead.Embedders{f.emb}
 			f.reg.Runtime = f.heads.runtime
 			f.promote(t, "spam", "v2")
 			got, err := f.svc.Classify(ctx, "spam", texts)
@@ -728,5 +729,95 @@ func TestCloseErrorLogged(t *testing.T) {
 	}
 	if s := log.String(); !strings.Contains(s, "closing a replaced model failed") || !strings.Contains(s, "v1") {
 		t.Errorf("the failed close was not logged:\n%s", s)
+	}
+}
+
+// TestClassifyThreshold: a binary version's threshold decides the label
+// (by the manifest's rule), not the most probable class; the
+// probabilities are the graph's, unchanged.
+func TestClassifyThreshold(t *testing.T) {
+	m := testModel(4, 2, mlp.ReLU, 7)
+	texts := []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"}
+	f := newFixture(t)
+	probs := f.want(t, m, texts)
+	// Thresholds on the first label that flip the text where it is least
+	// probable to it (a low one), and the one where it is most probable
+	// away from it (a high one).
+	p0 := make([]float64, len(texts))
+	for i := range texts {
+		p0[i] = float64(probs[2*i])
+	}
+	lo, hi := slices.Min(p0), slices.Max(p0)
+	for _, tc := range []struct {
+		name      string
+		threshold float64
+	}{{"low", lo}, {"high", hi + 1e-6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			man := &registry.Manifest{Task: "spam", Version: "v1", CreatedAt: time.Now().UTC(), Labels: m.Labels,
+				EmbeddingModel: f.emb.ModelID(), EmbeddingDim: f.emb.Dim(), Parameters: m.ParamCount(),
+				Threshold: &registry.Threshold{Label: m.Labels[0], Value: tc.threshold}}
+			if err := f.reg.Save(t.Context(), man, m.ONNX().Marshal(), nil); err != nil {
+				t.Fatal(err)
+			}
+			f.promote(t, "spam", "v1")
+			got, err := f.svc.Classify(t.Context(), "spam", texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipped := 0
+			for i, p := range got.Predictions {
+				want := m.Labels[1]
+				if p0[i] >= tc.threshold {
+					want = m.Labels[0]
+				}
+				if p.Label != want || math.Abs(p.Probabilities[m.Labels[0]]-p0[i]) > 1e-6 {
+					t.Errorf("text %d: %s with P(%s) = %v; want %s at threshold %v (P %v)", i, p.Label, m.Labels[0],
+						p.Probabilities[m.Labels[0]], want, tc.threshold, p0[i])
+				}
+				if want != m.Labels[mlp.Argmax(probs[2*i:2*i+2])] {
+					flipped++
+				}
+			}
+			if flipped == 0 {
+				t.Errorf("threshold %v: no text's label differs from its most probable class; the test shows nothing", tc.threshold)
+			}
+		})
+	}
+}
+
+// TestClassifyVersion: a version that is not promoted serves when asked
+// for by name, without changing what the task serves; an unknown version
+// is ErrNotFound and a name that is no version ErrInvalid.
+func TestClassifyVersion(t *testing.T) {
+	f := newFixture(t)
+	v1, v2 := testModel(8, 3, mlp.ReLU, 1), testModel(8, 3, mlp.ReLU, 2)
+	f.save(t, "spam", "v1", v1)
+	f.save(t, "spam", "v2", v2)
+	f.promote(t, "spam", "v1")
+	texts := []string{"one text", "another", "a third"}
+	got, err := f.svc.ClassifyVersion(t.Context(), "spam", "v2", texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.check(t, got, "spam", "v2", v2, texts)
+	got, err = f.svc.Classify(t.Context(), "spam", texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.check(t, got, "spam", "v1", v1, texts)
+	if loaded, closed := f.heads.counts(); loaded != 2 || closed != 1 {
+		t.Errorf("%d heads loaded, %d closed; want the named version's closed after its request, the current one cached", loaded, closed)
+	}
+	for _, tc := range []struct {
+		version string
+		kind    error
+	}{
+		{"v9", tinyhead.ErrNotFound},
+		{"../v1", tinyhead.ErrInvalid},
+		{"..", tinyhead.ErrInvalid},
+	} {
+		_, err := f.svc.ClassifyVersion(t.Context(), "spam", tc.version, texts)
+		wantKind(t, "version "+tc.version, err, tc.kind)
 	}
 }

@@ -31,8 +31,8 @@ func benchDocs(rng *rand.Rand, source, version string, first, n int) []tinyhead.
 		docs[i] = tinyhead.Document{
 			Source: source, Item: itoa(first + i), SourceVersion: version,
 			ContentHash: tinyhead.ContentHash(text), Text: text,
-			EmbeddingModel: "bench-model", Embedding: vec,
-			Labels: map[string]string{"class": itoa((first + i) % 5)},
+			Embeddings: map[string][]float32{"bench-model": vec},
+			Labels:     map[string]string{"class": itoa((first + i) % 5)},
 		}
 	}
 	return docs

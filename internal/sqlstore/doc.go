@@ -3,7 +3,8 @@
 // (github.com/microsoft/go-mssqldb) in production. One schema, two dialects:
 //
 //	documents(id, source, item, source_version, content_hash, text,
-//	          embedding_model, embedding, dim, created_at, updated_at)
+//	          embedding_model, embedding, dim, created_at, updated_at,
+//	          doc_group, is_test)
 //	          unique (source, item); index (embedding_model, content_hash)
 //	labels(document_id → documents ON DELETE CASCADE, task, label, updated_at)
 //	          primary key (document_id, task); index (task)

@@ -13,7 +13,7 @@ import (
 
 // documentColumns are read by scanDocument; the table is aliased d.
 const documentColumns = `d.id, d.source, d.item, d.source_version, d.content_hash, d.text,
-	d.embedding_model, d.embedding, d.created_at`
+	d.doc_group, d.is_test, d.created_at`
 
 // PutDocuments upserts docs by (Source, Item) and applies their labels, all
 // in one transaction. Labels are stored without surrounding white space;
@@ -74,20 +74,14 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 	defer rows.Close()
 	found := false
 	for rows.Next() {
-		var (
-			emb         []byte
-			task, label sql.NullString
-		)
+		var task, label sql.NullString
 		err := rows.Scan(&d.ID, &d.Source, &d.Item, &d.SourceVersion, &d.ContentHash, &d.Text,
-			&d.EmbeddingModel, &emb, timeCol{&d.CreatedAt}, &task, &label)
+			&d.Group, &d.Test, timeCol{&d.CreatedAt}, &task, &label)
 		if err != nil {
 			return d, err
 		}
 		if !found {
 			found = true
-			if d.Embedding, err = DecodeVector(emb); err != nil {
-				return d, err
-			}
 			d.Labels = map[string]string{}
 		}
 		if task.Valid {
@@ -100,7 +94,9 @@ func (s *Store) getDocument(ctx context.Context, source, item string) (tinyhead.
 	if !found {
 		return d, tinyhead.ErrNotFound
 	}
-	return d, nil
+	// The vectors are read apart: joined, every label would repeat them.
+	d.Embeddings, err = s.documentEmbeddings(ctx, d.ContentHash)
+	return d, err
 }
 
 // PruneSource deletes the documents of source that were not written by

@@ -6,16 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
+	"strings"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // ingestColumns are read by scanIngest.
-const ingestColumns = `source, etag, status, rows_ok, rows_rejected, error, attempts, modified, started_at, updated_at, lease_until`
+const ingestColumns = `id, source, etag, status, rows_ok, rows_rejected, error, attempts, modified, started_at, updated_at, lease_until`
 
-func scanIngest(row *sql.Row) (tinyhead.Ingest, error) {
+func scanIngest(row interface{ Scan(...any) error }) (tinyhead.Ingest, error) {
 	var in tinyhead.Ingest
-	err := row.Scan(&in.Source, &in.ETag, &in.Status, &in.RowsOK, &in.RowsRejected, &in.Error,
+	err := row.Scan(&in.ID, &in.Source, &in.ETag, &in.Status, &in.RowsOK, &in.RowsRejected, &in.Error,
 		&in.Attempts, timeCol{&in.Modified}, timeCol{&in.StartedAt}, timeCol{&in.UpdatedAt}, timeCol{&in.LeaseUntil})
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, tinyhead.ErrNotFound
@@ -78,4 +79,87 @@ func (s *Store) GetIngest(ctx context.Context, source, etag string) (tinyhead.In
 		return tinyhead.Ingest{}, fmt.Errorf("get ingest of %s version %s: %w", source, etag, err)
 	}
 	return in, nil
+}
+
+// IngestProgress records the rows a running attempt has stored so far.
+func (s *Store) IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error {
+	err := rowcheck.IngestKey(source, etag)
+	if err == nil {
+		args := append([]any{rowsOK, s.d.timeArg(now())}, append(s.d.ingestKey(source, etag), attempt)...)
+		err = s.retry(ctx, func() error {
+			_, err := s.w.ExecContext(ctx, s.q.ingestProgress, args...)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("record the progress of %s version %s: %w", source, etag, err)
+	}
+	return nil
+}
+
+// ListIngests returns the ingest records f selects, newest first.
+func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tinyhead.Ingest, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > tinyhead.MaxIngestsListed {
+		limit = tinyhead.MaxIngestsListed
+	}
+	_, mssql := s.d.(mssqlDialect)
+	var (
+		conds []string
+		args  []any
+	)
+	where := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, s.d.param(len(args))))
+	}
+	var err error
+	if f.Source != "" {
+		if err = rowcheck.Key(f.Source, ""); err == nil {
+			if mssql {
+				where("source_key = %s", s.d.sourceKey(f.Source))
+			} else {
+				where("source = %s", f.Source)
+			}
+		}
+	}
+	if f.Status != "" {
+		where("status = %s", string(f.Status))
+	}
+	if f.Before > 0 {
+		where("id < %s", f.Before)
+	}
+	q := "SELECT " + ingestColumns + " FROM ingests"
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	args = append(args, limit)
+	if mssql {
+		q = strings.Replace(q, "SELECT ", "SELECT TOP ("+s.d.param(len(args))+") ", 1)
+	} else {
+		q += " LIMIT " + s.d.param(len(args))
+	}
+	out := []tinyhead.Ingest{}
+	if err == nil {
+		err = s.retry(ctx, func() error {
+			out = out[:0]
+			rows, err := s.db.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				in, err := scanIngest(rows)
+				if err != nil {
+					return err
+				}
+				out = append(out, in)
+			}
+			return rows.Err()
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list ingests: %w", err)
+	}
+	return out, nil
 }

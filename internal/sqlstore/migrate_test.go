@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,14 +114,18 @@ func checkMigrated(t *testing.T, driver, dsn, src string) {
 	if err != nil || in.Status != tinyhead.IngestSuperseded {
 		t.Errorf("BeginIngest of an older version = %+v, %v; want superseded", in, err)
 	}
-	d := tinyhead.Document{Source: src, Item: "1", SourceVersion: "e1", Text: "text", EmbeddingModel: "m",
-		Embedding: []float32{1}, Labels: map[string]string{"idem": "a"}}
+	if old, err := s.GetDocument(ctx, src, "1"); err != nil || old.Group != "" || old.Test {
+		t.Errorf("migrated document: group %q, test %v, %v; want no group, not a test row", old.Group, old.Test, err)
+	}
+	d := tinyhead.Document{Source: src, Item: "1", SourceVersion: "e1", Text: "text",
+		Embeddings: map[string][]float32{"m": {1}}, Labels: map[string]string{"idem": "a"}, Group: "g", Test: true}
 	if err := s.PutDocuments(ctx, []tinyhead.Document{d}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetDocument(ctx, src, "1")
-	if err != nil || len(got.Labels) != 1 || got.Labels["idem"] != "a" {
-		t.Errorf("document after the new version: labels %v, %v; want idem=a only", got.Labels, err)
+	if err != nil || len(got.Labels) != 1 || got.Labels["idem"] != "a" || got.Group != "g" || !got.Test {
+		t.Errorf("document after the new version: labels %v, group %q, test %v, %v; want idem=a only, group g, test",
+			got.Labels, got.Group, got.Test, err)
 	}
 }
 
@@ -152,4 +157,123 @@ func freshMSSQLDatabase(t *testing.T, dsn string) string {
 	q.Set("database", name)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// TestMigrateEmbeddings opens a database of the schema before embeddings
+// had a table of their own, holding documents of two models, two of them
+// with the same text: Open moves the vectors to the embeddings table, one
+// per (model, text), and every read sees them as before.
+func TestMigrateEmbeddings(t *testing.T) {
+	const src = "incoming/old.csv"
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name    string
+		driver  string
+		prepare func(t *testing.T) (dsn string, db *sql.DB, d dialect, m migrations)
+		row     func(item, hash, text, model, vec string) string // its one parameter is the time
+		label   string
+	}{{
+		name:   "SQLite",
+		driver: DriverSQLite,
+		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
+			path := filepath.Join(t.TempDir(), "tinyhead.db")
+			db, w, err := openSQLite(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if err := initSQLite(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			return path, w, sqliteDialect{}, sqliteMigrations()
+		},
+		row: func(item, hash, text, model, vec string) string {
+			return `INSERT INTO documents (source, item, source_version, content_hash, text, embedding_model, embedding, dim,
+				created_at, updated_at) VALUES ('` + src + `', '` + item + `', 'e0', '` + hash + `', '` + text + `', '` + model +
+				`', x'` + vec + `', 1, ?, ?1)`
+		},
+		label: `INSERT INTO labels (document_id, task, label, updated_at) SELECT id, 'spam', 'ham', ? FROM documents`,
+	}, {
+		name:   "SQLServer",
+		driver: DriverSQLServer,
+		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
+			skipWithoutMSSQL(t)
+			dsn := freshMSSQLDatabase(t, os.Getenv(mssqlEnv))
+			db, err := openMSSQL(dsn, Options{}.withDefaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dsn, db, mssqlDialect{}, mssqlMigrations()
+		},
+		row: func(item, hash, text, model, vec string) string {
+			return `INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text, embedding_model,
+				embedding, dim, created_at, updated_at) VALUES (` + fmt.Sprintf("0x%x, 0x%x", keyOf(src), keyOf(item)) + `,
+				N'` + src + `', N'` + item + `', N'e0', N'` + hash + `', N'` + text + `', N'` + model + `', 0x` + vec + `, 1, @p1, @p1)`
+		},
+		label: `INSERT INTO labels (document_id, task, label, updated_at) SELECT id, N'spam', N'ham', @p1 FROM documents`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn, db, d, m := tc.prepare(t)
+			m.steps = m.steps[:embeddingsStep(t, m)]
+			if err := m.run(ctx, db, d); err != nil {
+				t.Fatal(err)
+			}
+			ts := d.timeArg(time.Now())
+			one, two := "0000803f", "00000040" // 1.0 and 2.0
+			for _, stmt := range []string{
+				tc.row("1", "h1", "same", "m", one),
+				tc.row("2", "h1", "same", "m", one),
+				tc.row("3", "h2", "other", "m", two),
+				tc.row("4", "h3", "old model", "m-old", two),
+				tc.label,
+			} {
+				if _, err := db.ExecContext(ctx, stmt, ts); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			db.Close()
+
+			s, err := Open(ctx, tc.driver, dsn)
+			if err != nil {
+				t.Fatalf("Open a database of the previous schema: %v", err)
+			}
+			defer s.Close()
+			for item, want := range map[string]map[string][]float32{"1": {"m": {1}}, "2": {"m": {1}}, "3": {"m": {2}}, "4": {"m-old": {2}}} {
+				got, err := s.GetDocument(ctx, src, item)
+				if err != nil || fmt.Sprint(got.Embeddings) != fmt.Sprint(want) {
+					t.Errorf("item %s: embeddings %v, %v; want %v", item, got.Embeddings, err, want)
+				}
+			}
+			var n int
+			if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM embeddings`).Scan(&n); err != nil || n != 3 {
+				t.Errorf("embeddings rows = %d, %v; want 3 (one per model and text)", n, err)
+			}
+			st, err := s.Stats(ctx)
+			if err != nil || st.Documents != 4 || st.ByModel["m"] != 3 || st.ByModel["m-old"] != 1 {
+				t.Errorf("Stats = %+v, %v; want 4 documents, m: 3, m-old: 1", st, err)
+			}
+			sums, err := s.Tasks(ctx, "m")
+			if err != nil || len(sums) != 1 || sums[0].Rows != 3 {
+				t.Errorf("Tasks(m) = %+v, %v; want spam with 3 rows", sums, err)
+			}
+			if n, err := s.DeleteSource(ctx, src, []string{"e0"}); err != nil || n != 4 {
+				t.Fatalf("DeleteSource = %d, %v; want 4", n, err)
+			}
+			if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM embeddings`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("embeddings rows after deleting every document = %d, %v; want 0", n, err)
+			}
+		})
+	}
+}
+
+// embeddingsStep is the number of the schema steps before the one that
+// moves embeddings to their own table.
+func embeddingsStep(t *testing.T, m migrations) int {
+	for i, step := range m.steps {
+		if slices.Contains(step, migrateEmbeddings) {
+			return i
+		}
+	}
+	t.Fatal("no schema step moves the embeddings")
+	return 0
 }

@@ -56,6 +56,8 @@ func (mssqlDialect) queries() *queries {
 		finishIngest: `UPDATE ingests SET status = @p1, rows_ok = @p2, rows_rejected = @p3, error = @p4, updated_at = @p5
 			WHERE source_key = @p6 AND etag = @p7`,
 		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source_key = @p1 AND etag = @p2`,
+		ingestProgress: `UPDATE ingests SET rows_ok = @p1, updated_at = @p2
+			WHERE source_key = @p3 AND etag = @p4 AND attempts = @p5 AND status = N'running'`,
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source_key = @p1 AND d.item_key = @p2`,
@@ -63,14 +65,15 @@ func (mssqlDialect) queries() *queries {
 		// be deleted, and other label writers of it wait.
 		documentID:   `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE source_key = @p1 AND item_key = @p2`,
 		documentByID: `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE id = @p1`,
-		documentsByHash: `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK)
-			WHERE embedding_model = @p1 AND content_hash = @p2 ORDER BY id`,
+		documentsByHash: `SELECT id FROM documents AS d WITH (UPDLOCK, ROWLOCK) WHERE d.content_hash = @p2
+			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = @p1) ORDER BY id`,
 		labelOf:     `SELECT label FROM labels WHERE document_id = @p1 AND task = @p2`,
 		updateLabel: `UPDATE labels SET label = @p1, updated_at = @p2 WHERE document_id = @p3 AND task = @p4`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (@p1, @p2, @p3, @p4)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = @p1 AND task = @p2`,
-		scanPage: `SELECT TOP (@p3) id, embedding FROM documents
-			WHERE embedding_model = @p1 AND id > @p2 ORDER BY id`,
+		scanPage: `SELECT TOP (@p3) d.id, e.embedding FROM documents AS d
+			JOIN embeddings AS e ON e.content_hash = d.content_hash AND e.model = @p1
+			WHERE d.id > @p2 ORDER BY d.id`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
 		// One row per source, found on the narrow unique index
@@ -183,7 +186,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaSketches()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5(), mssqlSchemaSketches()},
 	}
 }
 
@@ -191,6 +194,8 @@ func mssqlMigrations() migrations {
 // claimers of one source queue on SQL Server; Babelfish ignores the hints,
 // and there the compare-and-swap updates (checked by rows affected) and
 // the unique keys (a lost insert race is retried) keep the outcome right.
+func (mssqlDialect) embeddingQueries() *embeddingQueries { return mssqlEmbeddingQueries() }
+
 func (mssqlDialect) versionQueries() *versionQueries {
 	return &versionQueries{
 		getClaim:    `SELECT etag, modified FROM sources WITH (UPDLOCK, HOLDLOCK) WHERE source_key = @p1`,
@@ -320,6 +325,46 @@ func mssqlSchemaV3() []string {
 			EXEC(N'`+alter+` COLLATE Latin1_General_100_BIN2 NOT NULL')`)
 	}
 	return out
+}
+
+// mssqlSchemaV4 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
+// older documents are neither grouped nor held out for testing. Groups
+// are only read back, never compared in SQL, so they need no index.
+func mssqlSchemaV4() []string {
+	return []string{
+		`ALTER TABLE documents ADD doc_group NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL
+			CONSTRAINT df_documents_doc_group DEFAULT N''`,
+		`ALTER TABLE documents ADD is_test BIT NOT NULL CONSTRAINT df_documents_is_test DEFAULT 0`,
+	}
+}
+
+// mssqlSchemaV5 is sqliteSchemaV4 on SQL Server: embeddings apart from
+// documents, one per (model, content hash), the old vectors moved there and
+// the documents' columns emptied, and the claims of re-embedding runs.
+func mssqlSchemaV5() []string {
+	return []string{
+		`CREATE TABLE embeddings (
+			model        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			content_hash NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			dim          INT            NOT NULL,
+			embedding    VARBINARY(MAX) NOT NULL, -- float32 little-endian
+			created_at   DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_embeddings PRIMARY KEY CLUSTERED (content_hash, model)
+		)`,
+		migrateEmbeddings,
+		`UPDATE documents SET embedding_model = N'', embedding = 0x, dim = 0`,
+		`DROP INDEX ix_documents_model_hash ON documents`,
+		`CREATE INDEX ix_documents_hash ON documents (content_hash)`,
+		`CREATE TABLE embedding_claims (
+			model        NVARCHAR(256) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			content_hash NVARCHAR(64)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			owner        NVARCHAR(64)  COLLATE Latin1_General_100_BIN2 NOT NULL, -- the run holding the claim
+			lease_until  DATETIME2(7)  NOT NULL,
+			CONSTRAINT pk_embedding_claims PRIMARY KEY CLUSTERED (model, content_hash)
+		)`,
+		`CREATE INDEX ix_embedding_claims_owner ON embedding_claims (owner)`,
+	}
 }
 
 // mssqlSchemaSketches adds the texts' lexical sketches (sketches.go):

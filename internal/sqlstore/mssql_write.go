@@ -7,6 +7,7 @@ import (
 	"time"
 
 	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -30,6 +31,7 @@ import (
 const mssqlCreateTemp = `
 IF OBJECT_ID(N'tempdb..#put_docs') IS NOT NULL DROP TABLE #put_docs;
 IF OBJECT_ID(N'tempdb..#put_labels') IS NOT NULL DROP TABLE #put_labels;
+IF OBJECT_ID(N'tempdb..#put_old') IS NOT NULL DROP TABLE #put_old;
 CREATE TABLE #put_docs (
 	seq             INT            NOT NULL,
 	id              BIGINT         NULL, -- documents.id, once known
@@ -41,9 +43,8 @@ CREATE TABLE #put_docs (
 	source_version  NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	content_hash    NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
 	text            NVARCHAR(MAX)  NOT NULL,
-	embedding_model NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
-	embedding       VARBINARY(MAX) NOT NULL,
-	dim             INT            NOT NULL,
+	doc_group       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+	is_test         BIT            NOT NULL,
 	PRIMARY KEY (seq)
 );
 CREATE TABLE #put_labels (
@@ -53,7 +54,10 @@ CREATE TABLE #put_labels (
 	task        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
 	label       NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NULL, -- NULL: remove
 	PRIMARY KEY (seq, task)
-);`
+);
+CREATE TABLE #put_old ( -- content hashes that rewritten documents held before
+	content_hash NVARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL PRIMARY KEY
+);` + mssqlCreateVectorTemp
 
 // mssqlMergeDocuments upserts #put_docs into documents; @p1 is the time.
 // The first statement looks every key up with UPDLOCK, HOLDLOCK: the
@@ -101,13 +105,19 @@ IF @existing > 0
 			WHERE p.seq = t.seq AND p.task = l.task AND p.label IS NOT NULL);
 
 IF @existing > 0
+	INSERT INTO #put_old (content_hash)
+	SELECT DISTINCT d.content_hash
+	FROM documents AS d
+	JOIN #put_docs AS t ON t.id = d.id
+	WHERE d.content_hash <> t.content_hash;
+
+IF @existing > 0
 	UPDATE d SET
 		source_version = t.source_version,
 		content_hash = t.content_hash,
 		text = t.text,
-		embedding_model = t.embedding_model,
-		embedding = t.embedding,
-		dim = t.dim,
+		doc_group = t.doc_group,
+		is_test = t.is_test,
 		updated_at = @p1
 	FROM documents AS d
 	JOIN #put_docs AS t ON t.id = d.id;
@@ -115,9 +125,9 @@ IF @existing > 0
 IF EXISTS (SELECT 1 FROM #put_docs WHERE id IS NULL)
 BEGIN
 	INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text,
-		embedding_model, embedding, dim, created_at, updated_at)
+		embedding_model, embedding, dim, doc_group, is_test, created_at, updated_at)
 	SELECT source_key, item_key, source, item, source_version, content_hash, text,
-		embedding_model, embedding, dim, @p1, @p1
+		N'', 0x, 0, doc_group, is_test, @p1, @p1
 	FROM #put_docs
 	WHERE id IS NULL
 	ORDER BY seq;
@@ -174,7 +184,81 @@ IF @existing > 0
 // whatever the driver does.
 const mssqlDropTemp = `
 DROP TABLE #put_docs;
-DROP TABLE #put_labels;`
+DROP TABLE #put_labels;
+DROP TABLE #put_old;
+DROP TABLE #put_emb;`
+
+// mssqlCreateVectorTemp creates #put_emb, the vectors to store.
+const mssqlCreateVectorTemp = `
+IF OBJECT_ID(N'tempdb..#put_emb') IS NOT NULL DROP TABLE #put_emb;
+CREATE TABLE #put_emb (
+	model        NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+	content_hash NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+	dim          INT            NOT NULL,
+	embedding    VARBINARY(MAX) NOT NULL,
+	PRIMARY KEY (content_hash, model)
+);`
+
+// mssqlInsertVectors stores the vectors of #put_emb that are not stored
+// yet, for hashes a document holds; @p1 is the time. The check is a seek
+// WITH (UPDLOCK, HOLDLOCK): the key stays locked to the end of the
+// transaction, so a concurrent writer of the same vector waits, and a
+// concurrent deletion of the hash's last document (which deletes its
+// vectors) is ordered with this one. @put counts the rows written.
+const mssqlInsertVectors = `
+SET XACT_ABORT ON;
+DECLARE @put INT;
+INSERT INTO embeddings (model, content_hash, dim, embedding, created_at)
+SELECT t.model, t.content_hash, t.dim, t.embedding, @p1
+FROM #put_emb AS t
+WHERE EXISTS (SELECT 1 FROM documents AS d WHERE d.content_hash = t.content_hash)
+	AND NOT EXISTS (SELECT 1 FROM embeddings AS e WITH (UPDLOCK, HOLDLOCK)
+		WHERE e.content_hash = t.content_hash AND e.model = t.model);
+SET @put = @@ROWCOUNT;`
+
+// mssqlDropOldOrphans deletes the vectors of the hashes that rewritten
+// documents held (#put_old) and no document holds any more.
+const mssqlDropOldOrphans = `
+DELETE e FROM embeddings AS e
+JOIN #put_old AS o ON o.content_hash = e.content_hash
+WHERE NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.content_hash = e.content_hash);`
+
+// putVectors stores the vectors that are missing (PutEmbeddings) and
+// returns how many it wrote.
+func (mssqlDialect) putVectors(ctx context.Context, tx *sql.Tx, vecs []rowcheck.Vector, now time.Time) (int, error) {
+	if _, err := tx.ExecContext(ctx, mssqlCreateVectorTemp); err != nil {
+		return 0, fmt.Errorf("create temporary table: %w", err)
+	}
+	if err := copyVectors(ctx, tx, vecs); err != nil {
+		return 0, err
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, mssqlInsertVectors+"\nDROP TABLE #put_emb;\nSELECT @put;", mssqlDialect{}.timeArg(now)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("insert vectors: %w", lostRace(err))
+	}
+	return n, nil
+}
+
+// copyVectors bulk-copies vecs into #put_emb.
+func copyVectors(ctx context.Context, tx *sql.Tx, vecs []rowcheck.Vector) error {
+	stmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_emb", mssql.BulkOptions{}, "model", "content_hash", "dim", "embedding"))
+	if err != nil {
+		return fmt.Errorf("bulk copy vectors: %w", err)
+	}
+	defer stmt.Close()
+	buf := make([]byte, 0, 4096)
+	for _, v := range vecs {
+		buf = AppendVector(buf[:0], v.Vec)
+		if _, err := stmt.ExecContext(ctx, v.Model, v.Hash, int64(len(v.Vec)), buf); err != nil {
+			return fmt.Errorf("bulk copy the %s vector of %s: %w", v.Model, v.Hash, err)
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return fmt.Errorf("bulk copy vectors: %w", err)
+	}
+	return nil
+}
 
 func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, mssqlCreateTemp); err != nil {
@@ -185,11 +269,14 @@ func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyh
 		return err
 	}
 	// One batch, one round trip, for the merge and the clean-up.
+	if err := copyVectors(ctx, tx, rowcheck.Vectors(docs)); err != nil {
+		return err
+	}
 	batch := mssqlMergeDocuments
 	if nLabels > 0 {
 		batch += mssqlMergeLabels
 	}
-	batch += mssqlDropTemp
+	batch += mssqlInsertVectors + mssqlDropOldOrphans + mssqlDropTemp
 	if _, err := tx.ExecContext(ctx, batch, d.timeArg(now)); err != nil {
 		return fmt.Errorf("merge documents: %w", lostRace(err))
 	}
@@ -212,19 +299,16 @@ func (d mssqlDialect) putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyh
 func copyDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document) (int, error) {
 	docStmt, err := tx.PrepareContext(ctx, mssql.CopyIn("#put_docs", mssql.BulkOptions{},
 		"seq", "is_new", "source_key", "item_key", "source", "item", "source_version", "content_hash", "text",
-		"embedding_model", "embedding", "dim"))
+		"doc_group", "is_test"))
 	if err != nil {
 		return 0, fmt.Errorf("bulk copy documents: %w", err)
 	}
 	defer docStmt.Close()
-	// The bulk copy encodes each row as it is added, so one buffer serves.
-	buf := make([]byte, 0, 4096)
 	for i, doc := range docs {
-		buf = AppendVector(buf[:0], doc.Embedding)
 		// is_new is sent rather than left to a column default, which a
 		// bulk copy applies or not depending on its options (KEEP_NULLS).
 		_, err := docStmt.ExecContext(ctx, int64(i), false, keyOf(doc.Source), keyOf(doc.Item), doc.Source, doc.Item,
-			doc.SourceVersion, doc.ContentHash, doc.Text, doc.EmbeddingModel, buf, int64(len(doc.Embedding)))
+			doc.SourceVersion, doc.ContentHash, doc.Text, doc.Group, doc.Test)
 		if err != nil {
 			return 0, fmt.Errorf("bulk copy item %q: %w", doc.Item, err)
 		}
@@ -270,16 +354,33 @@ const pruneBatch = 2000
 // pruneBatch deletes one batch (PruneSource runs each in a transaction
 // of its own): a failure part way leaves a prune that the next call
 // completes.
-func (mssqlDialect) pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (int, bool, error) {
-	res, err := tx.ExecContext(ctx, `DELETE TOP (@p3) FROM documents
-		WHERE source_key = @p1
-			AND (source_version <> @p2 OR DATALENGTH(source_version) <> DATALENGTH(@p2))`,
-		keyOf(source), keepVersion, pruneBatch)
-	if err != nil {
-		return 0, false, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), n == pruneBatch, err
+func (d mssqlDialect) pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (int, bool, error) {
+	n, err := d.deleteDocuments(ctx, tx, `source_key = @p2
+		AND (source_version <> @p3 OR DATALENGTH(source_version) <> DATALENGTH(@p3))`, keyOf(source), keepVersion)
+	return n, n == pruneBatch, err
+}
+
+// mssqlDeleteDocuments deletes up to @p1 documents matching the WHERE
+// clause that follows, and then the vectors of the hashes they held that
+// no document holds any more; it answers how many documents went.
+const mssqlDeleteDocuments = `
+SET XACT_ABORT ON;
+CREATE TABLE #gone (content_hash NVARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL);
+DELETE TOP (@p1) FROM documents OUTPUT deleted.content_hash INTO #gone
+WHERE %s;
+DECLARE @n INT = @@ROWCOUNT;
+DELETE e FROM embeddings AS e
+WHERE e.content_hash IN (SELECT content_hash FROM #gone)
+	AND NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.content_hash = e.content_hash);
+DROP TABLE #gone;
+SELECT @n;`
+
+// deleteDocuments deletes one batch of pruneBatch documents that match
+// where (whose parameters start at @p2) with their orphaned vectors.
+func (mssqlDialect) deleteDocuments(ctx context.Context, tx *sql.Tx, where string, args ...any) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, fmt.Sprintf(mssqlDeleteDocuments, where), append([]any{pruneBatch}, args...)...).Scan(&n)
+	return n, err
 }
 
 // deleteSource marks the ingests of the versions deleted, then deletes
@@ -298,19 +399,22 @@ func (d mssqlDialect) deleteSource(ctx context.Context, db *sql.DB, source strin
 		return 0, err
 	}
 	in, args = inList(d, 3, versions)
+	where := `source_key = @p2 AND source_version IN (` + in + `)`
 	total := 0
 	for {
-		res, err := db.ExecContext(ctx, `DELETE TOP (@p2) FROM documents
-			WHERE source_key = @p1 AND source_version IN (`+in+`)`,
-			append([]any{sk, pruneBatch}, args...)...)
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return total, err
 		}
-		n, err := res.RowsAffected()
+		n, err := d.deleteDocuments(ctx, tx, where, append([]any{sk}, args...)...)
+		if err == nil {
+			err = tx.Commit()
+		}
 		if err != nil {
+			tx.Rollback()
 			return total, err
 		}
-		total += int(n)
+		total += n
 		if n < pruneBatch {
 			return total, nil
 		}

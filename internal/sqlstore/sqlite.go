@@ -75,20 +75,24 @@ func (sqliteDialect) queries() *queries {
 		finishIngest: `UPDATE ingests SET status = ?, rows_ok = ?, rows_rejected = ?, error = ?, updated_at = ?
 			WHERE source = ? AND etag = ?`,
 		getIngest: `SELECT ` + ingestColumns + ` FROM ingests WHERE source = ? AND etag = ?`,
+		ingestProgress: `UPDATE ingests SET rows_ok = ?, updated_at = ?
+			WHERE source = ? AND etag = ? AND attempts = ? AND status = 'running'`,
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,
-		documentID:      `SELECT id FROM documents WHERE source = ? AND item = ?`,
-		documentByID:    `SELECT id FROM documents WHERE id = ?`,
-		documentsByHash: `SELECT id FROM documents WHERE embedding_model = ? AND content_hash = ? ORDER BY id`,
-		labelOf:         `SELECT label FROM labels WHERE document_id = ? AND task = ?`,
-		updateLabel:     `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
-		insertLabel:     `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
-		deleteLabel:     `DELETE FROM labels WHERE document_id = ? AND task = ?`,
-		// The unary + keeps the planner off the (embedding_model,
-		// content_hash) index: walking the rowid from the last id is what
-		// makes each page cheap.
-		scanPage:    `SELECT id, embedding FROM documents WHERE +embedding_model = ? AND id > ? ORDER BY id LIMIT ?`,
+		documentID:   `SELECT id FROM documents WHERE source = ? AND item = ?`,
+		documentByID: `SELECT id FROM documents WHERE id = ?`,
+		documentsByHash: `SELECT id FROM documents AS d WHERE content_hash = ?2
+			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = ?1) ORDER BY id`,
+		labelOf:     `SELECT label FROM labels WHERE document_id = ? AND task = ?`,
+		updateLabel: `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
+		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
+		deleteLabel: `DELETE FROM labels WHERE document_id = ? AND task = ?`,
+		// Walking the documents' rowid from the last id, each looking its
+		// vector up by key, is what makes each page cheap.
+		scanPage: `SELECT d.id, e.embedding FROM documents AS d CROSS JOIN embeddings AS e
+			ON e.content_hash = d.content_hash AND e.model = ?1
+			WHERE d.id > ?2 ORDER BY d.id LIMIT ?3`,
 		statsModels: statsModels,
 		statsLabels: statsLabels,
 		// The unique (source, item) index holds every source in order.
@@ -149,9 +153,11 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaSketches()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4(), sqliteSchemaSketches()},
 	}
 }
+
+func (sqliteDialect) embeddingQueries() *embeddingQueries { return sqliteEmbeddingQueries() }
 
 func (sqliteDialect) versionQueries() *versionQueries {
 	return &versionQueries{
@@ -244,6 +250,49 @@ func sqliteSchemaV2() []string {
 	) WITHOUT ROWID`,
 		`ALTER TABLE ingests ADD COLUMN modified TEXT NOT NULL DEFAULT ` + zero,
 		`ALTER TABLE ingests ADD COLUMN lease_until TEXT NOT NULL DEFAULT ` + zero,
+	}
+}
+
+// sqliteSchemaV3 keeps each document's validation group and test mark
+// (tinyhead.Document's Group and Test): an empty group is a group of its own, and
+// older documents are neither grouped nor held out for testing.
+func sqliteSchemaV3() []string {
+	return []string{
+		`ALTER TABLE documents ADD COLUMN doc_group TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE documents ADD COLUMN is_test INTEGER NOT NULL DEFAULT 0`,
+	}
+}
+
+// sqliteSchemaV4 stores embeddings apart from documents, one vector per
+// (model, content hash), so that a text can hold the vectors of several
+// models (see embeddings.go). The vectors of older databases move there;
+// documents keep their old embedding columns, emptied (dropping them
+// would rebuild the table, and a binary of the previous version still
+// running during a deployment would fail on every insert), and are
+// looked up by content hash instead of (model, content hash).
+// embedding_claims holds the texts a re-embedding run is working on.
+func sqliteSchemaV4() []string {
+	return []string{
+		`CREATE TABLE embeddings (
+		model        TEXT    NOT NULL,
+		content_hash TEXT    NOT NULL,
+		dim          INTEGER NOT NULL,
+		embedding    BLOB    NOT NULL, -- float32 little-endian
+		created_at   TEXT    NOT NULL,
+		PRIMARY KEY (content_hash, model)
+	)`,
+		migrateEmbeddings,
+		`UPDATE documents SET embedding_model = '', embedding = x'', dim = 0`,
+		`DROP INDEX documents_model_hash`,
+		`CREATE INDEX documents_hash ON documents (content_hash)`,
+		`CREATE TABLE embedding_claims (
+		model        TEXT NOT NULL,
+		content_hash TEXT NOT NULL,
+		owner        TEXT NOT NULL, -- the run holding the claim
+		lease_until  TEXT NOT NULL,
+		PRIMARY KEY (model, content_hash)
+	) WITHOUT ROWID`,
+		`CREATE INDEX embedding_claims_owner ON embedding_claims (owner)`,
 	}
 }
 

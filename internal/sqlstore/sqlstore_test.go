@@ -99,7 +99,7 @@ func TestScanEmbeddings(t *testing.T) {
 					model = "m2"
 				}
 				docs = append(docs, tinyhead.Document{Source: "incoming/scan", Item: itoa(i), Text: text,
-					EmbeddingModel: model, Embedding: []float32{float32(i), -float32(i)}})
+					Embeddings: map[string][]float32{model: {float32(i), -float32(i)}}})
 			}
 			if err := s.PutDocuments(ctx, docs); err != nil {
 				t.Fatal(err)
@@ -130,7 +130,7 @@ func TestScanEmbeddings(t *testing.T) {
 			}
 			want := 0
 			for _, d := range docs {
-				if d.EmbeddingModel == "m1" {
+				if d.Embeddings["m1"] != nil {
 					want++
 				}
 			}
@@ -157,13 +157,15 @@ func TestLimits(t *testing.T) {
 			s := d.open(t)
 			defer s.Close()
 			ctx := t.Context()
-			ok := tinyhead.Document{Source: "incoming/a", Item: "1", Text: "t", EmbeddingModel: "m", Embedding: []float32{1}}
+			ok := tinyhead.Document{Source: "incoming/a", Item: "1", Text: "t", Embeddings: map[string][]float32{"m": {1}}}
 			bad := map[string]func(d *tinyhead.Document){
 				"empty source": func(d *tinyhead.Document) { d.Source = "" },
 				"long source":  func(d *tinyhead.Document) { d.Source = strings.Repeat("s", rowcheck.MaxSourceLen+1) },
 				"long item":    func(d *tinyhead.Document) { d.Item = strings.Repeat("😀", rowcheck.MaxItemLen/2+1) },
-				"long model":   func(d *tinyhead.Document) { d.EmbeddingModel = strings.Repeat("m", rowcheck.MaxModelLen+1) },
-				"empty task":   func(d *tinyhead.Document) { d.Labels = map[string]string{"": "x"} },
+				"long model": func(d *tinyhead.Document) {
+					d.Embeddings = map[string][]float32{strings.Repeat("m", rowcheck.MaxModelLen+1): {1}}
+				},
+				"empty task": func(d *tinyhead.Document) { d.Labels = map[string]string{"": "x"} },
 				"long label": func(d *tinyhead.Document) {
 					d.Labels = map[string]string{"t": strings.Repeat("l", rowcheck.MaxLabelLen+1)}
 				},
@@ -210,8 +212,7 @@ func TestClear(t *testing.T) {
 			s := d.open(t)
 			defer s.Close()
 			ctx := t.Context()
-			doc := tinyhead.Document{Source: "incoming/c", Item: "1", Text: "t", EmbeddingModel: "m",
-				Embedding: []float32{1}, Labels: map[string]string{"k": "v"}}
+			doc := tinyhead.Document{Source: "incoming/c", Item: "1", Text: "t", Embeddings: map[string][]float32{"m": {1}}, Labels: map[string]string{"k": "v"}}
 			if err := s.PutDocuments(ctx, []tinyhead.Document{doc}); err != nil {
 				t.Fatal(err)
 			}
@@ -282,11 +283,11 @@ func TestOpenConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
-		AND name IN ('documents', 'labels', 'ingests', 'sources', 'models')`).Scan(&tables); err != nil {
+		AND name IN ('documents', 'labels', 'ingests', 'sources', 'models', 'embeddings', 'embedding_claims')`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 2 || tables != 5 {
-		t.Errorf("%d schema versions and %d tables, want 2 and 5", versions, tables)
+	if want := len(sqliteMigrations().steps); versions != want || tables != 7 {
+		t.Errorf("%d schema versions and %d tables, want %d and 7", versions, tables, want)
 	}
 }
 
@@ -312,7 +313,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 				var docs []tinyhead.Document
 				for j := range 50 {
 					docs = append(docs, tinyhead.Document{Source: "incoming/s" + itoa(i), Item: itoa(r*50 + j),
-						Text: "t", EmbeddingModel: "m", Embedding: []float32{1}, Labels: map[string]string{"k": "v"}})
+						Text: "t", Embeddings: map[string][]float32{"m": {1}}, Labels: map[string]string{"k": "v"}})
 				}
 				errs <- s.PutDocuments(t.Context(), docs)
 				// No lease: every call takes the version over.
@@ -349,7 +350,7 @@ func TestOpenMemory(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := t.Context()
-	d := tinyhead.Document{Source: "incoming/m", Item: "1", Text: "t", EmbeddingModel: "m", Embedding: []float32{1, 2}}
+	d := tinyhead.Document{Source: "incoming/m", Item: "1", Text: "t", Embeddings: map[string][]float32{"m": {1, 2}}}
 	if err := s.PutDocuments(ctx, []tinyhead.Document{d}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,14 @@ import (
 )
 
 const (
-	statsModels = `SELECT embedding_model, COUNT(*) FROM documents GROUP BY embedding_model`
+	statsDocuments = `SELECT COUNT(*) FROM documents`
+	statsModels    = `SELECT e.model, COUNT(*) FROM documents AS d
+		JOIN embeddings AS e ON e.content_hash = d.content_hash GROUP BY e.model`
 	statsLabels = `SELECT task, label, COUNT(*) FROM labels GROUP BY task, label`
 )
 
-// Stats counts documents per embedding model and labels per task and label.
+// Stats counts documents, those with a vector of each embedding model,
+// and labels per task and label.
 func (s *Store) Stats(ctx context.Context) (tinyhead.Stats, error) {
 	var st tinyhead.Stats
 	err := s.retry(ctx, func() error {
@@ -25,6 +28,9 @@ func (s *Store) Stats(ctx context.Context) (tinyhead.Stats, error) {
 
 func (s *Store) stats(ctx context.Context) (tinyhead.Stats, error) {
 	st := tinyhead.Stats{ByModel: map[string]int{}, Labels: map[string]map[string]int{}}
+	if err := s.db.QueryRowContext(ctx, statsDocuments).Scan(&st.Documents); err != nil {
+		return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx, s.q.statsModels)
 	if err != nil {
 		return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)
@@ -39,7 +45,6 @@ func (s *Store) stats(ctx context.Context) (tinyhead.Stats, error) {
 			return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)
 		}
 		st.ByModel[model] = n
-		st.Documents += n
 	}
 	if err := rows.Err(); err != nil {
 		return tinyhead.Stats{}, fmt.Errorf("count documents: %w", err)

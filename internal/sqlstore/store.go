@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -25,6 +26,7 @@ type Store struct {
 	d dialect
 	q *queries
 	v *versionQueries
+	e *embeddingQueries
 	r retrier
 	// ckpt checkpoints a SQLite WAL in the background; nil otherwise.
 	ckpt *checkpointer
@@ -44,6 +46,7 @@ type dialect interface {
 	sourceKey(source string) any
 	sourceArgs(source string) []any
 	versionQueries() *versionQueries
+	embeddingQueries() *embeddingQueries
 	timeArg(t time.Time) any
 	// param returns the n-th (1-based) placeholder.
 	param(n int) string
@@ -51,6 +54,9 @@ type dialect interface {
 
 	migrate(ctx context.Context, db *sql.DB) error
 	putDocuments(ctx context.Context, tx *sql.Tx, docs []tinyhead.Document, now time.Time) error
+	// putVectors stores the vectors that have none stored for their key,
+	// for hashes a document holds, and returns how many it wrote.
+	putVectors(ctx context.Context, tx *sql.Tx, vecs []rowcheck.Vector, now time.Time) (int, error)
 	// pruneBatch deletes documents of source not of keepVersion, all of
 	// them or a batch; more says there may be others left.
 	pruneBatch(ctx context.Context, tx *sql.Tx, source, keepVersion string) (n int, more bool, err error)
@@ -65,17 +71,20 @@ type dialect interface {
 type queries struct {
 	finishIngest string // status, rows_ok, rows_rejected, error, updated_at, ingestKey...
 	getIngest    string // ingestKey...
-	getDocument  string // docKey...
-	documentID   string // docKey...; locks the row until the transaction ends
-	// documentByID and documentsByHash (embedding_model, content_hash)
-	// find documents as documentID does, locking them.
+	// ingestProgress sets rows_ok of a running attempt.
+	ingestProgress string // rows_ok, updated_at, ingestKey..., attempts
+	getDocument    string // docKey...
+	documentID     string // docKey...; locks the row until the transaction ends
+	// documentByID and documentsByHash (model, content_hash: the
+	// documents of the text that hold a vector of model) find documents
+	// as documentID does, locking them.
 	documentByID    string // id
-	documentsByHash string // embedding_model, content_hash
+	documentsByHash string // model, content_hash
 	labelOf         string // document_id, task: the label
 	updateLabel     string // label, updated_at, document_id, task
 	insertLabel     string // document_id, task, label, updated_at
 	deleteLabel     string // document_id, task
-	scanPage        string // embedding_model, after id, page size
+	scanPage        string // model, after id, page size
 	statsModels     string
 	statsLabels     string
 	sources         string // distinct sources of documents, in byte order
@@ -148,7 +157,7 @@ func OpenWith(ctx context.Context, driver, dsn string, o Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", driver, err)
 	}
-	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries()}
+	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries(), e: d.embeddingQueries()}
 	s.r = newRetrier(o.RetryBudget, func(err error) bool { return isLostRace(err) || d.retryable(err) })
 	if err := s.retry(ctx, func() error { return w.PingContext(ctx) }); err != nil {
 		s.closeDBs()
@@ -250,7 +259,7 @@ func errorAs[T any](err error) (T, bool) {
 }
 
 // tables are tinyhead's tables, children before parents.
-var tables = []string{"labels", "documents", "ingests", "sources", "models", "sketches"}
+var tables = []string{"labels", "documents", "embeddings", "embedding_claims", "ingests", "sources", "models", "sketches"}
 
 // Clear deletes every row of tinyhead's tables (not the schema), in one
 // transaction: an empty store, as a new database would be. It is for

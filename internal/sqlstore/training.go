@@ -23,7 +23,7 @@ func (s *Store) Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary
 	q := `SELECT l.task, l.label, COUNT(*),
 			MAX(CASE WHEN l.updated_at > d.updated_at THEN l.updated_at ELSE d.updated_at END)
 		FROM labels l JOIN documents d ON d.id = l.document_id
-		WHERE d.embedding_model = ` + s.d.param(1) + `
+		JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ` + s.d.param(1) + `
 		GROUP BY l.task, l.label
 		ORDER BY l.task, l.label`
 	var out []tinyhead.TaskSummary
@@ -66,22 +66,24 @@ func (s *Store) Tasks(ctx context.Context, model string) ([]tinyhead.TaskSummary
 // Embedding lives in a buffer reused for the next page: fn copies what it
 // keeps, so that a scan of any size allocates one page.
 func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(tinyhead.LabeledRow) error) error {
-	cols := "d.id, d.source, d.item, l.label"
+	cols := "d.id, d.source, d.item, l.label, d.doc_group, d.is_test"
 	if withVectors {
-		cols += ", d.embedding"
+		cols += ", e.embedding"
 	}
 	var q string
 	if _, ok := s.d.(mssqlDialect); ok {
 		q = "SELECT TOP (@p4) " + cols + ` FROM labels l JOIN documents d ON d.id = l.document_id
-			WHERE l.task = @p1 AND d.embedding_model = @p2 AND d.id > @p3 ORDER BY d.id`
+			JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = @p2
+			WHERE l.task = @p1 AND d.id > @p3 ORDER BY d.id`
 	} else {
-		// Walk documents by rowid from the cursor and look each label up by
-		// primary key, so that a page costs only its own rows: CROSS JOIN fixes
-		// the join order and the unary + keeps SQLite off the model index.
-		// Left to itself SQLite starts from an index and sorts every row of
-		// the task for each page, which is quadratic in the task's size.
+		// Walk documents by rowid from the cursor and look each label and
+		// vector up by primary key, so that a page costs only its own rows:
+		// CROSS JOIN fixes the join order. Left to itself SQLite starts
+		// from an index and sorts every row of the task for each page,
+		// which is quadratic in the task's size.
 		q = "SELECT " + cols + ` FROM documents d CROSS JOIN labels l ON l.document_id = d.id
-			WHERE l.task = ? AND +d.embedding_model = ? AND d.id > ? ORDER BY d.id LIMIT ?`
+			CROSS JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ?2
+			WHERE l.task = ?1 AND d.id > ?3 ORDER BY d.id LIMIT ?4`
 	}
 	if err := rowcheck.TaskName(task); err != nil {
 		return fmt.Errorf("scan labelled rows of task %q: %w", task, err)
@@ -101,7 +103,7 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 			for rows.Next() {
 				var r tinyhead.LabeledRow
 				var emb sql.RawBytes
-				dest := []any{&r.ID, &r.Source, &r.Item, &r.Label}
+				dest := []any{&r.ID, &r.Source, &r.Item, &r.Label, &r.Group, &r.Test}
 				if withVectors {
 					dest = append(dest, &emb)
 				}
@@ -144,19 +146,23 @@ func (s *Store) ScanLabeled(ctx context.Context, task, model string, withVectors
 // idsPerQuery keeps IN lists under SQL Server's 2,100-parameter limit.
 const idsPerQuery = 1000
 
-// EmbeddingsByID returns the embeddings of the given documents; missing ids
-// are absent from the map.
-func (s *Store) EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error) {
+// EmbeddingsByID returns the embeddings of model of the given documents;
+// missing ids, and documents without a vector of model, are absent from
+// the map.
+func (s *Store) EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error) {
 	out := make(map[int64][]float32, len(ids))
 	for start := 0; start < len(ids); start += idsPerQuery {
 		chunk := ids[start:min(start+idsPerQuery, len(ids))]
 		marks := make([]string, len(chunk))
-		args := make([]any, len(chunk))
+		args := make([]any, len(chunk)+1)
+		args[0] = model
 		for i, id := range chunk {
-			marks[i] = s.d.param(i + 1)
-			args[i] = id
+			marks[i] = s.d.param(i + 2)
+			args[i+1] = id
 		}
-		q := "SELECT id, embedding FROM documents WHERE id IN (" + strings.Join(marks, ", ") + ")"
+		q := `SELECT d.id, e.embedding FROM documents d
+			JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ` + s.d.param(1) + `
+			WHERE d.id IN (` + strings.Join(marks, ", ") + ")"
 		err := s.retry(ctx, func() error {
 			rows, err := s.db.QueryContext(ctx, q, args...)
 			if err != nil {

@@ -16,23 +16,34 @@ import (
 	"time"
 )
 
-// Document is one text, its embedding and its labels.
+// Document is one text, its embeddings and its labels.
 //
 // A document's identity is (Source, Item): Source is the blob path it came
 // from (for example "incoming/reviews.csv") and Item is the item id given in
 // the file, or the row/line number when the file gives none.
 type Document struct {
-	ID             int64
-	Source         string
-	Item           string
-	SourceVersion  string // ETag of the blob version the row was last written from
-	ContentHash    string // ContentHash(Text)
-	Text           string
-	EmbeddingModel string
-	Embedding      []float32
+	ID            int64
+	Source        string
+	Item          string
+	SourceVersion string // ETag of the blob version the row was last written from
+	ContentHash   string // ContentHash(Text)
+	Text          string
+	// Embeddings holds the text's vector for each embedding model, by
+	// model id. The store keeps one vector per (model, content hash), so
+	// documents with the same text share it; writing a document adds the
+	// vectors of models it does not have yet and keeps the others.
+	Embeddings map[string][]float32
 	// Labels maps task → label. When writing, a task mapped to "" removes
 	// that task's label (an empty CSV cell in a newer version of a file).
-	Labels    map[string]string
+	Labels map[string]string
+	// Group names the related documents (passages of one text, messages
+	// of one thread) that the validation split keeps on one side; "" means
+	// the document is a group of its own (for a one-document file, its
+	// blob). Names are global: one group may span files.
+	Group string
+	// Test marks a held-out test document ("split": "test" in the file):
+	// training never trains or validates on it, only reports its score.
+	Test      bool
 	CreatedAt time.Time
 }
 
@@ -106,6 +117,9 @@ var (
 // Ingest is the record of one blob version: how re-deliveries and poison
 // files are recognised.
 type Ingest struct {
+	// ID numbers the records in the order they were created (ListIngests
+	// lists the newest first).
+	ID           int64
 	Source       string
 	ETag         string
 	Status       IngestStatus
@@ -158,6 +172,12 @@ type Store interface {
 	FinishIngest(ctx context.Context, in Ingest) error
 	// GetIngest returns the record of one blob version, or ErrNotFound.
 	GetIngest(ctx context.Context, source, etag string) (Ingest, error)
+	// IngestProgress records how many rows the running attempt number
+	// attempt has stored so far (RowsOK), so that a watcher sees it move.
+	// An attempt that no longer holds the version changes nothing; that is
+	// no error (its next write will fail on its own).
+	IngestProgress(ctx context.Context, source, etag string, attempt, rowsOK int) error
+	IngestLister
 
 	// EmbeddingsByHash returns the stored embeddings, for the given model,
 	// of whichever of the content hashes are already known.
@@ -179,8 +199,8 @@ type Store interface {
 	// knows: those of its documents and of its ingest records, sorted.
 	SourceVersions(ctx context.Context, source string) ([]string, error)
 	// DeleteSource deletes the documents of source written by one of
-	// versions (their labels go with them; embeddings are stored in the
-	// documents, so none is left that no document uses) and marks the
+	// versions (their labels go with them, and the embeddings that no
+	// document uses any more) and marks the
 	// ingest records of those versions IngestDeleted, so that an attempt
 	// at one of them that begins later does nothing. Rows and records of
 	// other versions are kept: taking versions from SourceVersions before
@@ -200,8 +220,27 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	TrainingData
+	Backfill
 	SketchStore
 	Close() error
+}
+
+// IngestFilter selects ingest records to list.
+type IngestFilter struct {
+	Source string       // only this source's versions ("": every source)
+	Status IngestStatus // only records of this status ("": every status)
+	Before int64        // only records whose ID is smaller (0: from the newest): the next page
+	Limit  int          // at most this many (0: MaxIngestsListed)
+}
+
+// MaxIngestsListed bounds one ListIngests call.
+const MaxIngestsListed = 1000
+
+// IngestLister lists ingest records.
+type IngestLister interface {
+	// ListIngests returns the records that f selects, newest (highest ID)
+	// first.
+	ListIngests(ctx context.Context, f IngestFilter) ([]Ingest, error)
 }
 
 // SketchStore keeps the texts' lexical sketches (internal/sketch), encoded
@@ -223,7 +262,8 @@ type SketchStore interface {
 // Stats summarises the store's contents.
 type Stats struct {
 	Documents int
-	// ByModel counts documents per embedding model.
+	// ByModel counts, per embedding model, the documents that hold a
+	// vector of it.
 	ByModel map[string]int
 	// Labels counts labelled documents per task and label.
 	Labels map[string]map[string]int
@@ -247,6 +287,9 @@ type LabeledRow struct {
 	Source string
 	Item   string
 	Label  string
+	// Group and Test are the document's (see Document).
+	Group string
+	Test  bool
 	// Embedding is nil when the caller asked for keys only.
 	Embedding []float32
 }
@@ -282,8 +325,9 @@ type TrainingData interface {
 	// valid only while fn runs (the store reuses its memory): fn copies
 	// what it keeps.
 	ScanLabeled(ctx context.Context, task, model string, withVectors bool, fn func(LabeledRow) error) error
-	// EmbeddingsByID returns the embeddings of the given documents.
-	EmbeddingsByID(ctx context.Context, ids []int64) (map[int64][]float32, error)
+	// EmbeddingsByID returns the embeddings, by model, of the given
+	// documents; documents without one are absent.
+	EmbeddingsByID(ctx context.Context, model string, ids []int64) (map[int64][]float32, error)
 	// RecordModel adds a trained model to the models table.
 	RecordModel(ctx context.Context, m ModelRecord) error
 	// PromoteModel marks a task's promoted version (and no other).

@@ -3,6 +3,7 @@ package training
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -83,7 +84,7 @@ func BenchmarkFeatures(b *testing.B) {
 						if err := blobs.EnsureContainer(ctx, "models"); err != nil {
 							b.Fatal(err)
 						}
-						svc := &Service{Store: store, Embedding: emb, Log: log,
+						svc := &Service{Store: store, Embedders: tinyhead.Embedders{emb}, Log: log,
 							Registry: &registry.Registry{Blobs: blobs, Container: "models", Runtime: inmem.Runtime, Log: log}}
 						var err error
 						if o, err = svc.Train(ctx, ft.task, Request{Config: mlp.Config{Features: features, Seed: seed}}); err != nil {
@@ -149,3 +150,6 @@ type benchEmbedding struct{}
 
 func (benchEmbedding) ModelID() string { return onnxembed.USELiteID }
 func (benchEmbedding) Dim() int        { return 512 }
+func (benchEmbedding) Embed(context.Context, []string) ([][]float32, error) {
+	return nil, errors.New("the benchmark trains on stored embeddings only")
+}

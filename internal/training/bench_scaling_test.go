@@ -133,8 +133,8 @@ func writeSynthetic(b *testing.B, path string, n int) *sqlstore.Store {
 			docs = append(docs, tinyhead.Document{
 				Source: syntheticSource, Item: strconv.Itoa(j), SourceVersion: "v1",
 				ContentHash: tinyhead.ContentHash(text), Text: text,
-				EmbeddingModel: scalingModel, Embedding: x[j*dim : (j+1)*dim],
-				Labels: map[string]string{"synthetic": "c" + strconv.Itoa(int(y[j]))},
+				Embeddings: map[string][]float32{scalingModel: x[j*dim : (j+1)*dim]},
+				Labels:     map[string]string{"synthetic": "c" + strconv.Itoa(int(y[j]))},
 			})
 		}
 		if err := store.PutDocuments(ctx, docs); err != nil {

@@ -18,6 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tinyhead/tinyhead/internal/dataset"
@@ -60,17 +63,14 @@ type Registry interface {
 	LoadHead(ctx context.Context, task, version string) (*registry.Head, error)
 }
 
-// EmbeddingModel names the embeddings a training reads.
-type EmbeddingModel interface {
-	ModelID() string
-	Dim() int
-}
-
 // Service trains classifiers and moves the tasks' current versions.
 type Service struct {
-	Store     Store
-	Registry  Registry
-	Embedding EmbeddingModel
+	Store    Store
+	Registry Registry
+	// Embedders are the embedding models a task may train on (a request's
+	// "embedding_model"), the default first. Training reads only their
+	// ids and dimensions.
+	Embedders tinyhead.Embedders
 	Log       *slog.Logger
 	// ValFraction is the share of documents held out for validation
 	// (default 0.2), chosen by a stable hash of their identity.
@@ -90,38 +90,64 @@ type Request struct {
 	// defaults. features defaults to mlp.DefaultFeatures ("embedding"
 	// with from_sql, which cannot hold the sketches).
 	mlp.Config
+	// Metric is what the new version is compared with the current one
+	// by: "accuracy", "macro_f1" or "f1:<label>" (a label of the task).
+	// By default the current version's metric, else macro-F1 on an
+	// imbalanced task and accuracy otherwise (mlp.Imbalanced).
+	Metric string `json:"metric,omitempty"`
 	// Force promotes the new model even if it is worse than the current one.
 	Force bool `json:"force,omitempty"`
 	// FromSQL samples every mini-batch from the database instead of loading
 	// the training matrix into memory (for tables larger than memory).
 	FromSQL bool `json:"from_sql,omitempty"`
+	// EmbeddingModel is the embedding model to train on, one of those
+	// configured; "" is the default. The version records it, and Classify
+	// embeds with it.
+	EmbeddingModel string `json:"embedding_model,omitempty"`
 }
 
 // Outcome is what a training run produced; the Train function answers it.
 type Outcome struct {
-	Task           string           `json:"task"`
-	Version        string           `json:"version"`
-	Promoted       bool             `json:"promoted"`
-	Reason         string           `json:"reason"`
-	Labels         []string         `json:"labels"`
-	Metrics        mlp.Metrics      `json:"metrics"`
-	Previous       *Comparison      `json:"previous,omitempty"`
-	Rows           registry.Rows    `json:"rows"`
-	Timings        registry.Timings `json:"timings"`
-	Hyperparams    mlp.Config       `json:"hyperparameters"`
-	Parameters     int              `json:"parameters"`
-	Files          registry.Files   `json:"files"`
-	EmbeddingModel string           `json:"embedding_model"`
+	Task     string   `json:"task"`
+	Version  string   `json:"version"`
+	Promoted bool     `json:"promoted"`
+	Reason   string   `json:"reason"`
+	Labels   []string `json:"labels"`
+	// Metrics are the validation scores, Test the test rows' (rows marked
+	// "split": "test", which training never sees) when there are any.
+	Metrics mlp.Metrics  `json:"metrics"`
+	Test    *mlp.Metrics `json:"test,omitempty"`
+	// Threshold is a binary task's decision threshold (Classify applies it).
+	Threshold      *registry.Threshold `json:"threshold,omitempty"`
+	Promotion      Promotion           `json:"promotion"`
+	Previous       *Comparison         `json:"previous,omitempty"`
+	Rows           registry.Rows       `json:"rows"`
+	Timings        registry.Timings    `json:"timings"`
+	Hyperparams    mlp.Config          `json:"hyperparameters"`
+	Parameters     int                 `json:"parameters"`
+	Files          registry.Files      `json:"files"`
+	EmbeddingModel string              `json:"embedding_model"`
 	// Warning says what went wrong after the outcome was decided and
 	// stored (the models table's mirror could not be updated).
 	Warning string `json:"warning,omitempty"`
 }
 
-// Comparison is the current model evaluated on the new validation set.
+// Comparison is the current model evaluated on the new validation set
+// (and test rows), deciding as it does when it serves.
 type Comparison struct {
 	Version  string  `json:"version"`
 	Accuracy float64 `json:"accuracy"`
 	MacroF1  float64 `json:"macro_f1"`
+	// Score is the promotion metric.
+	Score float64      `json:"score"`
+	Test  *mlp.Metrics `json:"test,omitempty"`
+}
+
+// storedMetrics is the metrics JSON of model.json and the models table:
+// the validation scores, and the test rows' under "test".
+type storedMetrics struct {
+	mlp.Metrics
+	Test *mlp.Metrics `json:"test,omitempty"`
 }
 
 func (s *Service) log() *slog.Logger {
@@ -164,7 +190,11 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if err := tinyhead.CheckTaskName(task); err != nil {
 		return nil, err
 	}
-	sum, err := Summary(ctx, s.Store, task, s.Embedding.ModelID())
+	emb, err := s.Embedders.Lookup(req.EmbeddingModel)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := Summary(ctx, s.Store, task, emb.ModelID())
 	if err != nil {
 		return nil, err
 	}
@@ -192,25 +222,41 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if sketches && req.FromSQL {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: features %q read the texts' sketches, which training holds in memory: use features \"embedding\" with from_sql", cfg.Features)
 	}
+	if cfg.ClassWeights != nil {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: class_weights are computed from the rows; set class_weight to %q or %q",
+			mlp.ClassWeightBalanced, mlp.ClassWeightNone)
+	}
+	if req.Metric != "" {
+		if _, err := mlp.ParseMetric(req.Metric, slices.Sorted(maps.Keys(sum.Labels))); err != nil {
+			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "task %s: %w", task, err)
+		}
+	}
 	unlock, err := s.Registry.Lock(ctx, task)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	s.log().Info("training started", "task", task, "rows", sum.Rows, "classes", len(sum.Labels), "steps", cfg.Steps, "from_sql", req.FromSQL)
+	s.log().Info("training started", "task", task, "rows", sum.Rows, "classes", len(sum.Labels), "steps", cfg.Steps,
+		"from_sql", req.FromSQL, "embedding_model", emb.ModelID())
 	cur, curETag, curProblem, err := s.current(ctx, task)
 	if err != nil {
 		return nil, err
 	}
 
 	ds, err := dataset.Load(ctx, s.Store, sum, dataset.Options{
-		Model: s.Embedding.ModelID(), Dim: s.Embedding.Dim(), ValFraction: s.valFraction(), FromSQL: req.FromSQL})
+		Model: emb.ModelID(), Dim: emb.Dim(), ValFraction: s.valFraction(), FromSQL: req.FromSQL})
 	if err != nil {
 		return nil, err
 	}
 	if err := ds.Check(task); err != nil {
 		return nil, err
 	}
+	imbalanced, imbalance := balance(ds)
+	metric, metricReason, err := chooseMetric(req.Metric, s.recordedMetric(ctx, task, cur.Version), cur.Version, ds, imbalanced)
+	if err != nil {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "task %s: %w", task, err)
+	}
+	cfg = withClassWeights(cfg, ds, imbalanced)
 	if sketches {
 		if err := s.loadSketches(ctx, task, ds); err != nil {
 			return nil, err
@@ -234,24 +280,42 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		}
 	}
 	trained := time.Now()
-	metrics, err := ds.Evaluate(ctx, s.Store, model)
+	man := &registry.Manifest{
+		Task: task, Version: registry.NewVersion(start), CreatedAt: start.UTC(), Labels: ds.Labels,
+		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Sketch: sketchVersion(model), Parameters: model.ParamCount(),
+		Rows:   registry.Rows{Train: ds.TrainRows, Validation: ds.ValRows, Test: ds.TestRows},
+		Data:   registry.DataVersion{Rows: sum.Rows, LastChange: sum.LastChange},
+		Metric: string(metric),
+	}
+	predict := dataset.ModelPredict(model)
+	valProbs, err := ds.Probabilities(ctx, s.Store, dataset.Validation, model.Classes, predict)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate task %s: %w", task, err)
 	}
+	man.Threshold = threshold(ds, valProbs, metric)
+	scores, err := scoreHeldOut(ctx, ds, s.Store, man, predict, valProbs)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate task %s: %w", task, err)
+	}
+	metrics := scores.val
 
 	out := &Outcome{
 		Task:           task,
-		Version:        registry.NewVersion(start),
+		Version:        man.Version,
 		Labels:         ds.Labels,
 		Metrics:        metrics,
-		Rows:           registry.Rows{Train: ds.TrainRows, Validation: ds.ValRows},
+		Test:           scores.test,
+		Threshold:      man.Threshold,
+		Rows:           man.Rows,
 		Hyperparams:    cfg,
-		Parameters:     model.ParamCount(),
+		Parameters:     man.Parameters,
 		EmbeddingModel: ds.EmbeddingModel,
+		Promotion: Promotion{Metric: metric, MetricReason: metricReason, Imbalance: imbalance,
+			Score: metric.Score(metrics, ds.Labels)},
 	}
 	if curProblem != "" {
 		out.Promoted, out.Reason = true, curProblem
-	} else if out.Promoted, out.Reason, out.Previous, err = s.decide(ctx, task, cur.Version, ds, metrics, req.Force); err != nil {
+	} else if err = s.decide(ctx, task, cur.Version, ds, out, req.Force); err != nil {
 		return nil, err
 	}
 
@@ -271,23 +335,22 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if err != nil {
 		return nil, fmt.Errorf("encode hyperparameters of %s: %w", task, err)
 	}
-	mj, err := json.Marshal(metrics)
+	mj, err := json.Marshal(storedMetrics{Metrics: metrics, Test: scores.test})
 	if err != nil {
 		return nil, fmt.Errorf("encode metrics of %s: %w", task, err)
 	}
-	man := &registry.Manifest{
-		Task: task, Version: out.Version, CreatedAt: start.UTC(), Labels: ds.Labels,
-		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Sketch: sketchVersion(model), Parameters: out.Parameters,
-		Hyperparams: hp, Metrics: mj, Rows: out.Rows,
-		Data: registry.DataVersion{Rows: sum.Rows, LastChange: sum.LastChange},
+	pj, err := json.Marshal(out.Promotion)
+	if err != nil {
+		return nil, fmt.Errorf("encode promotion of %s: %w", task, err)
 	}
+	man.Hyperparams, man.Metrics, man.Promotion = hp, mj, pj
 	man.Timings = registry.Timings{Load: out.Timings.Load, Train: out.Timings.Train, Total: time.Since(start).Seconds()}
 	if err := s.Registry.Save(ctx, man, model.ONNX().Marshal(), png); err != nil {
 		return nil, err
 	}
 	out.Files = man.Files
 	if err := s.Store.RecordModel(ctx, tinyhead.ModelRecord{Task: task, Version: out.Version, CreatedAt: start.UTC(),
-		Rows: ds.TrainRows + ds.ValRows, Metrics: string(mj), BlobPath: man.Files.ONNX}); err != nil {
+		Rows: ds.TrainRows + ds.ValRows + ds.TestRows, Metrics: string(mj), BlobPath: man.Files.ONNX}); err != nil {
 		return nil, fmt.Errorf("record model %s/%s: %w", task, out.Version, err)
 	}
 	if out.Promoted {
@@ -299,7 +362,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	}
 	out.Timings.Total = time.Since(start).Seconds()
 	s.log().Info("trained", "task", task, "version", out.Version, "accuracy", metrics.Accuracy, "macro_f1", metrics.MacroF1,
-		"rows", ds.TrainRows+ds.ValRows, "train_s", out.Timings.Train, "promoted", out.Promoted, "reason", out.Reason)
+		"metric", metric, "score", out.Promotion.Score, "rows", ds.TrainRows+ds.ValRows+ds.TestRows, "train_s", out.Timings.Train, "promoted", out.Promoted, "reason", out.Reason)
 	return out, nil
 }
 
@@ -324,77 +387,95 @@ func (s *Service) current(ctx context.Context, task string) (cur registry.Curren
 	return cur, etag, "", nil
 }
 
-// decide says whether the new model replaces the current one: it must not
-// be worse on the same validation set. The current model is run on the new
-// validation rows the way Classify runs it. A current model that is gone or
-// unusable for good (missing artifacts, a file that cannot be loaded, other
-// embeddings) is replaced, and the reason says so; any other failure to
-// score it fails the decision, so that a passing storage error never
-// promotes an unchecked model.
-func (s *Service) decide(ctx context.Context, task, curVersion string, ds *dataset.Dataset, m mlp.Metrics, force bool) (bool, string, *Comparison, error) {
+// recordedMetric is the promotion metric the task's current version
+// recorded, or "" (none, or its manifest cannot be read: decide deals
+// with that).
+func (s *Service) recordedMetric(ctx context.Context, task, curVersion string) string {
 	if curVersion == "" {
-		return true, "first model of the task", nil, nil
+		return ""
 	}
-	prev, err := s.scoreVersion(ctx, task, curVersion, ds)
+	man, err := s.Registry.Manifest(ctx, task, curVersion)
+	if err != nil {
+		return ""
+	}
+	return man.Metric
+}
+
+// decide says whether the new model replaces the current one: it must not
+// be worse by out's promotion metric on the same validation rows. The
+// current model is run on the new validation rows and decides the way
+// Classify runs it (its own threshold, on its own embedding model's
+// vectors of those rows, so that versions trained on different embedding
+// models are compared on the same split). It fills out's Promoted,
+// Reason, Previous and Promotion. A current model that is gone or
+// unusable for good (missing artifacts, a file that cannot be loaded, an
+// embedding model that is not configured or has not embedded every
+// validation row) is replaced, and the reason says so; any other failure
+// to score it fails the decision, so that a passing storage error never
+// promotes an unchecked model.
+func (s *Service) decide(ctx context.Context, task, curVersion string, ds *dataset.Dataset, out *Outcome, force bool) error {
+	if curVersion == "" {
+		out.Promoted, out.Reason = true, "first model of the task"
+		return nil
+	}
+	prev, err := s.scoreVersion(ctx, task, curVersion, ds, out.Promotion.Metric)
 	switch {
 	case errors.Is(err, tinyhead.ErrNotFound), errors.Is(err, tinyhead.ErrInvalid):
 		s.log().Warn("the current model cannot be used; the new version replaces it", "task", task, "version", curVersion, "error", err)
-		return true, fmt.Sprintf("the current model %s cannot be used (%v); replaced", curVersion, err), nil, nil
+		out.Promoted, out.Reason = true, fmt.Sprintf("the current model %s cannot be used (%v); replaced", curVersion, err)
+		return nil
 	case err != nil:
 		if tinyhead.KindOf(err) == nil {
 			err = tinyhead.WithKind(tinyhead.ErrUnavailable, err)
 		}
-		return false, "", nil, fmt.Errorf("score the current model %s/%s on the new validation rows (nothing was promoted; retry): %w", task, curVersion, err)
+		return fmt.Errorf("score the current model %s/%s on the new validation rows (nothing was promoted; retry): %w", task, curVersion, err)
 	}
+	p := &out.Promotion
+	out.Previous, p.Previous, p.Tie = prev, &prev.Score, p.Score == prev.Score
+	name := strings.ReplaceAll(string(p.Metric), "_", "-")
 	switch {
 	case force:
-		return true, "forced", prev, nil
-	case m.Accuracy >= prev.Accuracy:
-		return true, fmt.Sprintf("validation accuracy %.4f is not worse than the current model's %.4f", m.Accuracy, prev.Accuracy), prev, nil
+		out.Promoted, out.Reason = true, "forced"
+	case p.Score >= prev.Score:
+		out.Promoted, out.Reason = true, fmt.Sprintf("validation %s %.4f is not worse than the current model's %.4f", name, p.Score, prev.Score)
 	default:
-		return false, fmt.Sprintf("validation accuracy %.4f is worse than the current model's %.4f (use force to promote anyway)", m.Accuracy, prev.Accuracy), prev, nil
+		out.Promoted, out.Reason = false, fmt.Sprintf("validation %s %.4f is worse than the current model's %.4f (use force to promote anyway)", name, p.Score, prev.Score)
 	}
+	return nil
 }
 
-// scoreVersion scores a stored version on ds's validation rows. Rows
-// whose label the version does not know count as errors.
-func (s *Service) scoreVersion(ctx context.Context, task, version string, ds *dataset.Dataset) (*Comparison, error) {
+// scoreVersion scores a stored version on ds's validation (and test)
+// rows, deciding as it does when it serves. Rows whose label the version
+// does not know count as errors.
+func (s *Service) scoreVersion(ctx context.Context, task, version string, ds *dataset.Dataset, metric mlp.Metric) (*Comparison, error) {
 	h, err := s.Registry.LoadHead(ctx, task, version)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	if h.Manifest.EmbeddingModel != ds.EmbeddingModel || h.Manifest.EmbeddingDim != ds.Dim {
-		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %s (%d-d) embeddings, not %s (%d-d)",
-			h.Manifest.EmbeddingModel, h.Manifest.EmbeddingDim, ds.EmbeddingModel, ds.Dim)
+	man := h.Manifest
+	emb, err := s.Embedders.Lookup(man.EmbeddingModel)
+	if err != nil {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %s embeddings: %w", man.EmbeddingModel, err)
 	}
-	if h.Manifest.Sketch != "" {
-		if h.Manifest.Sketch != sketch.Version {
-			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it reads %s sketches, not %s", h.Manifest.Sketch, sketch.Version)
+	if emb.Dim() != man.EmbeddingDim {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %d-d %s embeddings; the model configured under that id is %d-d",
+			man.EmbeddingDim, man.EmbeddingModel, emb.Dim())
+	}
+	if man.Sketch != "" {
+		if man.Sketch != sketch.Version {
+			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it reads %s sketches, not %s", man.Sketch, sketch.Version)
 		}
 		if err := s.loadSketches(ctx, task, ds); err != nil {
 			return nil, err
 		}
 	}
-	best, err := ds.PredictValidation(ctx, s.Store, len(h.Manifest.Labels), h.Predict)
+	sc, err := scoreHeldOut(ctx, ds, s.Store, h.Manifest, h.Predict, nil)
 	if err != nil {
 		return nil, err
 	}
-	// Map its labels onto the new label indices; unknown labels get -1.
-	mapped := make([]int32, len(h.Manifest.Labels))
-	for i, l := range h.Manifest.Labels {
-		if y, ok := ds.LabelIndex(l); ok {
-			mapped[i] = y
-		} else {
-			mapped[i] = -1
-		}
-	}
-	pred := make([]int32, ds.ValRows)
-	for i, b := range best {
-		pred[i] = mapped[b]
-	}
-	acc, f1 := mlp.Score(ds.ValY, pred, len(ds.Labels))
-	return &Comparison{Version: version, Accuracy: acc, MacroF1: f1}, nil
+	return &Comparison{Version: version, Accuracy: sc.val.Accuracy, MacroF1: sc.val.MacroF1,
+		Score: metric.Score(sc.val, ds.Labels), Test: sc.test}, nil
 }
 
 // promote points current.json at version — the promotion itself, which

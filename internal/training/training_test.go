@@ -50,7 +50,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) restart() {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.reg = &registry.Registry{Blobs: e.blobs, Container: "models", Runtime: inmem.Runtime, Log: log}
-	e.svc = &training.Service{Store: e.store, Registry: e.reg, Embedding: e.emb, Log: log}
+	e.svc = &training.Service{Store: e.store, Registry: e.reg, Embedders: tinyhead.Embedders{e.emb}, Log: log}
 }
 
 // addRows stores n labelled documents of task from source, with
@@ -63,8 +63,8 @@ func (e *env) addRows(task, source string, labels []string, n int, seed uint64) 
 		text := fmt.Sprintf("%s %s %d %d", task, source, seed, i)
 		docs[i] = tinyhead.Document{
 			Source: "incoming/" + source, Item: fmt.Sprint(i), SourceVersion: "v1",
-			ContentHash: tinyhead.ContentHash(text), Text: text, EmbeddingModel: e.emb.ModelID(),
-			Embedding: x[i*dim : (i+1)*dim], Labels: map[string]string{task: labels[y[i]]},
+			ContentHash: tinyhead.ContentHash(text), Text: text,
+			Embeddings: map[string][]float32{e.emb.ModelID(): x[i*dim : (i+1)*dim]}, Labels: map[string]string{task: labels[y[i]]},
 		}
 	}
 	if err := e.store.PutDocuments(e.t.Context(), docs); err != nil {
@@ -426,7 +426,7 @@ func TestTrainErrors(t *testing.T) {
 	// A label with one row cannot have rows on both sides of the split.
 	e.addRows("lonely", "d.jsonl", binary, 60, 4)
 	lone := tinyhead.Document{Source: "incoming/e.jsonl", Item: "1", SourceVersion: "v1", ContentHash: tinyhead.ContentHash("lone"),
-		Text: "lone", EmbeddingModel: e.emb.ModelID(), Embedding: make([]float32, dim), Labels: map[string]string{"lonely": "rare"}}
+		Text: "lone", Embeddings: map[string][]float32{e.emb.ModelID(): make([]float32, dim)}, Labels: map[string]string{"lonely": "rare"}}
 	if err := e.store.PutDocuments(t.Context(), []tinyhead.Document{lone}); err != nil {
 		t.Fatal(err)
 	}
@@ -550,5 +550,53 @@ func TestNightlyStopsOnCancel(t *testing.T) {
 	cancel()
 	if _, err := e.svc.RetrainChanged(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("RetrainChanged on a canceled context = %v", err)
+	}
+}
+
+// TestTrainOnAnotherEmbeddingModel: a task trains on the embedding model a
+// request names, the version records it, the current version (of the
+// default model) is scored on its own vectors of the same validation rows,
+// an unconfigured model is refused, and the nightly run retrains the task
+// on its current version's model.
+func TestTrainOnAnotherEmbeddingModel(t *testing.T) {
+	e := newEnv(t)
+	other := inmem.NewEmbedder(dim / 2)
+	e.svc.Embedders = tinyhead.Embedders{e.emb, other}
+	labels := []string{"ham", "spam"}
+	x, y := mlptest.Spec{N: 200, Dim: dim, Classes: 2, Noise: 0.4, Seed: 3}.Generate()
+	docs := make([]tinyhead.Document, 200)
+	for i := range docs {
+		text := fmt.Sprint("text ", i)
+		docs[i] = tinyhead.Document{Source: "incoming/two.jsonl", Item: fmt.Sprint(i), SourceVersion: "v1", Text: text,
+			Embeddings: map[string][]float32{
+				e.emb.ModelID(): x[i*dim : (i+1)*dim],
+				other.ModelID(): x[i*dim : i*dim+dim/2], // half the dimensions: still separable
+			},
+			Labels: map[string]string{"spam": labels[y[i]]}}
+	}
+	if err := e.store.PutDocuments(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	first := e.train("spam", training.Request{})
+	if first.EmbeddingModel != e.emb.ModelID() {
+		t.Fatalf("default training used %s, want %s", first.EmbeddingModel, e.emb.ModelID())
+	}
+	second := e.train("spam", training.Request{EmbeddingModel: other.ModelID(), Force: true})
+	if second.EmbeddingModel != other.ModelID() || e.manifest("spam", second.Version).EmbeddingDim != dim/2 {
+		t.Fatalf("training on %s recorded %s", other.ModelID(), second.EmbeddingModel)
+	}
+	if second.Previous == nil || second.Previous.Version != first.Version || second.Previous.Accuracy != first.Metrics.Accuracy {
+		t.Errorf("previous = %+v; want %s scored on the same validation rows (accuracy %v)", second.Previous, first.Version, first.Metrics.Accuracy)
+	}
+	if _, err := e.svc.Train(t.Context(), "spam", training.Request{EmbeddingModel: "nope"}); !errors.Is(err, tinyhead.ErrInvalid) || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("training on an unconfigured model: %v, want ErrInvalid naming it", err)
+	}
+	e.addRows("spam", "more.jsonl", labels, 20, 9) // the default model's vectors only
+	res, err := e.svc.RetrainChanged(t.Context())
+	if err != nil || len(res) != 1 {
+		t.Fatalf("nightly = %+v, %v", res, err)
+	}
+	if res[0].Action != "skipped" {
+		t.Errorf("nightly: %+v; want skipped: the task's model (%s) has no new rows", res[0], other.ModelID())
 	}
 }

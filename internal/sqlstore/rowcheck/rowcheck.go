@@ -5,8 +5,11 @@
 package rowcheck
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"unicode/utf16"
 
@@ -28,6 +31,7 @@ const (
 	MaxTaskLen    = 256
 	MaxLabelLen   = 1024
 	MaxStatusLen  = 16
+	MaxGroupLen   = 1024
 )
 
 // utf16Len counts s the way NVARCHAR(n) does.
@@ -110,9 +114,14 @@ func Document(d *tinyhead.Document) error {
 	}{
 		{"source version", d.SourceVersion, MaxVersionLen},
 		{"content hash", d.ContentHash, MaxHashLen},
-		{"embedding model", d.EmbeddingModel, MaxModelLen},
+		{"group", d.Group, MaxGroupLen},
 	} {
 		if err := checkLen(c.what, c.s, c.max); err != nil {
+			return err
+		}
+	}
+	for model := range d.Embeddings {
+		if err := Model(model); err != nil {
 			return err
 		}
 	}
@@ -122,6 +131,14 @@ func Document(d *tinyhead.Document) error {
 		}
 	}
 	return nil
+}
+
+// Model validates an embedding model id: not empty, within its column.
+func Model(model string) error {
+	if model == "" {
+		return errors.New("empty embedding model id")
+	}
+	return checkLen("embedding model", model, MaxModelLen)
 }
 
 // IngestKey validates the key of an ingest record: a source and a
@@ -173,6 +190,35 @@ func Documents(docs []tinyhead.Document) ([]tinyhead.Document, error) {
 		}
 	}
 	return out, nil
+}
+
+// Vector is the vector of model for the text with content hash Hash.
+type Vector struct {
+	Model, Hash string
+	Vec         []float32
+}
+
+// Vectors lists the vectors that docs carry once per (model, content
+// hash), sorted by model then hash: documents with the same text share
+// one stored vector per model, and a fixed order makes concurrent writers
+// lock the same rows in the same order.
+func Vectors(docs []tinyhead.Document) []Vector {
+	type key struct{ model, hash string }
+	seen := map[key]bool{}
+	var out []Vector
+	for _, d := range docs {
+		for model, vec := range d.Embeddings {
+			k := key{model, d.ContentHash}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, Vector{Model: model, Hash: d.ContentHash, Vec: vec})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Vector) int {
+		return cmp.Or(strings.Compare(a.Model, b.Model), strings.Compare(a.Hash, b.Hash))
+	})
+	return out
 }
 
 // Edits validates label edits (a reference to documents, a task and a

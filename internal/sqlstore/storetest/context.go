@@ -37,8 +37,10 @@ func testContextCanceled(t *testing.T, s tinyhead.Store) {
 			_, err := s.BeginIngest(ctx, tinyhead.BlobVersion{Source: src, ETag: "e1"}, time.Minute)
 			return err
 		},
-		"RenewIngest": func() error { return s.RenewIngest(ctx, src, "e1", 1, time.Minute) },
-		"GetIngest":   func() error { _, err := s.GetIngest(ctx, src, "e1"); return err },
+		"RenewIngest":    func() error { return s.RenewIngest(ctx, src, "e1", 1, time.Minute) },
+		"GetIngest":      func() error { _, err := s.GetIngest(ctx, src, "e1"); return err },
+		"ListIngests":    func() error { _, err := s.ListIngests(ctx, tinyhead.IngestFilter{}); return err },
+		"IngestProgress": func() error { return s.IngestProgress(ctx, src, "e1", 1, 1) },
 		"FinishIngest": func() error {
 			return s.FinishIngest(ctx, tinyhead.Ingest{Source: src, ETag: "e1", Status: tinyhead.IngestDone})
 		},

@@ -33,8 +33,7 @@ func testPutCreatesThenUpdates(t *testing.T, s tinyhead.Store) {
 
 	old := get(t, s, src, "2")
 	updated := doc(src, "2", "v2", "second text, edited", map[string]string{"sentiment": "neg"})
-	updated.EmbeddingModel = "other-model"
-	updated.Embedding = vectorOf("x", 16)
+	updated = withVector(updated, "other-model", vectorOf("x", 16))
 	put(t, s, updated)
 	got := get(t, s, src, "2")
 	checkDoc(t, got, updated)
@@ -177,8 +176,7 @@ func testVectorRoundTrip(t *testing.T, s tinyhead.Store) {
 	}
 	var docs []tinyhead.Document
 	for name, v := range cases {
-		d := doc(src, name, "v1", "text "+name, nil)
-		d.Embedding = v
+		d := withVector(doc(src, name, "v1", "text "+name, nil), model, v)
 		docs = append(docs, d)
 	}
 	put(t, s, docs...)
@@ -192,8 +190,8 @@ func testVectorRoundTrip(t *testing.T, s tinyhead.Store) {
 		t.Fatalf("EmbeddingsByHash: %v", err)
 	}
 	for _, d := range docs {
-		if !sameBits(got[d.ContentHash], d.Embedding) {
-			t.Errorf("EmbeddingsByHash %s: got %v, want %v", d.Item, got[d.ContentHash], d.Embedding)
+		if !sameBits(got[d.ContentHash], d.Embeddings[model]) {
+			t.Errorf("EmbeddingsByHash %s: got %v, want %v", d.Item, got[d.ContentHash], d.Embeddings[model])
 		}
 	}
 }
@@ -203,9 +201,7 @@ func testEmbeddingsByHash(t *testing.T, s tinyhead.Store) {
 	a := doc(src, "1", "v1", "shared text", nil)
 	b := doc(src, "2", "v1", "shared text", nil) // same hash, same vector
 	c := doc(src, "3", "v1", "other text", nil)
-	d := doc(src, "4", "v1", "text of another model", nil)
-	d.EmbeddingModel = "model-2"
-	d.Embedding = vectorOf("m2", 4)
+	d := withVector(doc(src, "4", "v1", "text of another model", nil), "model-2", vectorOf("m2", 4))
 	put(t, s, a, b, c, d)
 	ctx := t.Context()
 
@@ -213,14 +209,14 @@ func testEmbeddingsByHash(t *testing.T, s tinyhead.Store) {
 	if err != nil {
 		t.Fatalf("EmbeddingsByHash: %v", err)
 	}
-	if len(got) != 2 || !sameBits(got[a.ContentHash], a.Embedding) || !sameBits(got[c.ContentHash], c.Embedding) {
+	if len(got) != 2 || !sameBits(got[a.ContentHash], a.Embeddings[model]) || !sameBits(got[c.ContentHash], c.Embeddings[model]) {
 		t.Errorf("EmbeddingsByHash(%s) = %v, want the vectors of a and c only", model, got)
 	}
 	got, err = s.EmbeddingsByHash(ctx, "model-2", []string{a.ContentHash, d.ContentHash})
 	if err != nil {
 		t.Fatalf("EmbeddingsByHash: %v", err)
 	}
-	if len(got) != 1 || !sameBits(got[d.ContentHash], d.Embedding) {
+	if len(got) != 1 || !sameBits(got[d.ContentHash], d.Embeddings["model-2"]) {
 		t.Errorf("EmbeddingsByHash(model-2) = %v, want the vector of d only", got)
 	}
 	for _, hashes := range [][]string{nil, {}, {"unknown"}} {
@@ -238,7 +234,7 @@ func testEmbeddingsByHashMany(t *testing.T, s tinyhead.Store) {
 	var docs []tinyhead.Document
 	for i := range n {
 		d := doc(src, itoa(i), "v1", "text number "+itoa(i), nil)
-		d.Embedding = vectorOf(d.Text, 4)
+		d = withVector(d, model, vectorOf(d.Text, 4))
 		docs = append(docs, d)
 	}
 	for i := 0; i < n; i += 500 {
@@ -259,8 +255,8 @@ func testEmbeddingsByHashMany(t *testing.T, s tinyhead.Store) {
 		t.Errorf("EmbeddingsByHash(%d hashes): %d found, want %d", len(hashes), len(got), n)
 	}
 	for _, d := range docs {
-		if !sameBits(got[d.ContentHash], d.Embedding) {
-			t.Fatalf("hash of item %s: got %v, want %v", d.Item, got[d.ContentHash], d.Embedding)
+		if !sameBits(got[d.ContentHash], d.Embeddings[model]) {
+			t.Fatalf("hash of item %s: got %v, want %v", d.Item, got[d.ContentHash], d.Embeddings[model])
 		}
 	}
 }
@@ -356,7 +352,7 @@ func testStats(t *testing.T, s tinyhead.Store) {
 		t.Errorf("empty store: Stats = %+v, want zero counts and empty maps", st)
 	}
 	m2 := doc("incoming/s.csv", "4", "v1", "d", map[string]string{"spam": "ham"})
-	m2.EmbeddingModel = "model-2"
+	m2.Embeddings = map[string][]float32{"model-2": vectorOf("d", 8)}
 	put(t, s,
 		doc("incoming/s.csv", "1", "v1", "a", map[string]string{"spam": "spam", "topic": "x"}),
 		doc("incoming/s.csv", "2", "v1", "b", map[string]string{"spam": "ham"}),

@@ -38,8 +38,9 @@ func testSetLabels(t *testing.T, s tinyhead.Store) {
 		doc(a, "2", "v1", "second", nil),
 		doc(b, "x", "w1", "shared text", nil), // the same text in another file
 		doc(b, "y", "w1", "third", map[string]string{"topic": "old"}))
-	other := doc(b, "z", "w1", "shared text", nil) // and embedded by another model
-	other.EmbeddingModel = "other-model"
+	// A text embedded by another model only: a content hash names the
+	// documents of a text that hold a vector of the model.
+	other := withVector(doc(b, "z", "w1", "another model's text", nil), "other-model", vectorOf("z", 8))
 	put(t, s, other)
 	id2 := get(t, s, a, "2").ID
 	hash := tinyhead.ContentHash("shared text")

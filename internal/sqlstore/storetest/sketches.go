@@ -55,7 +55,7 @@ func testSketches(t *testing.T, s tinyhead.Store) {
 		t.Fatalf("the long text's sketch is %d bytes; the test wants one past 8,000 (off-row storage)", len(enc[hL]))
 	}
 	enc[hG] = []byte{} // a text without words has an empty sketch
-	for range 2 { // a repeated put changes nothing
+	for range 2 {      // a repeated put changes nothing
 		if err := s.PutSketches(ctx, v1, enc); err != nil {
 			t.Fatal(err)
 		}

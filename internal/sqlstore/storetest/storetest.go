@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"SourceVersionsMany", testSourceVersionsMany},
 		{"Sources", testSources},
 		{"IngestLifecycle", testIngestLifecycle},
+		{"ListIngests", testListIngests},
+		{"IngestProgress", testIngestProgress},
 		{"ConcurrentBeginIngest", testConcurrentBeginIngest},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentPutOverlapping", testConcurrentPutOverlapping},
@@ -66,7 +68,13 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ContextCanceled", testContextCanceled},
 		{"Tasks", testTasks},
 		{"ScanLabeled", testScanLabeled},
+		{"GroupAndTest", testGroupAndTest},
 		{"EmbeddingsByID", testEmbeddingsByID},
+		{"TwoModels", testTwoModels},
+		{"OrphanedVectors", testOrphanedVectors},
+		{"ClaimMissing", testClaimMissing},
+		{"ClaimLease", testClaimLease},
+		{"ConcurrentBackfill", testConcurrentBackfill},
 		{"Models", testModels},
 		{"Sketches", testSketches},
 	}
@@ -90,15 +98,20 @@ const model = "test-model"
 // equal texts get equal vectors.
 func doc(source, item, version, text string, labels map[string]string) tinyhead.Document {
 	return tinyhead.Document{
-		Source:         source,
-		Item:           item,
-		SourceVersion:  version,
-		ContentHash:    tinyhead.ContentHash(text),
-		Text:           text,
-		EmbeddingModel: model,
-		Embedding:      vectorOf(text, 8),
-		Labels:         labels,
+		Source:        source,
+		Item:          item,
+		SourceVersion: version,
+		ContentHash:   tinyhead.ContentHash(text),
+		Text:          text,
+		Embeddings:    map[string][]float32{model: vectorOf(text, 8)},
+		Labels:        labels,
 	}
+}
+
+// withVector gives d one vector only, of model m.
+func withVector(d tinyhead.Document, m string, vec []float32) tinyhead.Document {
+	d.Embeddings = map[string][]float32{m: vec}
+	return d
 }
 
 // vectorOf is a deterministic pseudo-embedding of text.
@@ -159,11 +172,11 @@ func sameBits(a, b []float32) bool {
 func checkDoc(t *testing.T, got, want tinyhead.Document) {
 	t.Helper()
 	if got.Source != want.Source || got.Item != want.Item || got.SourceVersion != want.SourceVersion ||
-		got.ContentHash != want.ContentHash || got.Text != want.Text || got.EmbeddingModel != want.EmbeddingModel {
+		got.ContentHash != want.ContentHash || got.Text != want.Text {
 		t.Errorf("document %q/%q:\n got %+v\nwant %+v", want.Source, want.Item, brief(got), brief(want))
 	}
-	if !sameBits(got.Embedding, want.Embedding) {
-		t.Errorf("document %q/%q: embedding\n got %v\nwant %v", want.Source, want.Item, got.Embedding, want.Embedding)
+	if !maps.EqualFunc(got.Embeddings, want.Embeddings, sameBits) {
+		t.Errorf("document %q/%q: embeddings\n got %v\nwant %v", want.Source, want.Item, got.Embeddings, want.Embeddings)
 	}
 	wantLabels := map[string]string{}
 	for k, v := range want.Labels {
@@ -185,8 +198,8 @@ func brief(d tinyhead.Document) string {
 	if len(text) > 80 {
 		text = text[:80] + "…"
 	}
-	return fmt.Sprintf("{Source:%q Item:%q SourceVersion:%q ContentHash:%q Text:%q EmbeddingModel:%q}",
-		d.Source, d.Item, d.SourceVersion, d.ContentHash, text, d.EmbeddingModel)
+	return fmt.Sprintf("{Source:%q Item:%q SourceVersion:%q ContentHash:%q Text:%q}",
+		d.Source, d.Item, d.SourceVersion, d.ContentHash, text)
 }
 
 // checkRecent checks that tm is set and close to the wall clock: stores

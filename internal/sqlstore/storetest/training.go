@@ -33,8 +33,7 @@ func testTasks(t *testing.T, s tinyhead.Store) {
 		doc("f", "3", "v", "c", map[string]string{"spam": "ham"}),
 		doc("f", "4", "v", "d", nil),
 	)
-	other := doc("g", "1", "v", "e", map[string]string{"spam": "spam"})
-	other.EmbeddingModel = "other-model"
+	other := withVector(doc("g", "1", "v", "e", map[string]string{"spam": "spam"}), "other-model", vectorOf("e", 8))
 	put(t, s, other)
 
 	got := tasks(t, s, model)
@@ -89,7 +88,7 @@ func testScanLabeled(t *testing.T, s tinyhead.Store) {
 				if withVectors != (r.Embedding != nil) {
 					t.Fatalf("withVectors=%v but embedding %v", withVectors, r.Embedding)
 				}
-				if withVectors && !sameBits(r.Embedding, want.Embedding) {
+				if withVectors && !sameBits(r.Embedding, want.Embeddings[model]) {
 					t.Fatalf("row %s: embedding differs", r.Item)
 				}
 				seen++
@@ -133,7 +132,7 @@ func testEmbeddingsByID(t *testing.T, s tinyhead.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.EmbeddingsByID(t.Context(), append(ids, -42))
+	got, err := s.EmbeddingsByID(t.Context(), model, append(ids, -42))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +140,7 @@ func testEmbeddingsByID(t *testing.T, s tinyhead.Store) {
 		t.Fatalf("%d embeddings, want %d (the missing id absent)", len(got), n)
 	}
 	for id, v := range got {
-		if !sameBits(v, byID[id].Embedding) {
+		if !sameBits(v, byID[id].Embeddings[model]) {
 			t.Fatalf("id %d: embedding differs", id)
 		}
 	}
