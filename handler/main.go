@@ -29,6 +29,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/embedmodel"
@@ -36,6 +37,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/reembed"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -257,13 +259,18 @@ func openServices(ctx context.Context, cfg config.Config, getenv func(string) st
 	models := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: config.ModelsContainer, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
 	trainer := &training.Service{Store: store, Registry: models, Embedders: all, Log: log}
 	server := &serving.Service{Models: models, Embedders: all, Log: log, MaxTextBytes: cfg.MaxTextBytes}
+	// Batch scoring runs heads in Go: no ONNX Runtime session per version.
+	goModels := &registry.Registry{Blobs: models.Blobs, Container: models.Container, Runtime: registry.GoRuntime, Log: log}
 	svc.App = &app.App{
 		Ingest:   pipeline,
 		Removal:  &ingest.Remover{Blobs: blobs, Store: store, Log: log},
 		Training: trainer,
 		Serving:  server,
 		Reembed:  &reembed.Service{Store: store, Embedders: all, Log: log, Lease: cfg.ReembedLease},
+		Scoring:  &scoring.Service{Store: store, Models: goModels, Log: log},
+		Catalog:  &catalog.Service{Registry: models, Training: trainer},
 		Labels:   store,
+		Ingests:  store,
 		Log:      log,
 	}
 	return svc, nil

@@ -97,6 +97,31 @@ func TestExecutableOnSQLServer(t *testing.T) {
 	if err != nil || st.Documents != rows || st.Labels["topic"]["weather"] != rows/2 {
 		t.Errorf("Stats = %+v, %v; want %d documents, half of them weather", st, err, rows)
 	}
+
+	// Labels added later: a labels file (by source and id, by text) and
+	// POST /api/labels (by document id); GET /api/ingests lists the file.
+	labels := "source,id,text,season\ntopics.csv,w1-4,,winter\n,,A cold front brings snow in the north tonight.,winter\ntopics.csv,none,,x\n"
+	status, out = h.EmbedBlob(t, blobs, "_labels/season.csv", []byte(labels), "text/csv")
+	if status != 200 || !strings.Contains(out, "labels file: 2 rows labelled stored documents (2 labels changed), 1 rejected") {
+		t.Errorf("labels file: %d %s\n%s", status, out, h.Logs())
+	}
+	doc, err := store.GetDocument(t.Context(), "incoming/topics.csv", "w0-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labelled struct{ Set, Unknown int }
+	callAPI(t, h, app.LabelsFunction, "season", fmt.Sprintf(`{"labels": [{"document": %d, "label": "summer"}, {"document": 999999, "label": "x"}]}`, doc.ID), &labelled)
+	if labelled.Set != 1 || labelled.Unknown != 1 {
+		t.Errorf("POST /api/labels/season: %+v", labelled)
+	}
+	if st, err := store.Stats(t.Context()); err != nil || st.Labels["season"]["winter"] != 2 || st.Labels["season"]["summer"] != 1 {
+		t.Errorf("season labels: %+v, %v", st.Labels["season"], err)
+	}
+	status, out = h.Invoke(t, app.IngestsFunction, customhandler.HTTPTriggerRequest(app.IngestsFunction, app.HTTPRequestBinding,
+		customhandler.HTTPRequest{Method: "GET", Query: map[string]string{"source": "_labels/season.csv"}}))
+	if status != 200 || !strings.Contains(out, `\"rows_stored\":2,\"rows_rejected\":1`) || !strings.Contains(out, `\"status\":\"done\"`) {
+		t.Errorf("GET /api/ingests: %d %s", status, out)
+	}
 	models, err := store.Models(t.Context(), "topic")
 	if err != nil || len(models) != 1 || !models[0].Promoted || models[0].Version != trained.Version {
 		t.Errorf("Models = %+v, %v; want version %s, promoted", models, err, trained.Version)

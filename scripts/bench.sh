@@ -7,6 +7,9 @@
 #   training   SpamAssassin "spam" and "group" from the local run's database:
 #              the default recipe in memory and from SQL, and both recipes
 #              (default, and the reference of docs/design.md) for seeds 0–2 on 1 and 2 cores
+#   windows    whole documents: USE-lite clipped vs windowed (128-token windows
+#              overlapping by 32, at most 8), embedding texts/s and windows per
+#              text, and "spam"/"group" accuracy for seeds 0–2 on both
 #   export     the same rows, labels, split and texts to files (bench/export)
 #   torch      both recipes in PyTorch on the export (bench/torch_mlp.py)
 #   sklearn    LogisticRegression on the export (bench/sklearn_logreg.py)
@@ -100,7 +103,7 @@ section() {
 done_section() { echo "-- $1 took $((SECONDS - sect_start)) s"; }
 
 db=.cache/local/tinyhead.db
-if want training || want export || want torch || want sklearn || want fasttext || want features; then
+if want training || want windows || want export || want torch || want sklearn || want fasttext || want features; then
 	if [[ ! -f $db ]]; then
 		section "local run (fills $db)"
 		./scripts/run-local.sh
@@ -133,6 +136,12 @@ if want training; then
 	TINYHEAD_BENCH_DB="$out/tinyhead.db" TINYHEAD_BENCH_SEEDS=$seeds \
 		go test -run XXX -bench 'TrainStored|Recipes' -benchtime 1x -cpu 1,2 ./internal/training/ | tee "$out/go-training.txt"
 	done_section training
+fi
+if want windows; then
+	section "windows (clipped vs whole documents)"
+	TINYHEAD_BENCH_DB="$out/tinyhead.db" \
+		go test -run XXX -bench Windows -benchtime 1x -timeout 90m ./internal/training/ | tee "$out/go-windows.txt"
+	done_section windows
 fi
 if want export || want torch || want sklearn || want fasttext; then
 	section export

@@ -56,6 +56,8 @@ type App struct {
 	Removal  Remover
 	Training Trainer
 	Serving  Classifier
+	Scoring  Scorer
+	Catalog  Catalog
 	Reembed  Reembedder
 	// Labels labels stored documents (POST /api/labels/{task});
 	// *sqlstore.Store implements it.
@@ -84,6 +86,12 @@ func (a *App) Routes() *http.ServeMux {
 	mux.HandleFunc("POST /"+ClassifyFunction, withDeadline(a.classify))
 	mux.HandleFunc("POST /"+RollbackFunction, withDeadline(a.rollback))
 	mux.HandleFunc("POST /"+NightlyTrainFunction, a.nightlyTrain)
+	mux.HandleFunc("POST /"+ScoreFunction, withDeadline(a.score))
+	mux.HandleFunc("POST /"+SuggestFunction, withDeadline(a.suggest))
+	mux.HandleFunc("POST /"+TasksFunction, withDeadline(a.tasks))
+	mux.HandleFunc("POST /"+ModelsFunction, withDeadline(a.models))
+	mux.HandleFunc("POST /"+ReportFunction, withDeadline(a.report))
+	mux.HandleFunc("POST /"+DashboardFunction, a.dashboard)
 	mux.HandleFunc("POST /"+ReembedFunction, withDeadline(a.reembed))
 	mux.HandleFunc("POST /"+LabelsFunction, withDeadline(a.labels))
 	mux.HandleFunc("POST /"+IngestsFunction, withDeadline(a.ingests))

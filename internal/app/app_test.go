@@ -20,12 +20,14 @@ import (
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/azurite"
 	"github.com/tinyhead/tinyhead/internal/blobstore"
+	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
 	"github.com/tinyhead/tinyhead/internal/onnxrt"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/testenv"
@@ -102,6 +104,8 @@ func newFixture(t *testing.T) *fixture {
 	reg := &registry.Registry{Blobs: registry.ClientBlobs(blobs), Container: models, Runtime: registry.RuntimeOf(onnxrt.NewClassifier), Log: log}
 	embedder := embedtest.Embedder(t)
 	remover := &ingest.Remover{Blobs: blobs, Store: store, Log: log}
+	trainer := &training.Service{Store: store, Registry: reg, Embedders: tinyhead.Embedders{embedder}, Log: log}
+	goReg := &registry.Registry{Blobs: reg.Blobs, Container: models, Runtime: registry.GoRuntime, Log: log}
 	a := &app.App{
 		Ingest: &ingest.Pipeline{
 			Blobs:     blobs,
@@ -111,8 +115,10 @@ func newFixture(t *testing.T) *fixture {
 			BatchSize: 4, // several batches per small file
 		},
 		Removal:  remover,
-		Training: &training.Service{Store: store, Registry: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
+		Training: trainer,
 		Serving:  &serving.Service{Models: reg, Embedders: tinyhead.Embedders{embedder}, Log: log},
+		Scoring:  &scoring.Service{Store: store, Models: goReg, Log: log},
+		Catalog:  &catalog.Service{Registry: reg, Training: trainer},
 		Labels:   store,
 		Ingests:  store,
 		Log:      log,

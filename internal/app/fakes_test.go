@@ -15,8 +15,10 @@ import (
 	"testing"
 
 	"github.com/tinyhead/tinyhead/internal/app"
+	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
@@ -66,6 +68,33 @@ func (s *scripted) ClassifyVersion(ctx context.Context, task, version string, te
 	return &serving.Classification{Task: task, Version: "v1", Predictions: make([]serving.Prediction, len(texts))}, nil
 }
 
+func (s *scripted) Score(ctx context.Context, task string, req scoring.Request) (*scoring.Result, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	return &scoring.Result{Task: task, Version: "v1", Scored: 3, Done: true, Message: "scored 3 documents"}, nil
+}
+
+func (s *scripted) Suggest(ctx context.Context, task string, n int) (*scoring.Suggestions, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	return &scoring.Suggestions{Task: task, Version: "v1", Documents: []scoring.Suggestion{}}, nil
+}
+
+func (s *scripted) Tasks(ctx context.Context) ([]catalog.Task, error) { return nil, s.err }
+
+func (s *scripted) Models(ctx context.Context, task string) (*catalog.Models, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	return &catalog.Models{Task: task, Current: "v1"}, nil
+}
+
+func (s *scripted) Report(ctx context.Context, task, version string) ([]byte, error) {
+	return []byte("\x89PNG"), s.err
+}
+
 // logBuffer collects the handler's log lines (its stderr in production).
 type logBuffer struct {
 	mu sync.Mutex
@@ -87,7 +116,7 @@ func (l *logBuffer) String() string {
 func scriptedServer(t *testing.T, s *scripted) (*httptest.Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	a := &app.App{Ingest: s, Removal: s, Training: s, Serving: s, Log: slog.New(slog.NewTextHandler(logs, nil))}
+	a := &app.App{Ingest: s, Removal: s, Training: s, Serving: s, Scoring: s, Catalog: s, Log: slog.New(slog.NewTextHandler(logs, nil))}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return srv, logs
@@ -158,6 +187,10 @@ func TestAPIStatusOfEveryKind(t *testing.T) {
 		app.TrainFunction:    `{"seed": 1}`,
 		app.ClassifyFunction: `{"texts": ["hello"]}`,
 		app.RollbackFunction: `{"version": "v0"}`,
+		app.ScoreFunction:    `{"all": true}`,
+		app.SuggestFunction:  ``,
+		app.ModelsFunction:   ``,
+		app.ReportFunction:   ``,
 	}
 	for function, body := range bodies {
 		for _, err := range errs {
@@ -198,6 +231,14 @@ func TestAPISuccessAndBadRequests(t *testing.T) {
 		{"train, body as a JSON string", app.TrainFunction, "spam", `"{\"seed\": 2}"`, 200, `"version":"v1"`},
 		{"classify", app.ClassifyFunction, "spam", `{"texts": ["a", "b"]}`, 200, `"predictions":[`},
 		{"rollback", app.RollbackFunction, "spam", `{"version": "v0"}`, 200, `"reason":"rollback"`},
+		{"rollback scores", app.RollbackFunction, "spam", `{"version": "v0"}`, 200, `"scoring":{`},
+		{"train scores after a promotion", app.TrainFunction, "spam", ``, 200, `"scored":3`},
+		{"score", app.ScoreFunction, "spam", ``, 200, `"done":true`},
+		{"score all", app.ScoreFunction, "spam", `{"all": true}`, 200, `"done":true`},
+		{"score, unknown field", app.ScoreFunction, "spam", `{"everything": true}`, 400, "everything"},
+		{"suggest", app.SuggestFunction, "spam", ``, 200, `"documents":[]`},
+		{"models", app.ModelsFunction, "spam", ``, 200, `"current":"v1"`},
+		{"report", app.ReportFunction, "spam", ``, 200, `"content_type":"image/png"`},
 		{"unknown field", app.TrainFunction, "spam", `{"epochs": 3}`, 400, "epochs"},
 		{"not JSON", app.TrainFunction, "spam", `"steps=3"`, 400, "body"},
 		{"trailing garbage", app.TrainFunction, "spam", `"{\"seed\": 2} x"`, 400, "after the JSON"},

@@ -154,14 +154,8 @@ func (a *App) apiFail(w http.ResponseWriter, function, task string, err error) {
 // apiRequest decodes an API invocation whose route has a {task}: the task
 // and the JSON body into v. On failure it has answered, and ok is false.
 func (a *App) apiRequest(w http.ResponseWriter, r *http.Request, function string, v any) (task string, ok bool) {
-	inv, err := decodeHTTP(r)
-	if err != nil {
-		a.fail(w, http.StatusBadRequest, function, err)
-		return "", false
-	}
-	task = inv.param("task")
-	if err := tinyhead.CheckTaskName(task); err != nil {
-		a.apiFail(w, function, task, err)
+	inv, task, ok := a.taskRequest(w, r, function)
+	if !ok {
 		return "", false
 	}
 	if err := inv.body(v); err != nil {
@@ -169,4 +163,20 @@ func (a *App) apiRequest(w http.ResponseWriter, r *http.Request, function string
 		return "", false
 	}
 	return task, true
+}
+
+// taskRequest decodes an API invocation whose route has a {task}, leaving
+// the body. On failure it has answered, and ok is false.
+func (a *App) taskRequest(w http.ResponseWriter, r *http.Request, function string) (inv *httpInvocation, task string, ok bool) {
+	inv, err := decodeHTTP(r)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, function, err)
+		return nil, "", false
+	}
+	task = inv.param("task")
+	if err := tinyhead.CheckTaskName(task); err != nil {
+		a.apiFail(w, function, task, err)
+		return nil, "", false
+	}
+	return inv, task, true
 }

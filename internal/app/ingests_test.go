@@ -27,27 +27,18 @@ type ingestsAnswer struct {
 // getIngests plays the host for GET /api/ingests with a query.
 func (f *fixture) getIngests(query map[string]string) (int, ingestsAnswer, string) {
 	f.t.Helper()
-	req := customhandler.HTTPTriggerRequest(app.IngestsFunction, app.HTTPRequestBinding, customhandler.HTTPRequest{
+	status, raw := f.httpCall(app.IngestsFunction, customhandler.HTTPRequest{
 		URL: "http://localhost:7071/api/ingests", Method: "GET", Query: query,
 		Headers: map[string][]string{}, Params: map[string]string{},
 	})
-	status, out := f.invoke(app.IngestsFunction, req)
-	if status != http.StatusOK {
-		f.t.Fatalf("Ingests invocation failed: %d %v", status, out.Logs)
-	}
-	var outputs struct {
-		Outputs map[string]customhandler.HTTPResponse
-	}
-	f.decode(out, &outputs)
-	res := outputs.Outputs[app.HTTPResponseBinding]
-	body, _ := res.Body.(string)
+	body := string(raw)
 	var ans ingestsAnswer
-	if res.StatusCode == http.StatusOK {
-		if err := json.Unmarshal([]byte(body), &ans); err != nil {
+	if status == http.StatusOK {
+		if err := json.Unmarshal(raw, &ans); err != nil {
 			f.t.Fatalf("ingests answer %s: %v", body, err)
 		}
 	}
-	return res.StatusCode, ans, body
+	return status, ans, body
 }
 
 // TestIngestsAPI lists what the blob trigger did with each blob version:

@@ -197,4 +197,13 @@ func TestLabelsFileTrains(t *testing.T) {
 	if r := f.nightly()["place"]; r.Action != "skipped" {
 		t.Errorf("place after a re-delivery: %+v", r)
 	}
+	// A new version that relabels: the nightly run retrains.
+	time.Sleep(10 * time.Millisecond)
+	f.upload("_labels/place.csv", []byte("source,id,place\ntopics.csv,r1,indoors\n"))
+	if status, out, res := f.trigger("_labels/place.csv"); status != http.StatusOK || res.LabelsChanged != 1 {
+		t.Fatalf("new version: %d %+v %v", status, res, out.Logs)
+	}
+	if r := f.nightly()["place"]; r.Action != "trained" || !strings.Contains(r.Why, "data changed") {
+		t.Errorf("place after a relabelling labels file: %+v", r)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 	"github.com/tinyhead/tinyhead/internal/training"
 )
@@ -30,8 +31,14 @@ func (a *App) train(w http.ResponseWriter, r *http.Request) {
 		a.apiFail(w, TrainFunction, task, err)
 		return
 	}
-	respond(w, http.StatusOK, out, fmt.Sprintf("trained %s version %s: accuracy %.4f, promoted %v (%s)",
-		task, out.Version, out.Metrics.Accuracy, out.Promoted, out.Reason))
+	ans := trainAnswer{Outcome: out}
+	logs := []string{fmt.Sprintf("trained %s version %s: accuracy %.4f, promoted %v (%s)",
+		task, out.Version, out.Metrics.Accuracy, out.Promoted, out.Reason)}
+	if out.Promoted {
+		ans.Scoring, ans.ScoringError = a.rescore(r.Context(), task)
+		logs = append(logs, scoringLine(ans.Scoring, ans.ScoringError))
+	}
+	respond(w, http.StatusOK, ans, logs...)
 }
 
 // classify: POST /api/classify/{task} with {"texts": [...]} and
@@ -70,8 +77,26 @@ func (a *App) rollback(w http.ResponseWriter, r *http.Request) {
 		a.apiFail(w, RollbackFunction, task, err)
 		return
 	}
-	respond(w, http.StatusOK, map[string]string{"task": task, "version": req.Version, "reason": "rollback"},
-		fmt.Sprintf("%s now serves version %s", task, req.Version))
+	ans := rollbackAnswer{Task: task, Version: req.Version, Reason: "rollback"}
+	ans.Scoring, ans.ScoringError = a.rescore(r.Context(), task)
+	respond(w, http.StatusOK, ans, fmt.Sprintf("%s now serves version %s", task, req.Version), scoringLine(ans.Scoring, ans.ScoringError))
+}
+
+// rollbackAnswer is Rollback's answer, with the scoring that followed.
+type rollbackAnswer struct {
+	Task         string          `json:"task"`
+	Version      string          `json:"version"`
+	Reason       string          `json:"reason"`
+	Scoring      *scoring.Result `json:"scoring,omitempty"`
+	ScoringError string          `json:"scoring_error,omitempty"`
+}
+
+// scoringLine is the log line of a rescore.
+func scoringLine(res *scoring.Result, problem string) string {
+	if res == nil {
+		return problem
+	}
+	return res.Message
 }
 
 // nightlyTrain: the timer. It first deletes the rows of incoming blobs
@@ -91,6 +116,10 @@ func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
 		}
 		if res.ErrorMsg != "" {
 			line += ": " + res.ErrorMsg
+		}
+		if res.Outcome != nil && res.Outcome.Promoted {
+			// The task's model changed: its predictions follow.
+			line += "; " + scoringLine(a.rescore(r.Context(), res.Task))
 		}
 		logs = append(logs, line)
 	}

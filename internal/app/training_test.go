@@ -81,7 +81,7 @@ func (f *fixture) apiCall(function, task string, body any) (int, []byte) {
 	}
 	route := map[string]string{app.TrainFunction: "train/", app.ClassifyFunction: "classify/", app.RollbackFunction: "models/",
 		app.LabelsFunction: "labels/"}[function] + task
-	req := customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, customhandler.HTTPRequest{
+	return f.httpCall(function, customhandler.HTTPRequest{
 		URL:     "http://localhost:7071/api/" + route,
 		Method:  "POST",
 		Query:   map[string]string{},
@@ -89,7 +89,13 @@ func (f *fixture) apiCall(function, task string, body any) (int, []byte) {
 		Params:  map[string]string{"task": task},
 		Body:    raw,
 	})
-	status, out := f.invoke(function, req)
+}
+
+// httpCall plays the host for an httpTrigger function with the request
+// req and returns the http output binding's status and body.
+func (f *fixture) httpCall(function string, req customhandler.HTTPRequest) (int, []byte) {
+	f.t.Helper()
+	status, out := f.invoke(function, customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, req))
 	if status != http.StatusOK {
 		f.t.Fatalf("%s invocation failed: %d %v", function, status, out.Logs)
 	}

@@ -81,6 +81,12 @@ var wantFunctions = map[string]struct {
 	app.ReembedFunction: {"httpTrigger", httpFunction("reembed/{model}", "{model}", "get", "post")},
 	app.LabelsFunction:  {"httpTrigger", httpFunction("labels/{task}", "{task}", "post")},
 	app.IngestsFunction: {"httpTrigger", httpFunction("ingests", "", "get")},
+	app.ScoreFunction:     {"httpTrigger", httpFunction("score/{task}", "{task}", "post")},
+	app.SuggestFunction:   {"httpTrigger", httpFunction("tasks/{task}/suggest", "{task}", "get")},
+	app.TasksFunction:     {"httpTrigger", httpFunction("tasks", "", "get")},
+	app.ModelsFunction:    {"httpTrigger", httpFunction("models/{task}", "{task}", "get")},
+	app.ReportFunction:    {"httpTrigger", httpFunction("models/{task}/{version}/report", "{task}", "get")},
+	app.DashboardFunction: {"httpTrigger", httpFunction("dashboard", "", "get")},
 	app.NightlyTrainFunction: {"timerTrigger", func(t *testing.T, b functionapp.Binding, fn functionapp.Function) {
 		expect(t, "binding name", b.Name, app.TimerBinding)
 		// The schedule comes from the app setting, so that it can be

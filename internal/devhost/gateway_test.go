@@ -29,6 +29,15 @@ func TestLoadFunctions(t *testing.T) {
 		"Classify":     {"httpTrigger", "classify/{task}"},
 		"Rollback":     {"httpTrigger", "models/{task}/rollback"},
 		"NightlyTrain": {"timerTrigger", ""},
+		"Labels":       {"httpTrigger", "labels/{task}"},
+		"Score":        {"httpTrigger", "score/{task}"},
+		"Suggest":      {"httpTrigger", "tasks/{task}/suggest"},
+		"Tasks":        {"httpTrigger", "tasks"},
+		"Models":       {"httpTrigger", "models/{task}"},
+		"Report":       {"httpTrigger", "models/{task}/{version}/report"},
+		"Dashboard":    {"httpTrigger", "dashboard"},
+		"Ingests":      {"httpTrigger", "ingests"},
+		"Reembed":      {"httpTrigger", "reembed/{model}"},
 	}
 	if len(fns) != len(want) {
 		t.Errorf("%d functions, want %d", len(fns), len(want))

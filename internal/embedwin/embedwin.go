@@ -177,12 +177,18 @@ type Stats struct {
 	Texts, Windows, Tokens int
 }
 
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Texts += o.Texts
+	s.Windows += o.Windows
+	s.Tokens += o.Tokens
+}
+
 // Run returns one vector per text, in order, or an error naming the first
 // empty text. Windows of all texts are run in batches of similar length,
 // so that short windows are not padded to long ones.
 func Run(ctx context.Context, m Model, texts []string) ([][]float32, Stats, error) {
 	var windows [][]int32
-	owner := make([]int, 0, len(texts))
 	first := make([]int, len(texts)+1)
 	st := Stats{Texts: len(texts)}
 	for i, t := range texts {
@@ -193,7 +199,6 @@ func Run(ctx context.Context, m Model, texts []string) ([][]float32, Stats, erro
 		first[i] = len(windows)
 		for _, w := range m.Window.Split(toks, m.MaxTokens) {
 			windows = append(windows, w)
-			owner = append(owner, i)
 			st.Tokens += len(w)
 		}
 	}

@@ -17,11 +17,7 @@ import (
 // labelsOf returns the labels of a stored document.
 func (e *env) labelsOf(name, item string) map[string]string {
 	e.t.Helper()
-	d, err := e.store.GetDocument(e.ctx, ingest.Source(container, name), item)
-	if err != nil {
-		e.t.Fatalf("document %s/%s: %v", name, item, err)
-	}
-	return d.Labels
+	return e.mustDoc(name, item).Labels
 }
 
 // taskSummary returns the store's summary of one task.

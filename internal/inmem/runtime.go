@@ -1,38 +1,11 @@
 package inmem
 
 import (
-	"fmt"
-
-	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 )
 
 // Runtime is a registry.Runtime that runs classifier heads in Go instead
-// of ONNX Runtime: it reads the exported graph back (mlp.FromONNX) and
-// predicts with mlp.Model.Predict, which training itself scores with.
+// of ONNX Runtime (registry.GoRuntime), for tests without ONNX Runtime.
 func Runtime(model []byte, dim, classes int) (registry.Predictor, error) {
-	m, err := mlp.FromONNX(model)
-	if err != nil {
-		return nil, err
-	}
-	if m.Dim != dim || m.Classes != classes {
-		return nil, fmt.Errorf("inmem: head is %d→%d, the manifest says %d→%d", m.Dim, m.Classes, dim, classes)
-	}
-	return goHead{m}, nil
+	return registry.GoRuntime(model, dim, classes)
 }
-
-type goHead struct{ m *mlp.Model }
-
-func (h goHead) Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
-	if len(x) != n*h.m.Dim {
-		return nil, fmt.Errorf("inmem: %d values for %d rows of %d", len(x), n, h.m.Dim)
-	}
-	if h.m.Buckets > 0 && sk.Rows() != n {
-		return nil, fmt.Errorf("inmem: %d sketches for %d rows", sk.Rows(), n)
-	}
-	out := make([]float32, n*h.m.Classes)
-	h.m.Predict(x, sk, n, out)
-	return out, nil
-}
-
-func (goHead) Close() error { return nil }

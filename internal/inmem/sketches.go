@@ -52,7 +52,8 @@ func (s *Store) SketchesByID(ctx context.Context, version string, ids []int64) (
 }
 
 // MissingSketches returns the texts, by content hash, of up to limit
-// documents labelled for task (in id order) without a sketch of version.
+// documents labelled for task (any document when task is ""), in id
+// order, without a sketch of version.
 func (s *Store) MissingSketches(ctx context.Context, task, version string, limit int) (map[string]string, error) {
 	if err := s.enter(ctx, "MissingSketches", nil); err != nil {
 		return nil, fmt.Errorf("find documents of task %s without a sketch: %w", task, err)
@@ -65,7 +66,7 @@ func (s *Store) MissingSketches(ctx context.Context, task, version string, limit
 			break
 		}
 		d := s.byID[id]
-		if _, ok := d.labels[task]; !ok {
+		if _, ok := d.labels[task]; !ok && task != "" {
 			continue
 		}
 		if k, ok := s.sketches[d.hash]; !ok || k.version != version {

@@ -97,7 +97,8 @@ type docRow struct {
 	group                             string
 	test                              bool
 	created, updated                  time.Time
-	labels                            map[string]labelRow // task → label
+	labels                            map[string]labelRow            // task → label
+	preds                             map[string]tinyhead.Prediction // task → prediction
 }
 
 type labelRow struct {

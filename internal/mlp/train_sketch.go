@@ -19,8 +19,8 @@ type sketchLayer[T float32 | float64] struct {
 	// [Start[r], mid[r]), those of odd buckets [mid[r], end[r]), and the
 	// words seen in one training text only come last (not trained on).
 	mid, end []int
-	ws               []T
-	rate             T // the current step's learning rate
+	ws       []T
+	rate     T // the current step's learning rate
 }
 
 // useSketch sets up the sketch layer if cfg's features use one; its rows'

@@ -64,6 +64,15 @@ type Manifest struct {
 	Data      DataVersion `json:"data"`
 	Timings   Timings     `json:"timings"`
 	Files     Files       `json:"files"`
+	// Decision is what the training decided about promoting the version
+	// (the task's current version is current.json's, whatever this says).
+	Decision Decision `json:"decision"`
+}
+
+// Decision is a training's promotion decision.
+type Decision struct {
+	Promoted bool   `json:"promoted"`
+	Reason   string `json:"reason"`
 }
 
 // Rows counts the labelled rows a model was trained, validated and
@@ -263,6 +272,19 @@ func (r *Registry) Manifest(ctx context.Context, task, version string) (*Manifes
 			task, version, th.Value, th.Label, m.Labels)
 	}
 	return &m, nil
+}
+
+// Report reads a version's report.png. A version without one is
+// tinyhead.ErrNotFound.
+func (r *Registry) Report(ctx context.Context, task, version string) ([]byte, error) {
+	if err := checkNames(task, version); err != nil {
+		return nil, err
+	}
+	png, err := r.Blobs.Download(ctx, r.Container, r.path(task, version, "report.png"))
+	if err != nil {
+		return nil, fmt.Errorf("read report of %s version %s: %w", task, version, err)
+	}
+	return png, nil
 }
 
 // Head is a version loaded for scoring.

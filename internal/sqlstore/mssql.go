@@ -63,11 +63,10 @@ func (mssqlDialect) queries() *queries {
 			WHERE d.source_key = @p1 AND d.item_key = @p2`,
 		// UPDLOCK is held to the end of the transaction: the document cannot
 		// be deleted, and other label writers of it wait.
-		documentID:   `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE source_key = @p1 AND item_key = @p2`,
-		documentByID: `SELECT id FROM documents WITH (UPDLOCK, ROWLOCK) WHERE id = @p1`,
-		documentsByHash: `SELECT id FROM documents AS d WITH (UPDLOCK, ROWLOCK) WHERE d.content_hash = @p2
-			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = @p1) ORDER BY id`,
-		labelOf:     `SELECT label FROM labels WHERE document_id = @p1 AND task = @p2`,
+		labelTargetByID:  mssqlLabelTarget + `WHERE d.id = @p2`,
+		labelTargetByKey: mssqlLabelTarget + `WHERE d.source_key = @p2 AND d.item_key = @p3`,
+		labelTargetsByHash: mssqlLabelTarget + `WHERE d.content_hash = @p2
+			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = @p3) ORDER BY d.id`,
 		updateLabel: `UPDATE labels SET label = @p1, updated_at = @p2 WHERE document_id = @p3 AND task = @p4`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (@p1, @p2, @p3, @p4)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = @p1 AND task = @p2`,
@@ -186,7 +185,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5(), mssqlSchemaSketches()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5(), mssqlSchemaV6(), mssqlSchemaSketches()},
 	}
 }
 
@@ -364,6 +363,31 @@ func mssqlSchemaV5() []string {
 			CONSTRAINT pk_embedding_claims PRIMARY KEY CLUSTERED (model, content_hash)
 		)`,
 		`CREATE INDEX ix_embedding_claims_owner ON embedding_claims (owner)`,
+	}
+}
+
+// mssqlSchemaV6 adds the predictions table that batch scoring writes
+// (predictions.go): one row per document and task, deleted with the
+// document (the primary key serves that cascade and the lookups of
+// incremental scoring). The one index serves a task's version: deleting
+// the other versions' rows, and the "label next" list. It leaves margin
+// out of the key: rows of a page then go to the index's end, where a key
+// ordered by margin would scatter them over every page of it.
+func mssqlSchemaV6() []string {
+	return []string{
+		`CREATE TABLE predictions (
+			document_id   BIGINT         NOT NULL,
+			task          NVARCHAR(256)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			version       NVARCHAR(128)  COLLATE Latin1_General_100_BIN2 NOT NULL,
+			label         NVARCHAR(1024) COLLATE Latin1_General_100_BIN2 NOT NULL,
+			probability   FLOAT          NOT NULL,
+			margin        FLOAT          NOT NULL,
+			probabilities NVARCHAR(MAX)  NOT NULL, -- JSON object: label → probability
+			scored_at     DATETIME2(7)   NOT NULL,
+			CONSTRAINT pk_predictions PRIMARY KEY CLUSTERED (document_id, task),
+			CONSTRAINT fk_predictions_document FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX ix_predictions_version ON predictions (task, version) INCLUDE (margin)`,
 	}
 }
 

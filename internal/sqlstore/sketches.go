@@ -103,12 +103,16 @@ func (s *Store) scanSketches(ctx context.Context, q string, args []any, out map[
 }
 
 // MissingSketches returns the texts, by content hash, of up to limit
-// documents labelled for task that have no sketch of featurizer version:
-// what a backfill computes next.
+// documents labelled for task (of any document when task is "") that have
+// no sketch of featurizer version: what a backfill computes next.
 func (s *Store) MissingSketches(ctx context.Context, task, version string, limit int) (map[string]string, error) {
 	p := s.d.param
-	q := `SELECT d.content_hash, d.text FROM labels l JOIN documents d ON d.id = l.document_id
-		WHERE l.task = ` + p(1) + ` AND NOT EXISTS (SELECT 1 FROM sketches k
+	from := `labels l JOIN documents d ON d.id = l.document_id WHERE l.task = ` + p(1)
+	args := []any{task, version, limit}
+	if task == "" {
+		from = `documents d WHERE ` + p(1) + ` = ''`
+	}
+	q := `SELECT d.content_hash, d.text FROM ` + from + ` AND NOT EXISTS (SELECT 1 FROM sketches k
 			WHERE k.content_hash = d.content_hash AND k.version = ` + p(2) + `)
 		ORDER BY d.id`
 	if _, ok := s.d.(mssqlDialect); ok {
@@ -119,7 +123,7 @@ func (s *Store) MissingSketches(ctx context.Context, task, version string, limit
 	out := map[string]string{}
 	err := s.retry(ctx, func() error {
 		clear(out)
-		rows, err := s.db.QueryContext(ctx, q, task, version, limit)
+		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -134,7 +138,7 @@ func (s *Store) MissingSketches(ctx context.Context, task, version string, limit
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find documents of task %s without a sketch: %w", task, err)
+		return nil, fmt.Errorf("find documents of task %q without a sketch: %w", task, err)
 	}
 	return out, nil
 }

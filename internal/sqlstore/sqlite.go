@@ -80,11 +80,10 @@ func (sqliteDialect) queries() *queries {
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,
-		documentID:   `SELECT id FROM documents WHERE source = ? AND item = ?`,
-		documentByID: `SELECT id FROM documents WHERE id = ?`,
-		documentsByHash: `SELECT id FROM documents AS d WHERE content_hash = ?2
-			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = ?1) ORDER BY id`,
-		labelOf:     `SELECT label FROM labels WHERE document_id = ? AND task = ?`,
+		labelTargetByID:  labelTarget + `WHERE d.id = ?`,
+		labelTargetByKey: labelTarget + `WHERE d.source = ? AND d.item = ?`,
+		labelTargetsByHash: labelTarget + `WHERE d.content_hash = ?
+			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = ?) ORDER BY d.id`,
 		updateLabel: `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
 		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
 		deleteLabel: `DELETE FROM labels WHERE document_id = ? AND task = ?`,
@@ -153,7 +152,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4(), sqliteSchemaSketches()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4(), sqliteSchemaV5(), sqliteSchemaSketches()},
 	}
 }
 
@@ -293,6 +292,30 @@ func sqliteSchemaV4() []string {
 		PRIMARY KEY (model, content_hash)
 	) WITHOUT ROWID`,
 		`CREATE INDEX embedding_claims_owner ON embedding_claims (owner)`,
+	}
+}
+
+// sqliteSchemaV5 adds the predictions table that batch scoring writes
+// (predictions.go): one row per document and task, deleted with the
+// document (the primary key serves that cascade and the lookups of
+// incremental scoring). The one index serves a task's version: deleting
+// the other versions' rows, and the "label next" list. It leaves margin
+// out of the key: rows of a page then go to the index's end, where a key
+// ordered by margin would scatter them over every page of it.
+func sqliteSchemaV5() []string {
+	return []string{
+		`CREATE TABLE predictions (
+		document_id   INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+		task          TEXT    NOT NULL,
+		version       TEXT    NOT NULL,
+		label         TEXT    NOT NULL,
+		probability   REAL    NOT NULL,
+		margin        REAL    NOT NULL,
+		probabilities TEXT    NOT NULL, -- JSON object: label → probability
+		scored_at     TEXT    NOT NULL,
+		PRIMARY KEY (document_id, task)
+	) WITHOUT ROWID`,
+		`CREATE INDEX predictions_version ON predictions (task, version)`,
 	}
 }
 

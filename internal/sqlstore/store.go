@@ -74,21 +74,22 @@ type queries struct {
 	// ingestProgress sets rows_ok of a running attempt.
 	ingestProgress string // rows_ok, updated_at, ingestKey..., attempts
 	getDocument    string // docKey...
-	documentID     string // docKey...; locks the row until the transaction ends
-	// documentByID and documentsByHash (model, content_hash: the
-	// documents of the text that hold a vector of model) find documents
-	// as documentID does, locking them.
-	documentByID    string // id
-	documentsByHash string // model, content_hash
-	labelOf         string // document_id, task: the label
-	updateLabel     string // label, updated_at, document_id, task
-	insertLabel     string // document_id, task, label, updated_at
-	deleteLabel     string // document_id, task
-	scanPage        string // model, after id, page size
-	statsModels     string
-	statsLabels     string
-	sources         string // distinct sources of documents, in byte order
-	versions        string // docKey(source)[0] twice: versions of a source's documents and ingests
+	// labelTargetByID, labelTargetByKey and labelTargetsByHash find the
+	// documents a label edit names with their label of the task, locking
+	// the documents until the transaction ends (on SQL Server);
+	// labelTargetsByHash names the documents of a text that hold a vector
+	// of the model.
+	labelTargetByID    string // task, id
+	labelTargetByKey   string // task, docKey...
+	labelTargetsByHash string // task, content_hash, model
+	updateLabel        string // label, updated_at, document_id, task
+	insertLabel        string // document_id, task, label, updated_at
+	deleteLabel        string // document_id, task
+	scanPage           string // model, after id, page size
+	statsModels        string
+	statsLabels        string
+	sources            string // distinct sources of documents, in byte order
+	versions           string // docKey(source)[0] twice: versions of a source's documents and ingests
 }
 
 // Connection pool defaults for SQL Server (see Options).
@@ -259,7 +260,7 @@ func errorAs[T any](err error) (T, bool) {
 }
 
 // tables are tinyhead's tables, children before parents.
-var tables = []string{"labels", "documents", "embeddings", "embedding_claims", "ingests", "sources", "models", "sketches"}
+var tables = []string{"predictions", "labels", "documents", "embeddings", "embedding_claims", "ingests", "sources", "models", "sketches"}
 
 // Clear deletes every row of tinyhead's tables (not the schema), in one
 // transaction: an empty store, as a new database would be. It is for

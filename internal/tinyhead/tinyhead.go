@@ -220,6 +220,7 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 
 	TrainingData
+	Predictions
 	Backfill
 	SketchStore
 	Close() error
@@ -254,8 +255,8 @@ type SketchStore interface {
 	// without one of version is absent.
 	SketchesByID(ctx context.Context, version string, ids []int64) (map[int64][]byte, error)
 	// MissingSketches returns the texts, by content hash, of up to limit
-	// documents labelled for task that have no sketch of version: what a
-	// backfill computes next.
+	// documents labelled for task (of any document when task is "") that
+	// have no sketch of version: what a backfill computes next.
 	MissingSketches(ctx context.Context, task, version string, limit int) (map[string]string, error)
 }
 
@@ -334,4 +335,67 @@ type TrainingData interface {
 	PromoteModel(ctx context.Context, task, version string) error
 	// Models lists a task's models, oldest first.
 	Models(ctx context.Context, task string) ([]ModelRecord, error)
+}
+
+// Prediction is a task's current model's answer for one stored document:
+// a row of the predictions table, which batch scoring writes.
+type Prediction struct {
+	DocumentID int64
+	Task       string
+	Version    string // the model version that scored the document
+	Label      string // the predicted label
+	// Probability is the predicted label's; Margin is the gap between the
+	// two highest probabilities (small: the model is unsure).
+	Probability float64
+	Margin      float64
+	// Probabilities is every label's probability as a compact JSON object,
+	// {"ham":0.0123,"spam":0.9877}, so that SQL can read it
+	// (json_extract, JSON_VALUE).
+	Probabilities string
+	// ScoredAt is when the document was read for scoring: a document
+	// rewritten after it is scored again.
+	ScoredAt time.Time
+}
+
+// ScoreRow is a document to score: its id and embedding.
+type ScoreRow struct {
+	ID        int64
+	Embedding []float32
+}
+
+// Suggestion is an unlabelled document with its prediction: a candidate
+// for labelling next.
+type Suggestion struct {
+	Prediction
+	Source string
+	Item   string
+	Text   string
+}
+
+// Predictions is the predictions table: batch scoring writes it, and the
+// "label next" list reads it.
+type Predictions interface {
+	// ScanUnscored calls fn with pages of the documents embedded by model
+	// that have no prediction of task by version made after the document
+	// was last written (ScoredAt ≥ its update), in id order. A page's
+	// rows (their Embedding included) are fn's only while it runs; fn may
+	// write predictions, and the next page starts after the page's last
+	// id. An error from fn stops the scan and is returned as it is.
+	ScanUnscored(ctx context.Context, task, version, model string, fn func(page []ScoreRow) error) error
+	// CountUnscored counts what ScanUnscored would visit.
+	CountUnscored(ctx context.Context, task, version, model string) (int, error)
+	// PutPredictions writes one page of predictions, all of one task and
+	// version and in ascending DocumentID order, replacing the task's
+	// earlier predictions of those documents. A document deleted meanwhile
+	// is skipped.
+	PutPredictions(ctx context.Context, preds []Prediction) error
+	// DeletePredictions deletes the task's predictions of every version but
+	// keepVersion ("" deletes them all).
+	DeletePredictions(ctx context.Context, task, keepVersion string) (int, error)
+	// PredictionsOf returns the task's predictions of the given documents;
+	// documents without one are absent.
+	PredictionsOf(ctx context.Context, task string, ids []int64) (map[int64]Prediction, error)
+	// Uncertain returns up to n documents that have a prediction of task
+	// by version but no label for task, smallest Margin first (ties by id).
+	Uncertain(ctx context.Context, task, version string, n int) ([]Suggestion, error)
 }

@@ -19,12 +19,28 @@ type NightlyResult struct {
 	ErrorMsg string   `json:"error,omitempty"`
 }
 
-// RetrainChanged retrains every task whose labelled data changed since its
-// current model was trained (or that has none), on the embedding model its
-// current version uses (the default for a task without one, or one whose
-// model is no longer configured). A failing task is reported and the
-// others still run.
-func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
+// TaskState is a task's labelled data on the embedding model it trains
+// on, and whether that data changed since its current model was trained.
+type TaskState struct {
+	Task string
+	// Model is the embedding model the task trains on (taskModel), and
+	// Summary its labelled documents embedded by it; Embedded is false
+	// when there are none (Summary is then empty).
+	Model    string
+	Summary  tinyhead.TaskSummary
+	Embedded bool
+	// Err is why the task cannot be trained at all (a name stored before
+	// names were checked), or why its current model could not be read;
+	// otherwise Stale says whether it needs training, and Why why.
+	Err   error
+	Stale bool
+	Why   string
+}
+
+// States reports every task with labelled documents of a configured
+// embedding model, in name order: what the nightly run reads before
+// deciding to train. It also repairs the models table's promoted mirror.
+func (s *Service) States(ctx context.Context) ([]TaskState, error) {
 	byModel := map[string]map[string]tinyhead.TaskSummary{} // model → task → summary
 	var names []string
 	for _, e := range s.Embedders {
@@ -41,37 +57,59 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 		}
 	}
 	slices.Sort(names)
-	var results []NightlyResult
+	var out []TaskState
 	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		st := TaskState{Task: name}
+		if st.Err = tinyhead.CheckTaskName(name); st.Err != nil {
+			out = append(out, st)
+			continue
+		}
+		st.Model = s.taskModel(ctx, name)
+		st.Summary, st.Embedded = byModel[st.Model][name]
+		if st.Embedded {
+			st.Why, st.Stale, st.Err = s.stale(ctx, st.Summary, st.Model)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// RetrainChanged retrains every task whose labelled data changed since its
+// current model was trained (or that has none), on the embedding model its
+// current version uses (the default for a task without one, or one whose
+// model is no longer configured). A failing task is reported and the
+// others still run.
+func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
+	states, err := s.States(ctx)
+	if err != nil && len(states) == 0 {
+		return nil, err
+	}
+	results := make([]NightlyResult, 0, len(states))
+	for _, st := range states {
 		if ctx.Err() != nil {
 			return results, ctx.Err()
 		}
-		res := NightlyResult{Task: name}
-		if err := tinyhead.CheckTaskName(name); err != nil {
+		res := NightlyResult{Task: st.Task}
+		switch {
+		case st.Model == "":
 			// Labels stored before ingest checked task names: such a task
 			// is never trained (its name would become a models path).
-			res.Action, res.Why = "skipped", err.Error()+"; re-upload its rows under a valid task name"
+			res.Action, res.Why = "skipped", st.Err.Error()+"; re-upload its rows under a valid task name"
 			s.log().Warn("nightly", "task", res.Task, "action", res.Action, "why", res.Why)
 			results = append(results, res)
 			continue
-		}
-		model := s.taskModel(ctx, name)
-		sum, ok := byModel[model][name]
-		if !ok {
-			res.Action, res.Why = "skipped", fmt.Sprintf("no labelled documents embedded by %s, the model it trains on (re-embed them: POST /api/reembed/%s)", model, model)
-			s.log().Info("nightly", "task", res.Task, "action", res.Action, "why", res.Why)
-			results = append(results, res)
-			continue
-		}
-		why, stale, err := s.stale(ctx, sum, model)
-		switch {
-		case err != nil:
-			res.Action, res.Why, res.ErrorMsg = "failed", "cannot read the current model", err.Error()
-		case !stale:
-			res.Action, res.Why = "skipped", why
+		case !st.Embedded:
+			res.Action, res.Why = "skipped", fmt.Sprintf("no labelled documents embedded by %s, the model it trains on (re-embed them: POST /api/reembed/%s)", st.Model, st.Model)
+		case st.Err != nil:
+			res.Action, res.Why, res.ErrorMsg = "failed", "cannot read the current model", st.Err.Error()
+		case !st.Stale:
+			res.Action, res.Why = "skipped", st.Why
 		default:
-			res.Why = why
-			out, err := s.Train(ctx, sum.Task, Request{EmbeddingModel: model})
+			res.Why = st.Why
+			out, err := s.Train(ctx, st.Task, Request{EmbeddingModel: st.Model})
 			switch {
 			case errors.Is(err, tinyhead.ErrUnprocessable), errors.Is(err, tinyhead.ErrInvalid):
 				res.Action, res.ErrorMsg = "skipped", err.Error()
@@ -84,7 +122,7 @@ func (s *Service) RetrainChanged(ctx context.Context) ([]NightlyResult, error) {
 		s.log().Info("nightly", "task", res.Task, "action", res.Action, "why", res.Why, "error", res.ErrorMsg)
 		results = append(results, res)
 	}
-	return results, nil
+	return results, err
 }
 
 // taskModel is the embedding model a task retrains on: its current

@@ -344,6 +344,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, fmt.Errorf("encode promotion of %s: %w", task, err)
 	}
 	man.Hyperparams, man.Metrics, man.Promotion = hp, mj, pj
+	man.Decision = registry.Decision{Promoted: out.Promoted, Reason: out.Reason}
 	man.Timings = registry.Timings{Load: out.Timings.Load, Train: out.Timings.Train, Total: time.Since(start).Seconds()}
 	if err := s.Registry.Save(ctx, man, model.ONNX().Marshal(), png); err != nil {
 		return nil, err

@@ -336,7 +336,7 @@ func (t *Tokenizer) normalize(text string) []rune {
 	}
 	if t.stripAccents {
 		stripped := out[:0:0]
-		for _, r := range []rune(norm.NFD.String(string(out))) {
+		for _, r := range norm.NFD.String(string(out)) {
 			if !unicode.Is(unicode.Mn, r) {
 				stripped = append(stripped, r)
 			}

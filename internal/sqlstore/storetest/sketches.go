@@ -43,6 +43,9 @@ func testSketches(t *testing.T, s tinyhead.Store) {
 	if !maps.Equal(missing, want) {
 		t.Fatalf("MissingSketches = %d texts %v, want the 3 texts of task t", len(missing), slices.Collect(maps.Keys(missing)))
 	}
+	if all, err := s.MissingSketches(ctx, "", v1, 10); err != nil || len(all) != 4 || all[tinyhead.ContentHash("delta")] != "delta" {
+		t.Errorf("MissingSketches of every document = %d texts, %v; want the 4 texts", len(all), err)
+	}
 	if missing, err := s.MissingSketches(ctx, "t", v1, 1); err != nil || len(missing) != 1 {
 		t.Errorf("MissingSketches with limit 1 = %d texts, %v", len(missing), err)
 	}

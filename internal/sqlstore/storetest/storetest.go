@@ -76,6 +76,9 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ClaimLease", testClaimLease},
 		{"ConcurrentBackfill", testConcurrentBackfill},
 		{"Models", testModels},
+		{"Predictions", testPredictions},
+		{"PutPredictionsInvalid", testPutPredictionsInvalid},
+		{"Uncertain", testUncertain},
 		{"Sketches", testSketches},
 	}
 	for _, tc := range tests {
