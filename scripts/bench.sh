@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh — every benchmark behind BENCHMARKS.md, in one run on one machine:
 #   ingest     raw model throughput vs. end-to-end ingest (blob → SQL) on the same texts
+#   reembed    raw model throughput vs. re-embedding the local run's 6,046 stored
+#              rows with a second model (claims, texts from SQL, vectors to SQL)
 #   sqlstore   row writes and embedding reads (SQLite; SQL Server too when
 #              TINYHEAD_TEST_MSSQL_DSN is set)
 #   mlp        the trainer on synthetic rows (5,000 and 100,000 rows)
@@ -33,8 +35,9 @@
 #   --quick   scaling to 100,000 rows only, seed 0 only (a few minutes)
 #   --out     where results go (default .cache/bench/<date>)
 #   --only    run only these sections (names above)
-# The full run takes about 10 minutes on 2 cores (plus the local run and
-# set-up when they have not run yet).
+# The full run takes about 10 minutes on 2 cores, plus about 10 for the
+# windows section (it embeds every text again, about 4 windows each), plus
+# the local run and set-up when they have not run yet.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -103,7 +106,7 @@ section() {
 done_section() { echo "-- $1 took $((SECONDS - sect_start)) s"; }
 
 db=.cache/local/tinyhead.db
-if want training || want windows || want export || want torch || want sklearn || want fasttext || want features; then
+if want training || want windows || want export || want torch || want sklearn || want fasttext || want reembed || want features; then
 	if [[ ! -f $db ]]; then
 		section "local run (fills $db)"
 		./scripts/run-local.sh
@@ -120,6 +123,12 @@ if want ingest; then
 	section ingest
 	go test -run XXX -bench EmbedThroughput -benchtime 2x ./internal/ingest/ | tee "$out/go-ingest.txt"
 	done_section ingest
+fi
+if want reembed; then
+	section reembed
+	TINYHEAD_LOCAL_DB="$out/tinyhead.db" go test -run XXX -bench ReembedSpamAssassin -benchtime 1x -timeout 30m ./internal/reembed/ |
+		tee "$out/go-reembed.txt"
+	done_section reembed
 fi
 if want sqlstore; then
 	section sqlstore

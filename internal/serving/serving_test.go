@@ -821,3 +821,26 @@ func TestClassifyVersion(t *testing.T) {
 		wantKind(t, "version "+tc.version, err, tc.kind)
 	}
 }
+
+// TestServesWithTheVersionsEmbeddingModel: among several configured
+// embedding models, a version is served with the one it was trained on
+// (here not the default, which fails if used); without it, 422 names it.
+func TestServesWithTheVersionsEmbeddingModel(t *testing.T) {
+	f := newFixture(t)
+	f.svc.Embedders = tinyhead.Embedders{failingEmbedder{inmem.NewEmbedder(dim + 1)}, f.emb}
+	m := testModel(4, 2, mlp.ReLU, 1)
+	f.save(t, "spam", "v1", m)
+	f.promote(t, "spam", "v1")
+	got, err := f.svc.Classify(t.Context(), "spam", texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.check(t, got, "spam", "v1", m, texts)
+
+	f.svc.Embedders = tinyhead.Embedders{inmem.NewEmbedder(dim + 1)}
+	_, err = f.svc.Classify(t.Context(), "spam", texts)
+	wantKind(t, "a version of an unconfigured model", err, tinyhead.ErrUnprocessable)
+	if err == nil || !strings.Contains(err.Error(), f.emb.ModelID()) {
+		t.Errorf("error %v does not name %s", err, f.emb.ModelID())
+	}
+}
