@@ -117,3 +117,26 @@ func BenchmarkAdam(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/param")
 }
+
+// BenchmarkClassWeights compares, in one run, the default recipe on the
+// spam-sized task (4,900 rows, two classes) without and with balanced
+// class weights: the weighted loss costs one multiply per row.
+//
+//	go test -run XXX -bench ClassWeights -count 5 ./internal/mlp/
+func BenchmarkClassWeights(b *testing.B) {
+	x, y := mlptest.Synthetic(6000, 512, 2, 1)
+	d := benchData{trainX: x[:4900*512], trainY: y[:4900], valX: x[4900*512:], valY: y[4900:], dim: 512, classes: 2}
+	counts := make([]int, 2)
+	for _, c := range d.trainY {
+		counts[c]++
+	}
+	for _, cfg := range []Config{{}, {ClassWeight: ClassWeightBalanced, ClassWeights: BalancedWeights(counts)}} {
+		name := "none"
+		if cfg.ClassWeights != nil {
+			name = "balanced"
+		}
+		b.Run(name, func(b *testing.B) {
+			runBenchConfig[float32](b, d, cfg, runtime.GOMAXPROCS(0))
+		})
+	}
+}

@@ -79,8 +79,9 @@ type Config struct {
 	SketchLearningRate float64 `json:"sketch_learning_rate,omitempty"`
 	// ClassWeight weighs each row's loss by its class: "balanced"
 	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
-	// default ("") is balanced on imbalanced tasks (see Imbalanced), none
-	// otherwise; the caller resolves it into ClassWeights.
+	// default ("") is balanced when the rarest class is under
+	// WeightedShare of the rows (see NeedsWeights), none otherwise; the
+	// caller resolves it into ClassWeights.
 	ClassWeight string `json:"class_weight,omitempty"`
 	// ClassWeights are the weights of the classes, in label order, as the
 	// caller computed them from the training rows (nil: every row weighs

@@ -256,7 +256,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if err != nil {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "task %s: %w", task, err)
 	}
-	cfg = withClassWeights(cfg, ds, imbalanced)
+	cfg = withClassWeights(cfg, ds)
 	if sketches {
 		if err := s.loadSketches(ctx, task, ds); err != nil {
 			return nil, err
