@@ -21,7 +21,9 @@
 #              (embedding, sketch, both; seeds 0–2) through the whole
 #              training recipe, beside TF-IDF + logistic regression
 #              (bench/tfidf_logreg.py) and tuned fastText on the same
-#              split, 3 runs each (the lexical features' table)
+#              split (fastText once per seed of TINYHEAD_BENCH_FT_SEEDS,
+#              space-separated, default the same seeds; the lexical
+#              features' table)
 #   scaling    training at 10k, 100k and 1M synthetic rows, in memory and from
 #              SQL, with a plot (bench/scaling.png)
 # and prints the tables (bench/report.py), which BENCHMARKS.md holds.
