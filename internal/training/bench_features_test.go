@@ -76,8 +76,8 @@ func BenchmarkFeatures(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
 	for _, ft := range featureTasks {
 		for _, features := range []mlp.Features{mlp.FeatureEmbedding, mlp.FeatureSketch, mlp.FeatureBoth} {
-			b.Run(ft.task+"/"+string(features), func(b *testing.B) {
-				for _, seed := range seeds {
+			for _, seed := range seeds {
+				b.Run(ft.task+"/"+string(features)+"/seed="+strconv.FormatUint(seed, 10), func(b *testing.B) {
 					var o *Outcome
 					for b.Loop() {
 						blobs := inmem.NewBlobs()
@@ -106,8 +106,8 @@ func BenchmarkFeatures(b *testing.B) {
 					b.ReportMetric(o.Metrics.Accuracy, "val-accuracy")
 					b.ReportMetric(o.Metrics.MacroF1, "val-macro-F1")
 					b.ReportMetric(o.Timings.Train, "train-s")
-				}
-			})
+				})
+			}
 		}
 	}
 }
