@@ -248,9 +248,10 @@ def features_table(out, doc):
         for feat in ["embedding", "sketch", "both"]:
             g = [r for r in runs if r["impl"] == "tinyhead" and r["task"] == task and r["features"] == feat]
             if g:
+                cpu = [r.get("total_cpu_s") for r in g]
                 rows.append([task, f"tinyhead {feat}", len(g), spread([r["val_accuracy"] for r in g], p),
                              spread([r["val_macro_f1"] for r in g], p), spread([r.get("val_positive_f1") for r in g], p),
-                             spread([r["train_s"] for r in g], s)])
+                             spread([r["train_s"] for r in g], s) + (f" (whole call: {spread(cpu, s)} CPU s)" if None not in cpu else "")])
         lr = [r for r in runs if r["impl"] == "tfidf-logreg" and r["task"] == task]
         if lr:
             rows.append([task, f"TF-IDF + LR (C={lr[0]['C']:g} by 5-fold CV)", len(lr), spread([r["val_accuracy"] for r in lr], p),

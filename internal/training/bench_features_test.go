@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,7 @@ func BenchmarkFeatures(b *testing.B) {
 			for _, seed := range seeds {
 				b.Run(ft.task+"/"+string(features)+"/seed="+strconv.FormatUint(seed, 10), func(b *testing.B) {
 					var o *Outcome
+					var cpu time.Duration
 					for b.Loop() {
 						blobs := inmem.NewBlobs()
 						if err := blobs.EnsureContainer(ctx, "models"); err != nil {
@@ -87,14 +89,17 @@ func BenchmarkFeatures(b *testing.B) {
 						svc := &Service{Store: store, Embedders: tinyhead.Embedders{emb}, Log: log,
 							Registry: &registry.Registry{Blobs: blobs, Container: "models", Runtime: inmem.Runtime, Log: log}}
 						var err error
+						before := cpuTime()
 						if o, err = svc.Train(ctx, ft.task, Request{Config: mlp.Config{Features: features, Seed: seed}}); err != nil {
 							b.Fatal(err)
 						}
+						cpu = cpuTime() - before
 					}
 					rec := map[string]any{
 						"impl": "tinyhead", "task": ft.task, "features": string(features), "seed": seed,
-						"train_s": o.Timings.Train, "load_s": o.Timings.Load, "total_s": o.Timings.Total,
-						"parameters": o.Parameters, "val_rows": o.Rows.Validation,
+						"train_s": o.Timings.Train, "load_s": o.Timings.Load, "total_s": o.Timings.Total, "total_cpu_s": cpu.Seconds(),
+						"load_average": loadAverage(),
+						"parameters":   o.Parameters, "val_rows": o.Rows.Validation,
 						"val_accuracy": o.Metrics.Accuracy, "val_macro_f1": o.Metrics.MacroF1,
 					}
 					for _, c := range o.Metrics.PerClass {
@@ -152,4 +157,23 @@ func (benchEmbedding) ModelID() string { return onnxembed.USELiteID }
 func (benchEmbedding) Dim() int        { return 512 }
 func (benchEmbedding) Embed(context.Context, []string) ([][]float32, error) {
 	return nil, errors.New("the benchmark trains on stored embeddings only")
+}
+
+// cpuTime is the CPU time (user and system) this process has used: on a
+// shared machine, less disturbed by other jobs than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage is the machine's 1-minute load average ("" where unknown).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(b))[0]
 }
