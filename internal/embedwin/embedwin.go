@@ -198,7 +198,9 @@ func Run(ctx context.Context, m Model, texts []string) ([][]float32, Stats, erro
 		}
 		first[i] = len(windows)
 		for _, w := range m.Window.Split(toks, m.MaxTokens) {
-			windows = append(windows, w)
+			// A copy: a long text's tokens are dropped as soon as its
+			// windows are cut, not held until the last text is embedded.
+			windows = append(windows, slices.Clone(w))
 			st.Tokens += len(w)
 		}
 	}
