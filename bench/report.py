@@ -58,6 +58,7 @@ def table(header, rows):
 
 def main(out):
     ingest = go_bench(os.path.join(out, "go-ingest.txt"))
+    reembed = go_bench(os.path.join(out, "go-reembed.txt"))
     store = go_bench(os.path.join(out, "go-sqlstore.txt"))
     mlp = go_bench(os.path.join(out, "go-mlp.txt"))
     training = go_bench(os.path.join(out, "go-training.txt"))
@@ -77,6 +78,15 @@ def main(out):
             ["raw model inference (tokenize + ONNX Runtime)", f(e["model-texts/s"], 1)],
             ["end-to-end ingest (blob → parse → embed → SQL)", f(e["ingest-texts/s"], 1)],
             ["**ratio ingest / model**", f"**{e['ingest/model']:.2f}** (target ≥ 0.9)"],
+        ]))
+
+    r = next((v for (n, _), v in reembed.items() if n == "BenchmarkReembedSpamAssassin"), None)
+    if r:
+        doc.append("### Re-embedding stored texts: raw model vs Reembed\n")
+        doc.append(table(["path", "texts/s"], [
+            [f"raw model inference on the same {r['texts']:,.0f} texts (batches of 128)", f(r["model-texts/s"], 1)],
+            ["re-embedding (claim → read texts → embed → store vectors)", f(r["reembed-texts/s"], 1)],
+            ["**ratio re-embed / model**", f"**{r['reembed/model']:.2f}**"],
         ]))
 
     # Store.
@@ -210,7 +220,52 @@ def main(out):
         doc.append(table(["rows", "mode", "load s", "train s", "total s", "peak RSS MiB (growth)", "val accuracy"], rows))
         doc.append(table(["rows", "written through PutDocuments (rows/s)", "ScanLabeled on SQLite (s)"],
                          [[f"{s:,}", f(writes.get(s), 0), f(scans.get(s)) if s in scans else "not run"] for s in sorted(writes)]))
+    features_table(out, doc)
     print("\n".join(doc))
+
+
+def spread(xs, fmt):
+    """Mean (min–max) of a list of figures, "–" for none."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    if len(xs) == 1 or min(xs) == max(xs):
+        return fmt(mean(xs))
+    return f"{fmt(mean(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def features_table(out, doc):
+    """The lexical-features comparison (scripts/bench.sh --only features):
+    tinyhead's features beside TF-IDF + LR and tuned fastText, same split."""
+    runs = jsonl(os.path.join(out, "features.jsonl"))
+    if not runs:
+        return
+    backfill = [r for r in runs if r["impl"] == "tinyhead-backfill"]
+    rows = []
+    p = lambda v: f"{100 * v:.2f}"
+    s = lambda v: f"{v:.2f}"
+    for task in ["spam", "group", "hardham"]:
+        for feat in ["embedding", "sketch", "both"]:
+            g = [r for r in runs if r["impl"] == "tinyhead" and r["task"] == task and r["features"] == feat]
+            if g:
+                rows.append([task, f"tinyhead {feat}", len(g), spread([r["val_accuracy"] for r in g], p),
+                             spread([r["val_macro_f1"] for r in g], p), spread([r.get("val_positive_f1") for r in g], p),
+                             spread([r["train_s"] for r in g], s)])
+        lr = [r for r in runs if r["impl"] == "tfidf-logreg" and r["task"] == task]
+        if lr:
+            rows.append([task, f"TF-IDF + LR (C={lr[0]['C']:g} by 5-fold CV)", len(lr), spread([r["val_accuracy"] for r in lr], p),
+                         spread([r["val_macro_f1"] for r in lr], p), spread([r.get("val_positive_f1") for r in lr], p),
+                         f"{spread([r['train_s'] for r in lr], s)} (+{spread([r['search_s'] for r in lr], s)} search)"])
+        ft = [r for r in runs if r["impl"] == "fasttext" and r["task"] == task]
+        if ft:
+            rows.append([task, "fastText tuned", len(ft), spread([r["val_accuracy"] for r in ft], p),
+                         spread([r["val_macro_f1"] for r in ft], p), spread([r.get("val_positive_f1") for r in ft], p),
+                         spread([r["train_s"] for r in ft], s)])
+    doc.append("### Lexical sketch features (validation %, mean (min–max) over runs; train s on 2 cores)\n")
+    doc.append(table(["task", "system", "runs", "accuracy", "macro-F1", "positive-class F1", "train s"], rows))
+    if backfill:
+        doc.append("Backfill (sketching the stored texts once): " + ", ".join(
+            f"{r['task']} {r['texts']:,} texts in {r['seconds']:.2f} s" for r in backfill) + "\n")
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ func localCommand(ctx context.Context, o localOptions) error {
 	go func() { served <- serveListener(serveCtx, apiLn, gateway, log) }()
 	defer func() { stopServing(); <-served; <-served }()
 	log.Info("HTTP API ready", "url", apiURL+"/api/", "functions", len(functions))
+	log.Info("dashboard ready", "url", apiURL+"/"+dashboardPath)
 
 	if o.seed != "" {
 		n, err := uploadSpamAssassin(ctx, svc, o.seed, log)
@@ -167,11 +168,18 @@ func localCommand(ctx context.Context, o localOptions) error {
 	if err := sum.print(ctx, os.Stdout, svc, time.Since(start)); err != nil {
 		return err
 	}
-	if o.train == "" {
-		return nil
+	if o.train != "" {
+		if err := trainAndClassify(ctx, os.Stdout, apiURL, strings.Split(o.train, ",")); err != nil {
+			return err
+		}
 	}
-	return trainAndClassify(ctx, os.Stdout, apiURL, strings.Split(o.train, ","))
+	fmt.Fprintf(os.Stdout, "\n== dashboard ==\n%s/%s while the local host runs: `go run ./handler local` serves this data there (this run has ended)\n",
+		apiURL, dashboardPath)
+	return nil
 }
+
+// dashboardPath is the Dashboard function's route under the host.
+const dashboardPath = "api/dashboard"
 
 // ensureAzurite starts Azurite on the port UseDevelopmentStorage=true
 // points at unless something already answers there.

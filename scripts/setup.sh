@@ -139,6 +139,20 @@ if ! command -v gcc >/dev/null; then
 fi
 gcc_version=$(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)
 
+# --- Chromium (the dashboard's browser test) -------------------------------------
+# Debian's chromium, driven headless by handler/dashboard_test.go. Without
+# root or apt the browser test says so and skips (scripts/test.sh makes it
+# fail instead): nothing else needs it.
+if ! command -v chromium >/dev/null; then
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+		say "installing chromium (the dashboard's browser test; about a minute)"
+		apt-get update -qq || die "apt-get update failed"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || die "apt-get install chromium failed"
+	else
+		say "chromium is missing and cannot be installed here (not root, or no apt-get): the dashboard's browser test will not run; install it: sudo apt-get install -y chromium"
+	fi
+fi
+
 # --- Azurite -------------------------------------------------------------------
 azurite_pkg=$CACHE/npm/node_modules/azurite/package.json
 azurite_installed() {

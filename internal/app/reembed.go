@@ -20,6 +20,31 @@ const ReembedFunction = "Reembed"
 type Reembedder interface {
 	Run(ctx context.Context, model string, deadline time.Time) (*reembed.Status, error)
 	Status(ctx context.Context, model string) (*reembed.Status, error)
+	Continue(ctx context.Context, deadline time.Time) ([]*reembed.Status, error)
+}
+
+// NightlyReembedBox is how long NightlyTrain continues unfinished
+// re-embeddings before it retrains (host.json's functionTimeout is 30
+// minutes).
+const NightlyReembedBox = 10 * time.Minute
+
+// continueReembed continues unfinished re-embeddings and returns a log
+// line for each; a failure is logged and does not stop the nightly run.
+func (a *App) continueReembed(ctx context.Context) []string {
+	if a.Reembed == nil {
+		return nil
+	}
+	sts, err := a.Reembed.Continue(ctx, time.Now().Add(NightlyReembedBox))
+	var lines []string
+	for _, st := range sts {
+		lines = append(lines, fmt.Sprintf("re-embedding %s: embedded %d texts (%s); %d of %d texts embedded",
+			st.Model, st.Run.Embedded, st.Run.Stopped, st.Embedded, st.Texts))
+	}
+	if err != nil {
+		a.Log.Error("continuing re-embedding failed", "function", NightlyTrainFunction, "error", err)
+		lines = append(lines, "re-embedding failed: "+err.Error())
+	}
+	return lines
 }
 
 // ReembedTimeBox is the longest a POST re-embeds: well inside APIDeadline,

@@ -100,7 +100,8 @@ func scoringLine(res *scoring.Result, problem string) string {
 }
 
 // nightlyTrain: the timer. It first deletes the rows of incoming blobs
-// whose deletion event was missed, then retrains. Timers are never
+// whose deletion event was missed, continues unfinished re-embeddings
+// (for at most NightlyReembedBox), then retrains. Timers are never
 // retried, so the invocation succeeds even when some tasks failed; the
 // logs say what the reconciliation did, then list every task.
 func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +109,7 @@ func (a *App) nightlyTrain(w http.ResponseWriter, r *http.Request) {
 	if line := a.reconcile(r.Context()); line != "" {
 		logs = append(logs, line)
 	}
+	logs = append(logs, a.continueReembed(r.Context())...)
 	results, err := a.Training.RetrainChanged(r.Context())
 	for _, res := range results {
 		line := fmt.Sprintf("%s: %s (%s)", res.Task, res.Action, res.Why)

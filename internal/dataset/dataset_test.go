@@ -114,29 +114,24 @@ func TestSideOfGroups(t *testing.T) {
 }
 
 // TestGroupedSplitStable: a group's rows stay on their side when rows and
-// groups are added, removed or reordered, through Load on a real store;
-// test rows are never among the training or validation rows.
+// groups are added (in another file, with later ids), through Scan and
+// Load on a real store; test rows are never among the training or
+// validation rows.
 func TestGroupedSplitStable(t *testing.T) {
 	ctx := t.Context()
-	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t)
 	const dim = 2
 	doc := func(source, item, group string, test bool) tinyhead.Document {
 		return tinyhead.Document{Source: source, Item: item, SourceVersion: "v", Text: source + item,
 			Embeddings: map[string][]float32{"m": {float32(len(item)), 1}}, Group: group, Test: test,
 			Labels: map[string]string{"t": []string{"a", "b"}[len(source+item)%2]}}
 	}
-	sides := func() (map[string]Side, map[string]map[Side]bool) {
-		tasks, err := store.Tasks(ctx, "m")
-		if err != nil || len(tasks) != 1 {
-			t.Fatalf("tasks %v, %v", tasks, err)
-		}
+	// sides maps each row to its side, and checks that every group is on
+	// one side.
+	sides := func(when string) map[string]Side {
 		bySide := map[string]Side{}
 		groups := map[string]map[Side]bool{}
-		_, err = Scan(ctx, store, tasks[0], Options{Model: "m", Dim: dim, ValFraction: 0.3}, func(r tinyhead.LabeledRow, _ int32, side Side) error {
+		_, err := Scan(ctx, store, mustTask(t, store), Options{Model: "m", Dim: dim, ValFraction: 0.3}, func(r tinyhead.LabeledRow, _ int32, side Side) error {
 			bySide[r.Source+"/"+r.Item] = side
 			if r.Group != "" && side != Test {
 				if groups[r.Group] == nil {
@@ -152,7 +147,12 @@ func TestGroupedSplitStable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return bySide, groups
+		for g, s := range groups {
+			if len(s) != 1 {
+				t.Errorf("%s: group %s is on both sides: %v", when, g, s)
+			}
+		}
+		return bySide
 	}
 	var first []tinyhead.Document
 	for i := range 300 {
@@ -161,12 +161,7 @@ func TestGroupedSplitStable(t *testing.T) {
 	if err := store.PutDocuments(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	before, groups := sides()
-	for g, s := range groups {
-		if len(s) != 1 {
-			t.Errorf("group %s is on both sides: %v", g, s)
-		}
-	}
+	before := sides("one file")
 	// Another file adds rows to old groups and new groups, before the old
 	// file's rows in id order would not matter: sides depend on names only.
 	var more []tinyhead.Document
@@ -176,12 +171,7 @@ func TestGroupedSplitStable(t *testing.T) {
 	if err := store.PutDocuments(ctx, more); err != nil {
 		t.Fatal(err)
 	}
-	after, groups := sides()
-	for g, s := range groups {
-		if len(s) != 1 {
-			t.Errorf("after more rows, group %s is on both sides: %v", g, s)
-		}
-	}
+	after := sides("after more rows")
 	for key, s := range before {
 		if after[key] != s {
 			t.Errorf("row %s moved from %s to %s when rows were added", key, s, after[key])
@@ -194,6 +184,16 @@ func TestGroupedSplitStable(t *testing.T) {
 	if mem.TestRows != 30 || mem.TrainRows+mem.ValRows != 470 || len(mem.TestY) != 30 || len(mem.testX) != 30*dim {
 		t.Errorf("Load: %d train, %d validation, %d test rows; want 470 and 30 test", mem.TrainRows, mem.ValRows, mem.TestRows)
 	}
+}
+
+func openStore(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
 
 func mustTask(t *testing.T, store *sqlstore.Store) tinyhead.TaskSummary {
@@ -210,11 +210,7 @@ func mustTask(t *testing.T, store *sqlstore.Store) tinyhead.TaskSummary {
 // summary's count (labelled after it was read) are left for the next run.
 func TestLoaders(t *testing.T) {
 	ctx := t.Context()
-	store, err := sqlstore.Open(ctx, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t)
 	// More rows than a ScanLabeled page and validation rows than a chunk.
 	const dim, n, valFraction = 8, 2600, 0.5
 	var docs []tinyhead.Document

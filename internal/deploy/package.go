@@ -25,6 +25,10 @@ const (
 	Executable = "handler"               // host.json customHandler.description.defaultExecutablePath
 	ORTLibPath = "lib/libonnxruntime.so" // the handler's default TINYHEAD_ORT_LIB
 	ModelPath  = "model"                 // the handler's default TINYHEAD_MODEL_DIR
+	// ExtraModelsPath holds the extra embedding models, each in a folder
+	// named like its source directory: TINYHEAD_EXTRA_MODEL_DIRS names
+	// them (ExtraModelSetting).
+	ExtraModelsPath = "models"
 )
 
 // Target platform of the package: Azure Functions on Linux (Flex
@@ -57,6 +61,9 @@ type Sources struct {
 	Binary   string // the handler built for TargetOS/TargetArch
 	ORTLib   string // the ONNX Runtime shared library (a symlink is followed)
 	ModelDir string // the converted embedding model (model.json and the files it names)
+	// ExtraModelDirs are more embedding models, each packaged under
+	// ExtraModelsPath/<its directory's name>.
+	ExtraModelDirs []string
 }
 
 // Options configure Build.
@@ -64,6 +71,8 @@ type Options struct {
 	Root     string // repository root (go.mod, handler/, host.json, functions/)
 	ORTLib   string // $TINYHEAD_ORT_LIB as scripts/env.sh sets it
 	ModelDir string // $TINYHEAD_MODEL_DIR as scripts/env.sh sets it
+	// ExtraModelDirs are the extra models to carry ($TINYHEAD_EXTRA_MODEL_DIRS).
+	ExtraModelDirs []string
 	// Sysroot is a Debian 11 root (its libc6, libc6-dev and
 	// linux-libc-dev unpacked) that the handler is compiled and linked
 	// against; `scripts/package.sh --sysroot` makes it and prints its path.
@@ -126,7 +135,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if CompareVersions(res.ORTLib.GlibcFloor, MaxGlibc) > 0 {
 		return Result{}, fmt.Errorf("package: ONNX Runtime library %s needs glibc %s, newer than %s", o.ORTLib, res.ORTLib.GlibcFloor, MaxGlibc)
 	}
-	src := Sources{Root: o.Root, Binary: bin, ORTLib: o.ORTLib, ModelDir: o.ModelDir}
+	src := Sources{Root: o.Root, Binary: bin, ORTLib: o.ORTLib, ModelDir: o.ModelDir, ExtraModelDirs: o.ExtraModelDirs}
 	if res.Files, err = Stage(src, res.StageDir); err != nil {
 		return Result{}, err
 	}
@@ -221,20 +230,22 @@ func plan(src Sources) ([]stagedFile, error) {
 		{Executable, src.Binary, 0o755},
 		{ORTLibPath, src.ORTLib, 0o755},
 	}
-	info, err := onnxembed.ReadInfo(src.ModelDir)
+	mf, err := modelFiles(src.ModelDir, ModelPath)
 	if err != nil {
-		return nil, fmt.Errorf("package the model: %w", err)
+		return nil, err
 	}
-	modelFiles := []string{"model.json", info.Model}
-	if info.Vocab != "" {
-		modelFiles = append(modelFiles, info.Vocab)
-	}
-	for _, name := range modelFiles {
-		clean := path.Clean(filepath.ToSlash(name))
-		if !fs.ValidPath(clean) || clean == "." {
-			return nil, fmt.Errorf("package the model: %s names %q, which is not a path inside the model directory", "model.json", name)
+	files = append(files, mf...)
+	for _, dir := range src.ExtraModelDirs {
+		mf, err := modelFiles(dir, ExtraModelPath(dir))
+		if err != nil {
+			return nil, err
 		}
-		files = append(files, stagedFile{ModelPath + "/" + clean, filepath.Join(src.ModelDir, filepath.FromSlash(clean)), 0o644})
+		for _, f := range files {
+			if strings.HasPrefix(f.dst, ExtraModelPath(dir)+"/") {
+				return nil, fmt.Errorf("package: two extra models in directories named %q", filepath.Base(dir))
+			}
+		}
+		files = append(files, mf...)
 	}
 	fns, err := LoadFunctions(src.Root)
 	if err != nil {
@@ -253,6 +264,43 @@ func plan(src Sources) ([]stagedFile, error) {
 		files = append(files, stagedFile{fn.Name + "/function.json", fn.Path, 0o644})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].dst < files[j].dst })
+	return files, nil
+}
+
+// ExtraModelPath is where the package holds the extra model of dir.
+func ExtraModelPath(dir string) string {
+	return ExtraModelsPath + "/" + filepath.Base(filepath.Clean(dir))
+}
+
+// ExtraModelSetting is the TINYHEAD_EXTRA_MODEL_DIRS value that names the
+// extra models of dirs inside the package.
+func ExtraModelSetting(dirs []string) string {
+	paths := make([]string, len(dirs))
+	for i, d := range dirs {
+		paths[i] = ExtraModelPath(d)
+	}
+	return strings.Join(paths, ",")
+}
+
+// modelFiles lists the files of the model in dir (model.json and those
+// it names), staged under dst.
+func modelFiles(dir, dst string) ([]stagedFile, error) {
+	info, err := onnxembed.ReadInfo(dir)
+	if err != nil {
+		return nil, fmt.Errorf("package the model %s: %w", dir, err)
+	}
+	names := []string{"model.json", info.Model}
+	if info.Vocab != "" {
+		names = append(names, info.Vocab)
+	}
+	var files []stagedFile
+	for _, name := range names {
+		clean := path.Clean(filepath.ToSlash(name))
+		if !fs.ValidPath(clean) || clean == "." {
+			return nil, fmt.Errorf("package the model %s: %s names %q, which is not a path inside the model directory", dir, "model.json", name)
+		}
+		files = append(files, stagedFile{dst + "/" + clean, filepath.Join(dir, filepath.FromSlash(clean)), 0o644})
+	}
 	return files, nil
 }
 

@@ -47,9 +47,13 @@ func TestPackage(t *testing.T) {
 	}
 	root := repoRoot(t)
 	ortLib, modelDir := testenv.ORTLib(t), testenv.ModelDir(t)
+	// A second embedding model travels too (TINYHEAD_EXTRA_MODEL_DIRS).
+	extraDir := testenv.ModelCopy(t, extraModel, 0)
+	extra := deploy.ExtraModelPath(extraDir)
 	sysroot := debian11Sysroot(t)
 	ctx := context.Background()
-	res, err := deploy.Build(ctx, deploy.Options{Root: root, ORTLib: ortLib, ModelDir: modelDir, Sysroot: sysroot, OutDir: t.TempDir()})
+	res, err := deploy.Build(ctx, deploy.Options{Root: root, ORTLib: ortLib, ModelDir: modelDir, ExtraModelDirs: []string{extraDir},
+		Sysroot: sysroot, OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +77,11 @@ func TestPackage(t *testing.T) {
 		"model/model.json":      {filepath.Join(modelDir, "model.json"), 0o644},
 		"model/model.onnx":      {filepath.Join(modelDir, "model.onnx"), 0o644},
 		"model/vocab.json":      {filepath.Join(modelDir, "vocab.json"), 0o644},
+		"models/":               {"", fs.ModeDir | 0o755},
+		extra + "/":             {"", fs.ModeDir | 0o755},
+		extra + "/model.json":   {filepath.Join(extraDir, "model.json"), 0o644},
+		extra + "/model.onnx":   {filepath.Join(modelDir, "model.onnx"), 0o644},
+		extra + "/vocab.json":   {filepath.Join(modelDir, "vocab.json"), 0o644},
 	}
 	for _, fn := range fns {
 		wantEntries[fn.Name+"/"] = want{"", fs.ModeDir | 0o755}
@@ -207,7 +216,7 @@ func TestPackage(t *testing.T) {
 	})
 
 	t.Run("the packaged handler ingests a blob", func(t *testing.T) {
-		startPackagedHandler(t, dir)
+		startPackagedHandler(t, dir, deploy.ExtraModelSetting([]string{extraDir}))
 	})
 }
 
@@ -218,7 +227,7 @@ func TestPackage(t *testing.T) {
 // are removed), from another working directory: the library and the model
 // can only come from the package, found next to the executable. Then it
 // sends the blob-trigger invocation the host sends and checks the rows.
-func startPackagedHandler(t *testing.T, dir string) {
+func startPackagedHandler(t *testing.T, dir, extraModels string) {
 	az := azuritetest.Start(t)
 	ctx := context.Background()
 	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
@@ -237,6 +246,8 @@ func startPackagedHandler(t *testing.T, dir string) {
 	env = append(env,
 		config.StorageConnection+"="+az.ConnectionString(),
 		config.SQLDSN+"="+db,
+		config.ExtraModelDirs+"="+extraModels,
+		config.IngestModels+"=all",
 	)
 	h := handlertest.Start(t, filepath.Join(dir, deploy.Executable), t.TempDir(), env)
 	h.Ready(t)
@@ -256,13 +267,17 @@ func startPackagedHandler(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Labels["topic"] != "food" || len(doc.Embeddings["use-lite-en@0.2.0"]) != 512 {
-		t.Errorf("stored document: labels %v, %d-d embedding; want topic=food, 512-d", doc.Labels, len(doc.Embeddings["use-lite-en@0.2.0"]))
+	if doc.Labels["topic"] != "food" || len(doc.Embeddings["use-lite-en@0.2.0"]) != 512 || len(doc.Embeddings[extraModel]) != 512 {
+		t.Errorf("stored document: labels %v, vectors %d-d and %d-d; want topic=food, 512-d of both packaged models",
+			doc.Labels, len(doc.Embeddings["use-lite-en@0.2.0"]), len(doc.Embeddings[extraModel]))
 	}
 	if !strings.Contains(h.Logs(), "use-lite-en") {
 		t.Errorf("the handler's log does not name the packaged model:\n%s", h.Logs())
 	}
 }
+
+// extraModel is the id of the second model the package carries.
+const extraModel = "use-lite-en@0.2.0-copy"
 
 // debian11Sysroot returns the Debian 11 root the handler is linked
 // against: $TINYHEAD_SYSROOT, or the one `scripts/package.sh --sysroot`

@@ -41,7 +41,7 @@ func runBenchConfig[T float32 | float64](b *testing.B, d benchData, cfg Config, 
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(Evaluate(m, d.valX, d.valY).Accuracy, "val-accuracy")
+	b.ReportMetric(Evaluate(m, d.valX, Sparse{}, d.valY).Accuracy, "val-accuracy")
 }
 
 // BenchmarkTrain100k is one training run of the default recipe (1000 steps
@@ -93,7 +93,7 @@ func BenchmarkPredict(b *testing.B) {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				m.Predict(d.valX, n, probs)
+				m.Predict(d.valX, Sparse{}, n, probs)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
 		})
@@ -116,4 +116,27 @@ func BenchmarkAdam(b *testing.B) {
 		a.step(p, grads, 1e-3)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/param")
+}
+
+// BenchmarkClassWeights compares, in one run, the default recipe on the
+// spam-sized task (4,900 rows, two classes) without and with balanced
+// class weights: the weighted loss costs one multiply per row.
+//
+//	go test -run XXX -bench ClassWeights -count 5 ./internal/mlp/
+func BenchmarkClassWeights(b *testing.B) {
+	x, y := mlptest.Synthetic(6000, 512, 2, 1)
+	d := benchData{trainX: x[:4900*512], trainY: y[:4900], valX: x[4900*512:], valY: y[4900:], dim: 512, classes: 2}
+	counts := make([]int, 2)
+	for _, c := range d.trainY {
+		counts[c]++
+	}
+	for _, cfg := range []Config{{}, {ClassWeight: ClassWeightBalanced, ClassWeights: BalancedWeights(counts)}} {
+		name := "none"
+		if cfg.ClassWeights != nil {
+			name = "balanced"
+		}
+		b.Run(name, func(b *testing.B) {
+			runBenchConfig[float32](b, d, cfg, runtime.GOMAXPROCS(0))
+		})
+	}
 }

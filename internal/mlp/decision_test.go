@@ -49,6 +49,18 @@ func TestImbalancedRule(t *testing.T) {
 			t.Errorf("Imbalanced(%v) = %v (rarest share %.3f)", tc.counts, got, RarestShare(tc.counts))
 		}
 	}
+	for _, tc := range []struct {
+		counts []int
+		want   bool
+	}{
+		{[]int{99, 1}, false},
+		{[]int{991, 9}, true},
+		{[]int{500, 495, 5}, true},
+	} {
+		if got := NeedsWeights(tc.counts); got != tc.want {
+			t.Errorf("NeedsWeights(%v) = %v", tc.counts, got)
+		}
+	}
 	w := BalancedWeights([]int{90, 10})
 	if math.Abs(w[0]-100.0/180) > 1e-12 || math.Abs(w[1]-5) > 1e-12 {
 		t.Errorf("BalancedWeights(90, 10) = %v, want [0.556 5]", w)
@@ -76,11 +88,12 @@ func TestDecide(t *testing.T) {
 }
 
 // TestChooseThreshold: the sweep finds the best score a brute-force search
-// over every candidate finds, scored by Assess, and its threshold gives
-// that score.
+// over every candidate finds, scored by Assess (or keeps 0.5 when that
+// gains less than ThresholdMargin), and its threshold gives that score.
 func TestChooseThreshold(t *testing.T) {
 	labels := []string{"a", "b"}
 	rng := rand.New(rand.NewPCG(1, 2))
+	moved := 0
 	for trial := range 30 {
 		n := 5 + rng.IntN(200)
 		y := make([]int32, n)
@@ -118,11 +131,20 @@ func TestChooseThreshold(t *testing.T) {
 			if top < 1 {
 				best = max(best, scoreAt(1))
 			}
+			if best-scoreAt(0.5) < ThresholdMargin {
+				best = scoreAt(0.5) // not worth moving
+			}
 			th, score := ChooseThreshold(y, probs, positive, metric, labels)
 			if math.Abs(score-best) > 1e-12 || math.Abs(scoreAt(th)-score) > 1e-12 {
 				t.Fatalf("trial %d, %s: threshold %g scores %g (%g by Assess); brute force finds %g", trial, metric, th, score, scoreAt(th), best)
 			}
+			if th != 0.5 {
+				moved++
+			}
 		}
+	}
+	if moved < 10 {
+		t.Errorf("only %d of 120 thresholds moved from 0.5: the test hardly checks the sweep", moved)
 	}
 	// Scores that do not depend on the threshold keep 0.5.
 	if th, _ := ChooseThreshold([]int32{0, 1}, []float32{0.9, 0.1, 0.1, 0.9}, 1, MetricAccuracy, labels); th != 0.5 {

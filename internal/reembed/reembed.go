@@ -209,3 +209,29 @@ func newOwner() (string, error) {
 	}
 	return "run-" + hex.EncodeToString(b[:]), nil
 }
+
+// Continue runs, until deadline, the re-embeddings that were started and
+// not finished: those of every configured model that has embedded some
+// stored texts but not all (NightlyTrain calls it, so that a re-embedding
+// nobody called again still completes). It returns the status of each
+// model it ran, in configuration order.
+func (s *Service) Continue(ctx context.Context, deadline time.Time) ([]*Status, error) {
+	var out []*Status
+	for _, e := range s.Embedders {
+		st, err := s.status(ctx, e.ModelID())
+		if err != nil {
+			return out, err
+		}
+		if st.Embedded == 0 || st.Done {
+			continue
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		if st, err = s.Run(ctx, e.ModelID(), deadline); err != nil {
+			return out, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

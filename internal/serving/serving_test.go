@@ -89,7 +89,7 @@ func (f *fixture) want(t *testing.T, m *mlp.Model, texts []string) []float32 {
 		x = append(x, v...)
 	}
 	probs := make([]float32, len(texts)*m.Classes)
-	m.Predict(x, len(texts), probs)
+	m.Predict(x, mlp.Sparse{}, len(texts), probs)
 	return probs
 }
 
@@ -227,7 +227,7 @@ type trackedHead struct {
 	closes atomic.Int64
 }
 
-func (th *trackedHead) Predict(x []float32, n int) ([]float32, error) {
+func (th *trackedHead) Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
 	if f := th.heads.predict; f != nil {
 		f()
 	}
@@ -235,7 +235,7 @@ func (th *trackedHead) Predict(x []float32, n int) ([]float32, error) {
 		th.heads.t.Error("Predict on a closed head")
 		return nil, errors.New("closed")
 	}
-	return th.Predictor.Predict(x, n)
+	return th.Predictor.Predict(x, sk, n)
 }
 
 func (th *trackedHead) Close() error {
@@ -583,7 +583,7 @@ type failingPredictor struct {
 	err error
 }
 
-func (p failingPredictor) Predict([]float32, int) ([]float32, error) { return nil, p.err }
+func (p failingPredictor) Predict([]float32, mlp.Sparse, int) ([]float32, error) { return nil, p.err }
 
 // TestReplacedHeadClosedAfterLastUser: a head replaced while a request
 // uses it is closed when that request ends, not before.
@@ -819,5 +819,28 @@ func TestClassifyVersion(t *testing.T) {
 	} {
 		_, err := f.svc.ClassifyVersion(t.Context(), "spam", tc.version, texts)
 		wantKind(t, "version "+tc.version, err, tc.kind)
+	}
+}
+
+// TestServesWithTheVersionsEmbeddingModel: among several configured
+// embedding models, a version is served with the one it was trained on
+// (here not the default, which fails if used); without it, 422 names it.
+func TestServesWithTheVersionsEmbeddingModel(t *testing.T) {
+	f := newFixture(t)
+	f.svc.Embedders = tinyhead.Embedders{failingEmbedder{inmem.NewEmbedder(dim + 1)}, f.emb}
+	m := testModel(4, 2, mlp.ReLU, 1)
+	f.save(t, "spam", "v1", m)
+	f.promote(t, "spam", "v1")
+	got, err := f.svc.Classify(t.Context(), "spam", texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.check(t, got, "spam", "v1", m, texts)
+
+	f.svc.Embedders = tinyhead.Embedders{inmem.NewEmbedder(dim + 1)}
+	_, err = f.svc.Classify(t.Context(), "spam", texts)
+	wantKind(t, "a version of an unconfigured model", err, tinyhead.ErrUnprocessable)
+	if err == nil || !strings.Contains(err.Error(), f.emb.ModelID()) {
+		t.Errorf("error %v does not name %s", err, f.emb.ModelID())
 	}
 }

@@ -5,7 +5,12 @@
 //	documents(id, source, item, source_version, content_hash, text,
 //	          embedding_model, embedding, dim, created_at, updated_at,
 //	          doc_group, is_test)
-//	          unique (source, item); index (embedding_model, content_hash)
+//	          unique (source, item); index (content_hash)
+//	          (embedding_model, embedding and dim are left empty: see embeddings)
+//	embeddings(content_hash, model, dim, embedding, created_at)
+//	          primary key (content_hash, model)
+//	embedding_claims(model, content_hash, owner, lease_until)
+//	          primary key (model, content_hash); index (owner)
 //	labels(document_id → documents ON DELETE CASCADE, task, label, updated_at)
 //	          primary key (document_id, task); index (task)
 //	ingests(id, source, etag, status, rows_ok, rows_rejected, error, attempts,

@@ -28,20 +28,9 @@ func TestMigrateV1(t *testing.T) {
 		prepare func(t *testing.T) (dsn string, db *sql.DB, d dialect, m migrations)
 		v1Rows  func() []string // statements whose one parameter is the time
 	}{{
-		name:   "SQLite",
-		driver: DriverSQLite,
-		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
-			path := filepath.Join(t.TempDir(), "tinyhead.db")
-			db, w, err := openSQLite(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
-			if err := initSQLite(ctx, w); err != nil {
-				t.Fatal(err)
-			}
-			return path, w, sqliteDialect{}, sqliteMigrations()
-		},
+		name:    "SQLite",
+		driver:  DriverSQLite,
+		prepare: prepareSQLite,
 		v1Rows: func() []string {
 			return []string{
 				`INSERT INTO ingests (source, etag, status, rows_ok, rows_rejected, error, attempts, started_at, updated_at)
@@ -52,17 +41,9 @@ func TestMigrateV1(t *testing.T) {
 			}
 		},
 	}, {
-		name:   "SQLServer",
-		driver: DriverSQLServer,
-		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
-			skipWithoutMSSQL(t)
-			dsn := freshMSSQLDatabase(t, os.Getenv(mssqlEnv))
-			db, err := openMSSQL(dsn, Options{}.withDefaults())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return dsn, db, mssqlDialect{}, mssqlMigrations()
-		},
+		name:    "SQLServer",
+		driver:  DriverSQLServer,
+		prepare: prepareMSSQL,
 		v1Rows: func() []string {
 			sk := fmt.Sprintf("0x%x", keyOf(src))
 			return []string{
@@ -173,20 +154,9 @@ func TestMigrateEmbeddings(t *testing.T) {
 		row     func(item, hash, text, model, vec string) string // its one parameter is the time
 		label   string
 	}{{
-		name:   "SQLite",
-		driver: DriverSQLite,
-		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
-			path := filepath.Join(t.TempDir(), "tinyhead.db")
-			db, w, err := openSQLite(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
-			if err := initSQLite(ctx, w); err != nil {
-				t.Fatal(err)
-			}
-			return path, w, sqliteDialect{}, sqliteMigrations()
-		},
+		name:    "SQLite",
+		driver:  DriverSQLite,
+		prepare: prepareSQLite,
 		row: func(item, hash, text, model, vec string) string {
 			return `INSERT INTO documents (source, item, source_version, content_hash, text, embedding_model, embedding, dim,
 				created_at, updated_at) VALUES ('` + src + `', '` + item + `', 'e0', '` + hash + `', '` + text + `', '` + model +
@@ -194,17 +164,9 @@ func TestMigrateEmbeddings(t *testing.T) {
 		},
 		label: `INSERT INTO labels (document_id, task, label, updated_at) SELECT id, 'spam', 'ham', ? FROM documents`,
 	}, {
-		name:   "SQLServer",
-		driver: DriverSQLServer,
-		prepare: func(t *testing.T) (string, *sql.DB, dialect, migrations) {
-			skipWithoutMSSQL(t)
-			dsn := freshMSSQLDatabase(t, os.Getenv(mssqlEnv))
-			db, err := openMSSQL(dsn, Options{}.withDefaults())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return dsn, db, mssqlDialect{}, mssqlMigrations()
-		},
+		name:    "SQLServer",
+		driver:  DriverSQLServer,
+		prepare: prepareMSSQL,
 		row: func(item, hash, text, model, vec string) string {
 			return `INSERT INTO documents (source_key, item_key, source, item, source_version, content_hash, text, embedding_model,
 				embedding, dim, created_at, updated_at) VALUES (` + fmt.Sprintf("0x%x, 0x%x", keyOf(src), keyOf(item)) + `,
@@ -276,4 +238,31 @@ func embeddingsStep(t *testing.T, m migrations) int {
 	}
 	t.Fatal("no schema step moves the embeddings")
 	return 0
+}
+
+// prepareSQLite makes an empty SQLite database for a migration test and
+// returns its DSN, its write pool, and its dialect and migrations.
+func prepareSQLite(t *testing.T) (string, *sql.DB, dialect, migrations) {
+	path := filepath.Join(t.TempDir(), "tinyhead.db")
+	db, w, err := openSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := initSQLite(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	return path, w, sqliteDialect{}, sqliteMigrations()
+}
+
+// prepareMSSQL is prepareSQLite on a database of its own next to
+// TINYHEAD_TEST_MSSQL_DSN's (skipped without it).
+func prepareMSSQL(t *testing.T) (string, *sql.DB, dialect, migrations) {
+	skipWithoutMSSQL(t)
+	dsn := freshMSSQLDatabase(t, os.Getenv(mssqlEnv))
+	db, err := openMSSQL(dsn, Options{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn, db, mssqlDialect{}, mssqlMigrations()
 }

@@ -12,6 +12,8 @@
 package testenv
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -82,4 +84,39 @@ func Vocab(tb testing.TB) string {
 		return path(tb, "TINYHEAD_VOCAB", "")
 	}
 	return filepath.Join(ModelDir(tb), "vocab.json")
+}
+
+// ModelCopy makes a second real embedding model for tests of several
+// models side by side: the default model's files (linked, not copied)
+// under a model.json that names id and reads at most maxTokens tokens (0
+// keeps the default model's). It returns the directory.
+func ModelCopy(tb testing.TB, id string, maxTokens int) string {
+	tb.Helper()
+	src := ModelDir(tb)
+	raw, err := os.ReadFile(filepath.Join(src, "model.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(raw, &info); err != nil {
+		tb.Fatal(err)
+	}
+	info["id"] = id
+	if maxTokens > 0 {
+		info["max_tokens"] = maxTokens
+	}
+	dir := tb.TempDir()
+	for _, key := range []string{"model", "vocab"} {
+		name := fmt.Sprint(info[key])
+		if err := os.Symlink(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if raw, err = json.Marshal(info); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), raw, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/dataset"
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/onnxembed"
+	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -46,7 +47,8 @@ type run struct {
 }
 
 // benchTrainOnce trains a task once per iteration the way Service.Train
-// does (load, standardise unless cfg says not to, train, fold, evaluate)
+// does (load, class weights by the recipe's rule, standardise unless cfg
+// says not to, train, fold, choose a binary task's threshold, evaluate)
 // and reports the last run's figures.
 func benchTrainOnce(b *testing.B, data dataset.Source, sum tinyhead.TaskSummary, cfg mlp.Config, fromSQL bool) run {
 	return benchTrainModel(b, data, sum, onnxembed.USELiteID, cfg, fromSQL)
@@ -65,7 +67,8 @@ func benchTrainModel(b *testing.B, data dataset.Source, sum tinyhead.TaskSummary
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := cfg.WithDefaults(len(ds.Labels))
+		imbalanced, _ := balance(ds)
+		cfg := withClassWeights(cfg.WithDefaults(len(ds.Labels)), ds)
 		batches := ds.Batches(data, cfg)
 		loaded := time.Now()
 		model, _, err := mlp.Train(ctx, cfg, dim, len(ds.Labels), batches)
@@ -80,7 +83,7 @@ func benchTrainModel(b *testing.B, data dataset.Source, sum tinyhead.TaskSummary
 				b.Fatal(err)
 			}
 		}
-		if r.metrics, err = ds.Evaluate(ctx, data, model); err != nil {
+		if r.metrics, err = evaluateRecipe(ctx, ds, data, model, imbalanced); err != nil {
 			b.Fatal(err)
 		}
 		r.total = time.Since(start)
@@ -187,4 +190,22 @@ func procStatusMiB(field string) float64 {
 		}
 	}
 	return 0
+}
+
+// evaluateRecipe scores a trained model on the validation rows as
+// Service.Train does: by the default metric's threshold on a binary task.
+func evaluateRecipe(ctx context.Context, ds *dataset.Dataset, data dataset.Source, model *mlp.Model, imbalanced bool) (mlp.Metrics, error) {
+	metric, _, err := chooseMetric("", "", "", ds, imbalanced)
+	if err != nil {
+		return mlp.Metrics{}, err
+	}
+	predict := dataset.ModelPredict(model)
+	probs, err := ds.Probabilities(ctx, data, dataset.Validation, model.Classes, predict)
+	if err != nil {
+		return mlp.Metrics{}, err
+	}
+	man := &registry.Manifest{Labels: ds.Labels}
+	man.Threshold = threshold(ds, probs, metric)
+	sc, err := scoreHeldOut(ctx, ds, data, man, predict, probs)
+	return sc.val, err
 }

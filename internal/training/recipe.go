@@ -46,8 +46,8 @@ func balance(ds *dataset.Dataset) (imbalanced bool, why string) {
 	if imbalanced {
 		verdict = "imbalanced"
 	}
-	return imbalanced, fmt.Sprintf("%s: the rarest class %q has %.1f%% of the training rows; a task is imbalanced under 1/(2k) = %.1f%%",
-		verdict, ds.Labels[rarest], 100*share, 100*limit)
+	return imbalanced, fmt.Sprintf("%s: the rarest class %q has %.2f%% of the training rows; a task is imbalanced under 1/(2k) = %.1f%%, and weighted under %g%%",
+		verdict, ds.Labels[rarest], 100*share, 100*limit, 100*mlp.WeightedShare)
 }
 
 // chooseMetric resolves the promotion metric: the request's, else the
@@ -70,12 +70,12 @@ func chooseMetric(requested string, recorded, curVersion string, ds *dataset.Dat
 	return mlp.MetricAccuracy, "default for a balanced task", nil
 }
 
-// withClassWeights resolves cfg.ClassWeight ("" by the balance rule) and
+// withClassWeights resolves cfg.ClassWeight ("" by mlp.NeedsWeights) and
 // sets ClassWeights from the training rows' class counts.
-func withClassWeights(cfg mlp.Config, ds *dataset.Dataset, imbalanced bool) mlp.Config {
+func withClassWeights(cfg mlp.Config, ds *dataset.Dataset) mlp.Config {
 	if cfg.ClassWeight == "" {
 		cfg.ClassWeight = mlp.ClassWeightNone
-		if imbalanced {
+		if mlp.NeedsWeights(ds.TrainCounts) {
 			cfg.ClassWeight = mlp.ClassWeightBalanced
 		}
 	}
@@ -137,7 +137,7 @@ type versionScores struct {
 // scores the decisions of man (whose Labels are the version's) there.
 // valProbs are the validation probabilities, if already computed.
 func scoreHeldOut(ctx context.Context, ds *dataset.Dataset, data dataset.Source, man *registry.Manifest,
-	predict func(x []float32, n int) ([]float32, error), valProbs []float32) (versionScores, error) {
+	predict dataset.Predict, valProbs []float32) (versionScores, error) {
 	classes := len(man.Labels)
 	mapped := make([]int32, classes)
 	for i, l := range man.Labels {

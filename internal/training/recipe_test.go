@@ -17,13 +17,17 @@ import (
 )
 
 // addImbalanced stores n documents of a binary task whose class "yes" is
-// one of 20 synthetic clusters (about 5% of the rows) and "no" the other
-// 19; noise makes the classes overlap. test marks every test-th row a test
+// one of e.clusters synthetic clusters (default 20: about 5% of the rows)
+// and "no" the others; noise makes the classes overlap. test marks every test-th row a test
 // row (0: none); flip gives the test rows the wrong label, so that a
 // model trained on them would differ.
 func (e *env) addImbalanced(task string, n int, noise float64, seed uint64, test int, flip bool) {
 	e.t.Helper()
-	x, y := mlptest.Spec{N: n, Dim: dim, Classes: 20, Noise: noise, Seed: seed}.Generate()
+	clusters := e.clusters
+	if clusters == 0 {
+		clusters = 20
+	}
+	x, y := mlptest.Spec{N: n, Dim: dim, Classes: clusters, Noise: noise, Seed: seed}.Generate()
 	docs := make([]tinyhead.Document, n)
 	for i := range docs {
 		label := "no"
@@ -162,7 +166,9 @@ func TestPromotionByMetric(t *testing.T) {
 			e := newEnv(t)
 			e.addImbalanced("t", 1500, noise, 11, 0, false)
 			e.saveConstant("t", "00000000T000000.000Z", []string{"no", "yes"})
-			out := e.train("t", training.Request{Metric: tc.metric, Config: mlp.Config{Seed: 1}})
+			// The embedding only: the premise below is about the MLP's
+			// head on these rows (their texts hold no signal).
+			out := e.train("t", training.Request{Metric: tc.metric, Config: mlp.Config{Seed: 1, Features: mlp.FeatureEmbedding}})
 			p := out.Promotion
 			if out.Previous == nil || p.Previous == nil || *p.Previous != out.Previous.Score {
 				t.Fatalf("no comparison with the current version: %+v", out)
@@ -196,22 +202,25 @@ func TestPromotionByMetric(t *testing.T) {
 func TestRecipeDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
-		imbalanced  bool
+		clusters    int // of which "yes" is one; 0: balanced labels
 		labels      []string
 		classWeight string
 		wantWeight  string
 		wantMetric  mlp.Metric
 	}{
-		{"balanced binary", false, binary, "", mlp.ClassWeightNone, mlp.MetricAccuracy},
-		{"imbalanced binary", true, nil, "", mlp.ClassWeightBalanced, mlp.MetricMacroF1},
-		{"imbalanced, weights off", true, nil, mlp.ClassWeightNone, mlp.ClassWeightNone, mlp.MetricMacroF1},
-		{"balanced, weights on", false, binary, mlp.ClassWeightBalanced, mlp.ClassWeightBalanced, mlp.MetricAccuracy},
-		{"three classes", false, []string{"a", "b", "c"}, "", mlp.ClassWeightNone, mlp.MetricAccuracy},
+		{"balanced binary", 0, binary, "", mlp.ClassWeightNone, mlp.MetricAccuracy},
+		{"imbalanced binary, 5%", 20, nil, "", mlp.ClassWeightNone, mlp.MetricMacroF1},
+		{"imbalanced binary, under 1%", 150, nil, "", mlp.ClassWeightBalanced, mlp.MetricMacroF1},
+		{"under 1%, weights off", 150, nil, mlp.ClassWeightNone, mlp.ClassWeightNone, mlp.MetricMacroF1},
+		{"balanced, weights on", 0, binary, mlp.ClassWeightBalanced, mlp.ClassWeightBalanced, mlp.MetricAccuracy},
+		{"three classes", 0, []string{"a", "b", "c"}, "", mlp.ClassWeightNone, mlp.MetricAccuracy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			if tc.imbalanced {
-				e.addImbalanced("t", 800, 1, 2, 0, false)
+			imbalanced := tc.clusters > 0
+			if imbalanced {
+				e.clusters = tc.clusters
+				e.addImbalanced("t", 4000, 1, 2, 0, false)
 			} else {
 				e.addRows("t", "a.jsonl", tc.labels, 300, 2)
 			}
@@ -224,15 +233,15 @@ func TestRecipeDefaults(t *testing.T) {
 				t.Errorf("class_weights %v without weighting", hp.ClassWeights)
 			}
 			if tc.wantWeight == mlp.ClassWeightBalanced {
-				// n/(2·n_c): about 10 for "yes" at 5% of the rows.
-				if len(hp.ClassWeights) != 2 || tc.imbalanced && (hp.ClassWeights[1] < 5 || hp.ClassWeights[0] > 0.6) {
+				// n/(2·n_c): about 75 for "yes" at 1/150 of the rows.
+				if len(hp.ClassWeights) != 2 || imbalanced && (hp.ClassWeights[1] < 40 || hp.ClassWeights[0] > 0.6) {
 					t.Errorf("class_weights %v (%s)", hp.ClassWeights, out.Promotion.Imbalance)
 				}
 			}
 			if (out.Threshold != nil) != (len(out.Labels) == 2) {
 				t.Errorf("%d labels, threshold %+v", len(out.Labels), out.Threshold)
 			}
-			if out.Threshold != nil && tc.imbalanced && out.Threshold.Label != "yes" {
+			if out.Threshold != nil && imbalanced && out.Threshold.Label != "yes" {
 				t.Errorf("threshold on %q, want the rare class", out.Threshold.Label)
 			}
 			if m := out.Metrics; !(m.LogLoss > 0 && m.Brier > 0 && m.Brier < 2) {

@@ -33,6 +33,8 @@ type env struct {
 	reg   *registry.Registry
 	emb   *inmem.Embedder
 	svc   *training.Service
+	// clusters is addImbalanced's number of synthetic clusters (0: 20).
+	clusters int
 }
 
 func newEnv(t *testing.T) *env {

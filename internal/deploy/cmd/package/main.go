@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/tinyhead/tinyhead/internal/deploy"
 )
@@ -36,6 +37,7 @@ func run(ctx context.Context, args []string) error {
 	out := fs.String("out", "dist", "output directory (receives package/ and tinyhead.zip)")
 	ort := fs.String("ort", os.Getenv("TINYHEAD_ORT_LIB"), "ONNX Runtime shared library for linux/amd64 (default $TINYHEAD_ORT_LIB)")
 	model := fs.String("model", os.Getenv("TINYHEAD_MODEL_DIR"), "embedding model directory (default $TINYHEAD_MODEL_DIR)")
+	extra := fs.String("model-extra", os.Getenv("TINYHEAD_EXTRA_MODEL_DIRS"), "more embedding model directories, comma-separated (default $TINYHEAD_EXTRA_MODEL_DIRS)")
 	sysroot := fs.String("sysroot", os.Getenv("TINYHEAD_SYSROOT"), "Debian 11 root to link the handler against (default $TINYHEAD_SYSROOT)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,7 +49,14 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("-sysroot is required (scripts/package.sh passes the one it makes)")
 	}
 	fmt.Fprintf(os.Stderr, "package: building the handler for linux/amd64 (cgo, against %s)\n", *sysroot)
-	res, err := deploy.Build(ctx, deploy.Options{Root: *root, ORTLib: *ort, ModelDir: *model, Sysroot: *sysroot, OutDir: *out, Stderr: os.Stderr})
+	var extraDirs []string
+	for _, d := range strings.Split(*extra, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			extraDirs = append(extraDirs, d)
+		}
+	}
+	res, err := deploy.Build(ctx, deploy.Options{Root: *root, ORTLib: *ort, ModelDir: *model, ExtraModelDirs: extraDirs,
+		Sysroot: *sysroot, OutDir: *out, Stderr: os.Stderr})
 	if err != nil {
 		return err
 	}
@@ -65,5 +74,8 @@ func run(ctx context.Context, args []string) error {
 	fmt.Printf("handler: %v %v, needs glibc >= %s (ONNX Runtime: glibc >= %s; the limit is %s)\n",
 		res.Binary.Machine, res.Binary.Type, res.Binary.GlibcFloor, res.ORTLib.GlibcFloor, deploy.MaxGlibc)
 	fmt.Printf("staged %s\nwrote  %s (%.1f MiB)\n", res.StageDir, res.Zip, float64(zst.Size())/(1<<20))
+	if len(extraDirs) > 0 {
+		fmt.Printf("set the app setting TINYHEAD_EXTRA_MODEL_DIRS=%s (the extra models' folders in the package)\n", deploy.ExtraModelSetting(extraDirs))
+	}
 	return nil
 }
