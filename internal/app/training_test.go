@@ -95,6 +95,15 @@ func (f *fixture) apiCall(function, task string, body any) (int, []byte) {
 // req and returns the http output binding's status and body.
 func (f *fixture) httpCall(function string, req customhandler.HTTPRequest) (int, []byte) {
 	f.t.Helper()
+	res := f.httpResponse(function, req)
+	s, _ := res.Body.(string)
+	return res.StatusCode, []byte(s)
+}
+
+// httpResponse plays the host for an httpTrigger function with the
+// request req and returns the http output binding.
+func (f *fixture) httpResponse(function string, req customhandler.HTTPRequest) customhandler.HTTPResponse {
+	f.t.Helper()
 	status, out := f.invoke(function, customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, req))
 	if status != http.StatusOK {
 		f.t.Fatalf("%s invocation failed: %d %v", function, status, out.Logs)
@@ -107,8 +116,7 @@ func (f *fixture) httpCall(function string, req customhandler.HTTPRequest) (int,
 	if !ok {
 		f.t.Fatalf("%s: no %q output binding in %+v", function, app.HTTPResponseBinding, out)
 	}
-	s, _ := res.Body.(string)
-	return res.StatusCode, []byte(s)
+	return res
 }
 
 // invoke POSTs an invocation to the handler and returns the status and the
