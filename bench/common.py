@@ -52,6 +52,15 @@ def scores(y_true, y_pred, classes):
     return acc, float(np.mean(f1s))
 
 
+def class_f1(y_true, y_pred, c):
+    """The F1 of class c (0 when it is never predicted nor present)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    tp = int(((y_pred == c) & (y_true == c)).sum())
+    fp = int(((y_pred == c) & (y_true != c)).sum())
+    fn = int(((y_pred != c) & (y_true == c)).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
 def status_mib(field):
     """A memory figure of /proc/self/status (VmRSS, VmHWM) in MiB."""
     with open("/proc/self/status") as f:

@@ -61,6 +61,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--settings", default="default,tuned")
     ap.add_argument("--fasttext", default="fasttext")
+    ap.add_argument("--positive", default="", help="a label whose F1 to report too")
+    ap.add_argument("--seed", type=int, default=None, help="fastText's -seed (its training is Hogwild on 2 threads anyway)")
     args = ap.parse_args()
 
     meta, _, y, is_val = common.load_export(args.export, args.task)
@@ -78,12 +80,16 @@ def main():
         for name in args.settings.split(","):
             prefix = os.path.join(tmp, "model-" + name)
             train_s, peak, _ = run([args.fasttext, "supervised", "-input", train_path, "-output", prefix,
-                                    "-thread", str(args.threads)] + SETTINGS[name])
+                                    "-thread", str(args.threads)] + SETTINGS[name] +
+                                   (["-seed", str(args.seed)] if args.seed is not None else []))
             pred_s, _, out = run([args.fasttext, "predict", prefix + ".bin", val_path], stdout=subprocess.PIPE)
             pred = [int(line.split("__label__")[1]) for line in out.decode().split("\n") if line]
             acc, f1 = common.scores(val_y, pred, len(labels))
-            common.emit({
-                "impl": "fasttext", "task": args.task, "recipe": name, "threads": args.threads,
+            extra = {}
+            if args.positive:
+                extra["val_positive_f1"] = common.class_f1(val_y, pred, labels.index(args.positive))
+            common.emit({**extra,
+                "impl": "fasttext", "task": args.task, "recipe": name, "seed": args.seed, "threads": args.threads,
                 "args": SETTINGS[name], "train_rows": int((~is_val).sum()), "val_rows": int(is_val.sum()),
                 "prep_s": prep_s, "train_s": train_s, "predict_s": pred_s,
                 "peak_rss_mib": peak, "model_mib": os.path.getsize(prefix + ".bin") / 2**20,

@@ -220,7 +220,53 @@ def main(out):
         doc.append(table(["rows", "mode", "load s", "train s", "total s", "peak RSS MiB (growth)", "val accuracy"], rows))
         doc.append(table(["rows", "written through PutDocuments (rows/s)", "ScanLabeled on SQLite (s)"],
                          [[f"{s:,}", f(writes.get(s), 0), f(scans.get(s)) if s in scans else "not run"] for s in sorted(writes)]))
+    features_table(out, doc)
     print("\n".join(doc))
+
+
+def spread(xs, fmt):
+    """Mean (min–max) of a list of figures, "–" for none."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    if len(xs) == 1 or min(xs) == max(xs):
+        return fmt(mean(xs))
+    return f"{fmt(mean(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def features_table(out, doc):
+    """The lexical-features comparison (scripts/bench.sh --only features):
+    tinyhead's features beside TF-IDF + LR and tuned fastText, same split."""
+    runs = jsonl(os.path.join(out, "features.jsonl"))
+    if not runs:
+        return
+    backfill = [r for r in runs if r["impl"] == "tinyhead-backfill"]
+    rows = []
+    p = lambda v: f"{100 * v:.2f}"
+    s = lambda v: f"{v:.2f}"
+    for task in ["spam", "group", "hardham"]:
+        for feat in ["embedding", "sketch", "both"]:
+            g = [r for r in runs if r["impl"] == "tinyhead" and r["task"] == task and r["features"] == feat]
+            if g:
+                cpu = [r.get("total_cpu_s") for r in g]
+                rows.append([task, f"tinyhead {feat}", len(g), spread([r["val_accuracy"] for r in g], p),
+                             spread([r["val_macro_f1"] for r in g], p), spread([r.get("val_positive_f1") for r in g], p),
+                             spread([r["train_s"] for r in g], s) + (f" (whole call: {spread(cpu, s)} CPU s)" if None not in cpu else "")])
+        lr = [r for r in runs if r["impl"] == "tfidf-logreg" and r["task"] == task]
+        if lr:
+            rows.append([task, f"TF-IDF + LR (C={lr[0]['C']:g} by 5-fold CV)", len(lr), spread([r["val_accuracy"] for r in lr], p),
+                         spread([r["val_macro_f1"] for r in lr], p), spread([r.get("val_positive_f1") for r in lr], p),
+                         f"{spread([r['train_s'] for r in lr], s)} (+{spread([r['search_s'] for r in lr], s)} search)"])
+        ft = [r for r in runs if r["impl"] == "fasttext" and r["task"] == task]
+        if ft:
+            rows.append([task, "fastText tuned", len(ft), spread([r["val_accuracy"] for r in ft], p),
+                         spread([r["val_macro_f1"] for r in ft], p), spread([r.get("val_positive_f1") for r in ft], p),
+                         spread([r["train_s"] for r in ft], s)])
+    doc.append("### Lexical sketch features (validation %, mean (min–max) over runs; train s on 2 cores)\n")
+    doc.append(table(["task", "system", "runs", "accuracy", "macro-F1", "positive-class F1", "train s"], rows))
+    if backfill:
+        doc.append("Backfill (sketching the stored texts once): " + ", ".join(
+            f"{r['task']} {r['texts']:,} texts in {r['seconds']:.2f} s" for r in backfill) + "\n")
 
 
 if __name__ == "__main__":

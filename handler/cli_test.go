@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,22 +208,7 @@ func TestUploadThenLocalIngests(t *testing.T) {
 		t.Errorf("blobs %v, want %v", names, want)
 	}
 
-	port := handlertest.FreePort(t)
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/", port)
-	local := exec.Command(bin, "local", "--port", strconv.Itoa(port))
-	local.Dir, local.Env = root, env
-	var logs bytes.Buffer
-	local.Stdout, local.Stderr = &logs, &logs
-	if err := local.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		local.Process.Signal(syscall.SIGTERM)
-		local.Wait()
-		if t.Failed() {
-			t.Logf("handler local:\n%s", logs.String())
-		}
-	}()
+	api, _ := startLocal(t, bin, root, env)
 	ingests := waitIngests(t, api, "", 3)
 	if r := ingests["incoming/reviews.csv"]; r.RowsStored != 2 || r.RowsRejected != 1 || !strings.Contains(r.Error, "row 3: empty text") {
 		t.Errorf("reviews.csv: %+v", r)
@@ -239,6 +225,47 @@ func TestUploadThenLocalIngests(t *testing.T) {
 	if r.RowsStored != 2 || r.RowsRejected != 1 || !strings.Contains(r.Error, `row 3: no stored document incoming/reviews.csv item "r9"`) {
 		t.Errorf("labels file: %+v", r)
 	}
+}
+
+// startLocal runs `handler local` in root with env on a free port until
+// the test ends, and returns the API's URL (…/api/) and its output so far.
+func startLocal(t *testing.T, bin, root string, env []string) (api string, logs *lockedLogs) {
+	t.Helper()
+	port := handlertest.FreePort(t)
+	api = fmt.Sprintf("http://127.0.0.1:%d/api/", port)
+	local := exec.Command(bin, "local", "--port", strconv.Itoa(port))
+	local.Dir, local.Env = root, env
+	logs = &lockedLogs{}
+	local.Stdout, local.Stderr = logs, logs
+	if err := local.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		local.Process.Signal(syscall.SIGTERM)
+		local.Wait()
+		if t.Failed() {
+			t.Logf("handler local:\n%s", logs.String())
+		}
+	})
+	return api, logs
+}
+
+// lockedLogs is a process's output, read while it writes.
+type lockedLogs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLogs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLogs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 type ingestRecord struct {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
 	"github.com/tinyhead/tinyhead/internal/config"
-	"github.com/tinyhead/tinyhead/internal/handlertest"
 	"github.com/tinyhead/tinyhead/internal/testenv"
 )
 
@@ -93,22 +91,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if out, err := up.CombinedOutput(); err != nil {
 		t.Fatalf("handler upload: %v\n%s", err, out)
 	}
-	port := handlertest.FreePort(t)
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/", port)
-	local := exec.Command(bin, "local", "--port", strconv.Itoa(port))
-	local.Dir, local.Env = root, env
-	var logs bytes.Buffer
-	local.Stdout, local.Stderr = &logs, &logs
-	if err := local.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		local.Process.Signal(syscall.SIGTERM)
-		local.Wait()
-		if t.Failed() {
-			t.Logf("handler local:\n%s", logs.String())
-		}
-	}()
+	api, logs := startLocal(t, bin, root, env)
 	waitIngests(t, api, "", 1)
 	if !strings.Contains(logs.String(), api+"dashboard") {
 		t.Errorf("handler local does not say where the dashboard is:\n%s", logs.String())
@@ -145,7 +128,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	count := func(sel string) int {
 		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(` + strconv.Quote(sel) + `).length`))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
 		if err != nil {
 			t.Fatalf("count %s: %v", sel, err)
 		}

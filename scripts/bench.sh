@@ -16,6 +16,14 @@
 #   torch      both recipes in PyTorch on the export (bench/torch_mlp.py)
 #   sklearn    LogisticRegression on the export (bench/sklearn_logreg.py)
 #   fasttext   supervised fastText on the export's texts (bench/fasttext_bench.py)
+#   features   SpamAssassin spam, group and hardham (hard-ham-1 against the
+#              rest, built from group) with each choice of features
+#              (embedding, sketch, both; seeds 0–2) through the whole
+#              training recipe, beside TF-IDF + logistic regression
+#              (bench/tfidf_logreg.py) and tuned fastText on the same
+#              split (fastText once per seed of TINYHEAD_BENCH_FT_SEEDS,
+#              space-separated, default the same seeds; the lexical
+#              features' table)
 #   scaling    training at 10k, 100k and 1M synthetic rows, in memory and from
 #              SQL, with a plot (bench/scaling.png)
 # and prints the tables (bench/report.py), which BENCHMARKS.md holds.
@@ -100,7 +108,7 @@ section() {
 done_section() { echo "-- $1 took $((SECONDS - sect_start)) s"; }
 
 db=.cache/local/tinyhead.db
-if want training || want windows || want export || want torch || want sklearn || want fasttext || want reembed; then
+if want training || want windows || want export || want torch || want sklearn || want fasttext || want reembed || want features; then
 	if [[ ! -f $db ]]; then
 		section "local run (fills $db)"
 		./scripts/run-local.sh
@@ -179,6 +187,23 @@ if want fasttext; then
 		$PY bench/fasttext_bench.py --export "$out/export" --task "$task" --threads 2 | tee -a "$out/fasttext.jsonl"
 	done
 	done_section fasttext
+fi
+if want features; then
+	section "features (lexical sketches vs TF-IDF + LR and fastText)"
+	: >"$out/features.jsonl"
+	# Labels hardham and sketches the stored texts in the copy, then trains.
+	TINYHEAD_BENCH_DB="$out/tinyhead.db" TINYHEAD_BENCH_SEEDS=$seeds TINYHEAD_BENCH_OUT="$out/features.jsonl" \
+		go test -run XXX -bench Features -benchtime 1x -timeout 30m ./internal/training/ | tee "$out/go-features.txt"
+	go run ./bench/export -db "$out/tinyhead.db" -tasks spam,group,hardham -out "$out/export-features"
+	for spec in spam:spam group: hardham:hard-ham-1; do
+		task=${spec%%:*} positive=${spec#*:}
+		$PY bench/tfidf_logreg.py --export "$out/export-features" --task "$task" --positive "$positive" --threads 2 | tee -a "$out/features.jsonl"
+		for seed in ${TINYHEAD_BENCH_FT_SEEDS:-${seeds//,/ }}; do
+			$PY bench/fasttext_bench.py --export "$out/export-features" --task "$task" --positive "$positive" --settings tuned \
+				--seed "$seed" --threads 2 | tee -a "$out/features.jsonl"
+		done
+	done
+	done_section features
 fi
 if want scaling; then
 	section "scaling ($sizes rows)"

@@ -38,22 +38,10 @@ func (f *fixture) call(function, method, route string, params, query map[string]
 	if params == nil {
 		params = map[string]string{}
 	}
-	req := customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, customhandler.HTTPRequest{
+	res := f.httpResponse(function, customhandler.HTTPRequest{
 		URL: "http://localhost:7071/api/" + route, Method: method, Query: query,
 		Headers: map[string][]string{"Content-Type": {"application/json"}}, Params: params, Body: raw,
 	})
-	status, out := f.invoke(function, req)
-	if status != http.StatusOK {
-		f.t.Fatalf("%s invocation failed: %d %v", function, status, out.Logs)
-	}
-	var outputs struct {
-		Outputs map[string]customhandler.HTTPResponse
-	}
-	f.decode(out, &outputs)
-	res, ok := outputs.Outputs[app.HTTPResponseBinding]
-	if !ok {
-		f.t.Fatalf("%s: no %q output binding in %+v", function, app.HTTPResponseBinding, out)
-	}
 	s, ok := res.Body.(string)
 	if !ok {
 		f.t.Fatalf("%s: body %T, want a string (the host passes it through as text)", function, res.Body)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/training"
@@ -94,6 +95,15 @@ func (f *fixture) apiCall(function, task string, body any) (int, []byte) {
 // req and returns the http output binding's status and body.
 func (f *fixture) httpCall(function string, req customhandler.HTTPRequest) (int, []byte) {
 	f.t.Helper()
+	res := f.httpResponse(function, req)
+	s, _ := res.Body.(string)
+	return res.StatusCode, []byte(s)
+}
+
+// httpResponse plays the host for an httpTrigger function with the
+// request req and returns the http output binding.
+func (f *fixture) httpResponse(function string, req customhandler.HTTPRequest) customhandler.HTTPResponse {
+	f.t.Helper()
 	status, out := f.invoke(function, customhandler.HTTPTriggerRequest(function, app.HTTPRequestBinding, req))
 	if status != http.StatusOK {
 		f.t.Fatalf("%s invocation failed: %d %v", function, status, out.Logs)
@@ -106,8 +116,7 @@ func (f *fixture) httpCall(function string, req customhandler.HTTPRequest) (int,
 	if !ok {
 		f.t.Fatalf("%s: no %q output binding in %+v", function, app.HTTPResponseBinding, out)
 	}
-	s, _ := res.Body.(string)
-	return res.StatusCode, []byte(s)
+	return res
 }
 
 // invoke POSTs an invocation to the handler and returns the status and the
@@ -203,7 +212,8 @@ func TestTrainClassifyRollback(t *testing.T) {
 	if strings.Join(first.Labels, ",") != "cooking,weather" || first.Rows.Train+first.Rows.Validation != 80 || first.Rows.Validation == 0 {
 		t.Errorf("labels %v, rows %+v", first.Labels, first.Rows)
 	}
-	if first.Hyperparams.Hidden != 16 || first.Hyperparams.Steps != 1000 || first.Hyperparams.LearningRate != 1e-3 || first.Parameters != 512*16+16+16*2+2 {
+	if first.Hyperparams.Hidden != 16 || first.Hyperparams.Steps != 1000 || first.Hyperparams.LearningRate != 1e-3 ||
+		first.Hyperparams.Features != mlp.DefaultFeatures || first.Parameters != 512*16+16+16*2+2+mlp.DefaultSketchBuckets*2 {
 		t.Errorf("default recipe not applied: %+v, %d parameters", first.Hyperparams, first.Parameters)
 	}
 	if got := f.current("topic"); got != first.Version {
@@ -239,7 +249,8 @@ func TestTrainClassifyRollback(t *testing.T) {
 	}
 
 	// A barely trained model is worse and is not promoted...
-	worse := f.train("topic", map[string]any{"seed": 7, "steps": 1, "learning_rate": 1e-6})
+	// (Embedding only: one SGD step of the sketch layer already separates these topics.)
+	worse := f.train("topic", map[string]any{"seed": 7, "steps": 1, "learning_rate": 1e-6, "features": "embedding"})
 	if worse.Previous == nil || worse.Previous.Version != first.Version {
 		t.Fatalf("the current model was not evaluated: %+v", worse.Previous)
 	}
@@ -250,7 +261,7 @@ func TestTrainClassifyRollback(t *testing.T) {
 		t.Errorf("a worse model was promoted: %+v", worse)
 	}
 	// ...unless forced; Classify then serves it (cache reloaded).
-	forced := f.train("topic", map[string]any{"seed": 7, "steps": 1, "learning_rate": 1e-6, "force": true})
+	forced := f.train("topic", map[string]any{"seed": 7, "steps": 1, "learning_rate": 1e-6, "features": "embedding", "force": true})
 	if !forced.Promoted || forced.Reason != "forced" {
 		t.Errorf("forced: promoted %v (%s)", forced.Promoted, forced.Reason)
 	}

@@ -109,6 +109,7 @@ type Dataset struct {
 	valIDs, testIDs     []int64 // both modes: versions of other embeddings are scored by id
 	fromSQL             bool
 	labelOf             map[string]int32
+	sketches            // the rows' sketches, once LoadSketches has read them
 }
 
 // Options say how to load a dataset.
@@ -219,6 +220,7 @@ func loadInMemory(ctx context.Context, data Source, sum tinyhead.TaskSummary, op
 			ds.valIDs = append(ds.valIDs, r.ID) // in id order: only the vectors go in back to front
 		default:
 			train++
+			ds.memTrainIDs = append(ds.memTrainIDs, r.ID)
 		}
 		copy(x[k*dim:(k+1)*dim], r.Embedding)
 		y[k] = label
@@ -359,11 +361,14 @@ func (ds *Dataset) EachValidation(ctx context.Context, data Source, fn func(firs
 	return ds.Each(ctx, data, Validation, fn)
 }
 
-// Probabilities runs predict, which returns n rows of classes
-// probabilities, on the rows of a held-out side and returns all of them,
-// row after row.
-func (ds *Dataset) Probabilities(ctx context.Context, data Source, side Side, classes int,
-	predict func(x []float32, n int) ([]float32, error)) ([]float32, error) {
+// Predict is a model run on n rows: their embeddings x and, once
+// LoadSketches has read them, their sketches; it returns n rows of class
+// probabilities.
+type Predict = func(x []float32, sk mlp.Sparse, n int) ([]float32, error)
+
+// Probabilities runs predict on the rows of a held-out side and returns
+// all of them, row after row.
+func (ds *Dataset) Probabilities(ctx context.Context, data Source, side Side, classes int, predict Predict) ([]float32, error) {
 	return ds.probabilities(ds.Dim, side, classes, predict, func(fn func(int, []float32) error) error {
 		return ds.Each(ctx, data, side, fn)
 	})
@@ -375,7 +380,7 @@ func (ds *Dataset) Probabilities(ctx context.Context, data Source, side Side, cl
 // is an error of kind tinyhead.ErrInvalid (its text was not embedded by
 // that model: re-embed first).
 func (ds *Dataset) ProbabilitiesOf(ctx context.Context, data Source, side Side, model string, dim, classes int,
-	predict func(x []float32, n int) ([]float32, error)) ([]float32, error) {
+	predict Predict) ([]float32, error) {
 	if model == ds.EmbeddingModel {
 		return ds.Probabilities(ctx, data, side, classes, predict)
 	}
@@ -389,13 +394,13 @@ func (ds *Dataset) ProbabilitiesOf(ctx context.Context, data Source, side Side, 
 }
 
 // probabilities runs predict on every chunk of dim-wide rows that each
-// yields.
-func (ds *Dataset) probabilities(dim int, side Side, classes int, predict func(x []float32, n int) ([]float32, error),
+// yields, with the chunk's sketches.
+func (ds *Dataset) probabilities(dim int, side Side, classes int, predict Predict,
 	each func(func(first int, x []float32) error) error) ([]float32, error) {
 	out := make([]float32, len(ds.Y(side))*classes)
 	err := each(func(first int, x []float32) error {
 		n := len(x) / dim
-		probs, err := predict(x, n)
+		probs, err := predict(x, ds.heldOutSketches(side, first, n), n)
 		if err != nil {
 			return err
 		}
@@ -410,10 +415,10 @@ func (ds *Dataset) probabilities(dim int, side Side, classes int, predict func(x
 
 // ModelPredict adapts a model (which takes raw embeddings: its scaler is
 // folded in) to Probabilities.
-func ModelPredict(model *mlp.Model) func(x []float32, n int) ([]float32, error) {
+func ModelPredict(model *mlp.Model) Predict {
 	probs := make([]float32, validationChunk*model.Classes)
-	return func(x []float32, n int) ([]float32, error) {
-		model.Predict(x, n, probs)
+	return func(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
+		model.Predict(x, sk, n, probs)
 		return probs[:n*model.Classes], nil
 	}
 }
@@ -459,7 +464,11 @@ func (ds *Dataset) Batches(data Source, cfg mlp.Config) mlp.Batches {
 	if !cfg.NoStandardize {
 		ds.Scaler.Apply(ds.trainX)
 	}
-	return mlp.NewMemoryBatches(ds.trainX, ds.trainY, ds.Dim, cfg.BatchSize, cfg.Seed)
+	b := mlp.NewMemoryBatches(ds.trainX, ds.trainY, ds.Dim, cfg.BatchSize, cfg.Seed)
+	if ds.loaded && !ds.fromSQL {
+		b.WithSketch(ds.trainSk)
+	}
+	return b
 }
 
 // sqlBatches samples each mini-batch straight from the store: for tables

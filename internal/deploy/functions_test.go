@@ -78,9 +78,9 @@ var wantFunctions = map[string]struct {
 	app.ClassifyFunction: {"httpTrigger", httpFunction("classify/{task}", "{task}", "post")},
 	app.RollbackFunction: {"httpTrigger", httpFunction("models/{task}/rollback", "{task}", "post")},
 	// GET reports progress, POST runs a time-boxed chunk.
-	app.ReembedFunction: {"httpTrigger", httpFunction("reembed/{model}", "{model}", "get", "post")},
-	app.LabelsFunction:  {"httpTrigger", httpFunction("labels/{task}", "{task}", "post")},
-	app.IngestsFunction: {"httpTrigger", httpFunction("ingests", "", "get")},
+	app.ReembedFunction:   {"httpTrigger", httpFunction("reembed/{model}", "{model}", "get", "post")},
+	app.LabelsFunction:    {"httpTrigger", httpFunction("labels/{task}", "{task}", "post")},
+	app.IngestsFunction:   {"httpTrigger", httpFunction("ingests", "", "get")},
 	app.ScoreFunction:     {"httpTrigger", httpFunction("score/{task}", "{task}", "post")},
 	app.SuggestFunction:   {"httpTrigger", httpFunction("tasks/{task}/suggest", "{task}", "get")},
 	app.TasksFunction:     {"httpTrigger", httpFunction("tasks", "", "get")},

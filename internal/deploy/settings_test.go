@@ -171,6 +171,7 @@ func TestHandlerReadsTheEnvironmentOnlyThroughConfig(t *testing.T) {
 		"handler/main.go serveCommand os.Getenv":               "handed to config.Load and, through openServices, to blobstore.NewFromEnv: what HandlerReads replays",
 		"internal/config/config.go LocalSettings os.LookupEnv": "handler local: real variables win over local.settings.json",
 		"internal/azurite/azurite.go FindBinary os.Getenv":     "handler local and tests: where Azurite is installed",
+		"handler/upload.go uploadFlags os.Getenv":              "handler upload, run by a user: the storage connection of their shell wins over local.settings.json, as for handler local",
 	}
 	root := repoRoot(t)
 	module := strings.TrimSpace(runGo(t, root, "list", "-m"))

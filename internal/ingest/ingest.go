@@ -35,6 +35,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/docparse"
+	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -67,6 +68,8 @@ type Store interface {
 	// PruneSource deletes the documents of source not written by
 	// keepVersion, or fails with tinyhead.ErrSuperseded.
 	PruneSource(ctx context.Context, source, keepVersion string) (deleted int, err error)
+	// PutSketches stores the texts' sketches by content hash.
+	PutSketches(ctx context.Context, version string, sketches map[string][]byte) error
 	// SetLabels labels stored documents (labels files), or fails with
 	// tinyhead.ErrSuperseded.
 	tinyhead.Labeler
@@ -494,6 +497,12 @@ func (p *Pipeline) run(ctx context.Context, container, name string, body io.Read
 
 	g.Go(func() error {
 		for b := range toWrite {
+			// The sketches go first: a document that is stored has its
+			// sketch, and a crash in between leaves only a sketch that the
+			// retry rewrites.
+			if err := p.Store.PutSketches(ctx, sketch.Version, Sketches(b.docs)); err != nil {
+				return fmt.Errorf("store the sketches of rows of %s: %w", res.Source, err)
+			}
 			if err := p.Store.PutDocuments(ctx, b.docs); err != nil {
 				return fmt.Errorf("store rows of %s: %w", res.Source, err)
 			}

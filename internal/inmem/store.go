@@ -72,6 +72,8 @@ type Store struct {
 	vectors   map[vecKey][]float32                       // one per (content hash, model)
 	holders   map[string]int                             // content hash → documents holding it
 	leases    map[vecKey]embedClaim                      // re-embedding claims
+	// sketches by content hash (sketches.go); nil until the first is put
+	sketches map[string]sketchRow
 }
 
 // vecKey identifies a stored vector, as sqlstore's embeddings table does.

@@ -27,6 +27,18 @@ type MemoryBatches struct {
 	perm      []int32
 	pos       int
 	rng       *rand.Rand
+	sketch    Sparse // the rows' sketches, for a sketch layer
+}
+
+// WithSketch gives the rows' sketches (row i of s is row i of x) to a
+// training whose features use them, and returns b. It keeps s, and
+// training may reorder the entries within its rows (a sketch is a set).
+func (b *MemoryBatches) WithSketch(s Sparse) *MemoryBatches {
+	if s.Rows() != len(b.y) {
+		panic(fmt.Sprintf("mlp: %d sketches for %d rows", s.Rows(), len(b.y)))
+	}
+	b.sketch = s
+	return b
 }
 
 // NewMemoryBatches serves x (len(y)×dim, row-major) and its labels y in

@@ -41,7 +41,7 @@ func runBenchConfig[T float32 | float64](b *testing.B, d benchData, cfg Config, 
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(Evaluate(m, d.valX, d.valY).Accuracy, "val-accuracy")
+	b.ReportMetric(Evaluate(m, d.valX, Sparse{}, d.valY).Accuracy, "val-accuracy")
 }
 
 // BenchmarkTrain100k is one training run of the default recipe (1000 steps
@@ -93,7 +93,7 @@ func BenchmarkPredict(b *testing.B) {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				m.Predict(d.valX, n, probs)
+				m.Predict(d.valX, Sparse{}, n, probs)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
 		})

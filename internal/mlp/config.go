@@ -64,6 +64,19 @@ type Config struct {
 	BatchSize int `json:"batch_size"`
 	// Steps is the number of optimiser steps (1000).
 	Steps int `json:"steps"`
+	// Features are the inputs the head reads: "embedding" (the MLP over
+	// the sentence embedding; mlp's default), "sketch" (a linear layer
+	// over the text's sketch) or "both" (their logits added, trained
+	// jointly). training.Service's default is DefaultFeatures.
+	Features Features `json:"features,omitempty"`
+	// SketchBuckets is the sketch layer's number of rows, a power of two
+	// (DefaultSketchBuckets); sketch indices are folded into it.
+	SketchBuckets int `json:"sketch_buckets,omitempty"`
+	// SketchLearningRate is the sketch layer's initial rate
+	// (DefaultSketchLearningRate), on the same linear schedule. The layer
+	// is trained by plain SGD on the mean loss, without weight decay (see
+	// sketchLayer for why), so its rate is far larger than Adam's.
+	SketchLearningRate float64 `json:"sketch_learning_rate,omitempty"`
 	// ClassWeight weighs each row's loss by its class: "balanced"
 	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
 	// default ("") is balanced when the rarest class is under
@@ -98,6 +111,11 @@ const (
 	DefaultEpsilon      = 1e-8
 	DefaultBatchSize    = 256
 	DefaultSteps        = 1000
+	// DefaultFeatures is the features a task's training uses unless told
+	// (BENCHMARKS.md, "Lexical sketch features", has the measurements).
+	DefaultFeatures           = FeatureBoth
+	DefaultSketchBuckets      = 1 << 16
+	DefaultSketchLearningRate = 50
 )
 
 // Upper bounds Validate enforces, so that a request cannot ask for more
@@ -116,13 +134,15 @@ const (
 // (from_sql) whatever its width, and MaxBatchHidden, 2^22, the activations
 // one step holds (16 MiB per float32 matrix of batch_size × hidden).
 const (
-	MaxHidden      = 4096
-	MaxBatchSize   = 1 << 16
-	MaxSteps       = 1_000_000
-	MaxWork        = 1 << 29 // steps × batch_size × hidden
-	MaxRows        = 1 << 24 // steps × batch_size
-	MaxBatchHidden = 1 << 22 // batch_size × hidden
-	MaxClassWeight = 1 << 20 // a class of 1 row in 2^20 rows
+	MaxHidden        = 4096
+	MaxBatchSize     = 1 << 16
+	MaxSteps         = 1_000_000
+	MaxWork          = 1 << 29 // steps × batch_size × hidden
+	MaxRows          = 1 << 24 // steps × batch_size
+	MaxBatchHidden   = 1 << 22 // batch_size × hidden
+	MaxClassWeight   = 1 << 20 // a class of 1 row in 2^20 rows
+	MaxSketchBuckets = 1 << 22
+	MaxSketchParams  = 1 << 23 // sketch_buckets × classes: 32 MiB per float32 weight array
 )
 
 // WithDefaults returns c with every zero field set to the recipe's value
@@ -148,6 +168,15 @@ func (c Config) WithDefaults(classes int) Config {
 	if c.Steps == 0 {
 		c.Steps = DefaultSteps
 	}
+	if c.Features == "" {
+		c.Features = FeatureEmbedding
+	}
+	if c.Features.uses(FeatureSketch) {
+		if c.SketchBuckets == 0 {
+			c.SketchBuckets = DefaultSketchBuckets
+		}
+		setFloat(&c.SketchLearningRate, DefaultSketchLearningRate)
+	}
 	return c
 }
 
@@ -166,6 +195,9 @@ func DefaultHidden(classes, minHidden int) int {
 // Validate reports the first invalid field of a Config that WithDefaults
 // has filled.
 func (c Config) Validate() error {
+	if err := c.validateSketch(); err != nil {
+		return err
+	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case c.Hidden < 1 || c.Hidden > MaxHidden:
@@ -214,4 +246,28 @@ type DivergedError struct {
 func (e *DivergedError) Error() string {
 	return fmt.Sprintf("training diverged: the loss is %g at step %d; learning_rate %g is too large for this task (default %g)",
 		e.Loss, e.Step, e.LearningRate, DefaultLearningRate)
+}
+
+// validateSketch checks the features and the sketch layer's fields.
+func (c Config) validateSketch() error {
+	switch {
+	case !c.Features.valid():
+		return fmt.Errorf("features must be %q, %q or %q, not %q", FeatureEmbedding, FeatureSketch, FeatureBoth, c.Features)
+	case !c.Features.uses(FeatureSketch):
+		return nil
+	case c.SketchBuckets < 1 || c.SketchBuckets > MaxSketchBuckets || c.SketchBuckets&(c.SketchBuckets-1) != 0:
+		return fmt.Errorf("sketch_buckets must be a power of two in [1, %d], not %d", MaxSketchBuckets, c.SketchBuckets)
+	case math.IsNaN(c.SketchLearningRate) || math.IsInf(c.SketchLearningRate, 0) || c.SketchLearningRate <= 0:
+		return fmt.Errorf("sketch_learning_rate must be positive, not %g", c.SketchLearningRate)
+	}
+	return nil
+}
+
+// ValidateSize reports whether the sketch layer of a task of the given
+// number of classes stays within MaxSketchParams.
+func (c Config) ValidateSize(classes int) error {
+	if c.Features.uses(FeatureSketch) && c.SketchBuckets*classes > MaxSketchParams {
+		return fmt.Errorf("sketch_buckets × classes must be at most %d, not %d × %d", MaxSketchParams, c.SketchBuckets, classes)
+	}
+	return nil
 }

@@ -52,7 +52,7 @@ func TestWithDefaultsHidden(t *testing.T) {
 func TestWithDefaults(t *testing.T) {
 	want := Config{
 		Hidden: 16, MinHidden: 16, Activation: ReLU, LearningRate: 1e-3, WeightDecay: 1e-5,
-		Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, BatchSize: 256, Steps: 1000,
+		Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, BatchSize: 256, Steps: 1000, Features: FeatureEmbedding,
 	}
 	got := Config{}.WithDefaults(10)
 	if !reflect.DeepEqual(got, want) {

@@ -29,15 +29,16 @@ type ClassMetrics struct {
 	Support   int     `json:"support"`
 }
 
-// Evaluate runs m on the len(y) rows of x and scores its predictions
-// (the most probable class) against y, whose values must be class indices.
-func Evaluate(m *Model, x []float32, y []int32) Metrics {
+// Evaluate runs m on the len(y) rows of x (and of sk, if m reads
+// sketches) and scores its predictions (the most probable class) against
+// y, whose values must be class indices.
+func Evaluate(m *Model, x []float32, sk Sparse, y []int32) Metrics {
 	pred := make([]int32, len(y))
 	const chunk = 1024 // bounds the probability buffer
 	probs := make([]float32, min(chunk, len(y))*m.Classes)
 	for i := 0; i < len(y); i += chunk {
 		n := min(chunk, len(y)-i)
-		m.Predict(x[i*m.Dim:(i+n)*m.Dim], n, probs)
+		m.Predict(x[i*m.Dim:(i+n)*m.Dim], sk.Slice(i, i+n), n, probs)
 		for r := range n {
 			pred[i+r] = int32(Argmax(probs[r*m.Classes : (r+1)*m.Classes]))
 		}

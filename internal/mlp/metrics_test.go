@@ -76,7 +76,7 @@ func TestEvaluate(t *testing.T) {
 	// predictions 0, 1, 0, 0.
 	x := []float32{2, 1, -2, -1, 3, 0, -1, 5}
 	y := []int32{0, 1, 0, 1}
-	got := Evaluate(m, x, y)
+	got := Evaluate(m, x, Sparse{}, y)
 	if got.Accuracy != 0.75 || got.PerClass[0].Label != "pos" || got.Confusion[1][0] != 1 {
 		t.Errorf("Evaluate = %+v", got)
 	}

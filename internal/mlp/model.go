@@ -5,7 +5,9 @@ import (
 	"math"
 )
 
-// Model is a trained head: probabilities = softmax(W2·act(W1·x + B1) + B2).
+// Model is a trained head: probabilities = softmax(W2·act(W1·x + B1) + B2
+// + s·WS), where x is the embedding and s the text's sketch folded into
+// Buckets buckets (internal/sketch; no sketch layer when Buckets is 0).
 // The weights are float32, the type of the stored embeddings and of the
 // ONNX export, whatever precision training used. A Model can be rebuilt
 // from its fields alone (check it with Validate).
@@ -20,13 +22,29 @@ type Model struct {
 	B1 []float32 `json:"b1"`
 	W2 []float32 `json:"w2"`
 	B2 []float32 `json:"b2"`
+	// Buckets is the number of rows of WS (0: the model reads no
+	// sketch). A sketch entry with index i and value v adds v times row
+	// i mod Buckets to the logits.
+	Buckets int `json:"buckets,omitempty"`
+	// WS is Buckets×Classes, row-major.
+	WS []float32 `json:"ws,omitempty"`
+	// Features says which inputs the model was trained on. A "sketch"
+	// model keeps a zero first part (W1, B1 and W2 all 0), so that every
+	// exported graph has the same inputs and the embedding adds nothing.
+	Features Features `json:"features,omitempty"`
 	// Labels names the classes in output order; Train leaves it nil.
 	Labels []string `json:"labels,omitempty"`
 }
 
 // ParamCount is the number of trainable parameters.
 func (m *Model) ParamCount() int {
-	return paramCount(m.Dim, m.Hidden, m.Classes)
+	n := m.Buckets * m.Classes
+	if m.Features != FeatureSketch {
+		n += paramCount(m.Dim, m.Hidden, m.Classes)
+	} else {
+		n += m.Classes
+	}
+	return n
 }
 
 func paramCount(dim, hidden, classes int) int {
@@ -43,19 +61,26 @@ func (m *Model) Validate() error {
 	case len(m.W1) != m.Hidden*m.Dim || len(m.B1) != m.Hidden || len(m.W2) != m.Classes*m.Hidden || len(m.B2) != m.Classes:
 		return fmt.Errorf("mlp: weights of %d, %d, %d, %d values do not fit %d→%d→%d",
 			len(m.W1), len(m.B1), len(m.W2), len(m.B2), m.Dim, m.Hidden, m.Classes)
+	case m.Buckets < 0 || len(m.WS) != m.Buckets*m.Classes:
+		return fmt.Errorf("mlp: sketch weights of %d values do not fit %d buckets × %d classes", len(m.WS), m.Buckets, m.Classes)
+	case m.Features.uses(FeatureSketch) != (m.Buckets > 0) || !m.Features.valid():
+		return fmt.Errorf("mlp: features %q with %d sketch buckets", m.Features, m.Buckets)
 	case m.Labels != nil && len(m.Labels) != m.Classes:
 		return fmt.Errorf("mlp: %d labels for %d classes", len(m.Labels), m.Classes)
 	}
 	return nil
 }
 
-// Predict writes the class probabilities of the n rows of x (n×Dim,
-// row-major) into probs (n×Classes). It allocates nothing, and is safe for
+// Predict writes the class probabilities of n texts into probs
+// (n×Classes): x holds their embeddings (n×Dim, row-major) and sk their
+// sketches (n rows; ignored, and may be empty, when Buckets is 0). It is
+// the one forward pass of a head: training's evaluation, the Go runtime
+// and batch scoring all run it. It allocates nothing, and is safe for
 // concurrent use.
-func (m *Model) Predict(x []float32, n int, probs []float32) {
+func (m *Model) Predict(x []float32, sk Sparse, n int, probs []float32) {
 	d, h, c := m.Dim, m.Hidden, m.Classes
-	if len(x) < n*d || len(probs) < n*c {
-		panic(fmt.Sprintf("mlp: Predict of %d rows given %d inputs and %d outputs", n, len(x), len(probs)))
+	if len(x) < n*d || len(probs) < n*c || (m.Buckets > 0 && sk.Rows() != n) {
+		panic(fmt.Sprintf("mlp: Predict of %d rows given %d inputs, %d sketches and %d outputs", n, len(x), sk.Rows(), len(probs)))
 	}
 	// Row by row: one row's input stays in L1 while each hidden unit is a
 	// dot product, and the hidden activations need no buffer.
@@ -72,6 +97,10 @@ func (m *Model) Predict(x []float32, n int, probs []float32) {
 			for k := range p {
 				p[k] += m.W2[k*h+j] * a
 			}
+		}
+		if m.Buckets > 0 {
+			lo, hi := sk.Start[i], sk.Start[i+1]
+			addSketch(p, m.WS, m.Buckets, sk.Index[lo:hi], sk.Value[lo:hi])
 		}
 		softmax(p)
 	}

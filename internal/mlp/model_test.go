@@ -32,7 +32,7 @@ func TestPredict(t *testing.T) {
 		}
 		probs := make([]float32, 4)
 		// The second row is the first's negation, to see rows kept apart.
-		m.Predict([]float32{2, 1, -2, -1}, 1, probs)
+		m.Predict([]float32{2, 1, -2, -1}, Sparse{}, 1, probs)
 		p0 := 1 / (1 + math.Exp(tt.logits[1]-tt.logits[0]))
 		if math.Abs(float64(probs[0])-p0) > 1e-6 || math.Abs(float64(probs[1])-(1-p0)) > 1e-6 {
 			t.Errorf("%s: probabilities %v, want (%.6f, %.6f)", tt.act, probs[:2], p0, 1-p0)
@@ -47,7 +47,7 @@ func TestPredictAllocatesNothing(t *testing.T) {
 	m := handModel(ReLU)
 	x := []float32{2, 1, -2, -1, 0, 3}
 	probs := make([]float32, 6)
-	if n := testing.AllocsPerRun(100, func() { m.Predict(x, 3, probs) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { m.Predict(x, Sparse{}, 3, probs) }); n != 0 {
 		t.Errorf("Predict allocates %v times per call", n)
 	}
 }

@@ -55,7 +55,7 @@ func TestONNXMatchesPredict(t *testing.T) {
 				t.Fatalf("output shape %v", shape)
 			}
 			want := make([]float32, rows*classes)
-			m.Predict(x, rows, want)
+			m.Predict(x, Sparse{}, rows, want)
 			var worst float64
 			for i, v := range out.GetData() {
 				worst = max(worst, math.Abs(float64(v)-float64(want[i])))

@@ -56,12 +56,12 @@ func TestFold(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := make([]float32, len(y)*classes)
-	m.Predict(scaled, len(y), want)
+	m.Predict(scaled, Sparse{}, len(y), want)
 	if err := m.Fold(s); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]float32, len(y)*classes)
-	m.Predict(x, len(y), got)
+	m.Predict(x, Sparse{}, len(y), got)
 	for i := range got {
 		if math.Abs(float64(got[i]-want[i])) > 1e-5 {
 			t.Fatalf("probability %d: %g folded, %g on scaled rows", i, got[i], want[i])

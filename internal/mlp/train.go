@@ -61,6 +61,9 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 	if mem != nil && (mem.dim != dim || mem.size == 0) {
 		return nil, History{}, fmt.Errorf("mlp: %d rows of %d values cannot train %d-d inputs", len(mem.y), mem.dim, dim)
 	}
+	if err := tr.useSketch(cfg, mem); err != nil {
+		return nil, History{}, err
+	}
 	hist := History{Loss: make([]float64, 0, cfg.Steps), LR: make([]float64, 0, cfg.Steps)}
 	for t := range cfg.Steps {
 		if err := ctx.Err(); err != nil {
@@ -91,6 +94,7 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		}
 		lr := cfg.rate(t)
 		loss := tr.step(n, lr)
+		tr.sketchStep(lr * cfg.SketchLearningRate / cfg.LearningRate)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, hist, &DivergedError{Step: t, Loss: loss, LearningRate: cfg.LearningRate}
 		}
@@ -120,7 +124,9 @@ const (
 type trainer[T float32 | float64] struct {
 	dim, hidden, classes int
 	relu                 bool
+	mlp                  bool // the embedding's MLP is trained (features not "sketch")
 	gemm                 gemmFunc[T]
+	sk                   *sketchLayer[T] // nil without one
 
 	// params is W1ᵀ | B1 | W2ᵀ | B2, the layout of the shard gradients:
 	// the weights are kept transposed (input-major) so that the products
@@ -168,6 +174,7 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int, gemm
 	np := paramCount(dim, h, c)
 	tr := &trainer[T]{
 		dim: dim, hidden: h, classes: c, relu: cfg.Activation != None, gemm: gemm,
+		mlp:    cfg.Features.uses(FeatureEmbedding),
 		params: make([]T, np),
 		w2:     make([]T, c*h),
 		opt:    newAdamW[T](cfg, np),
@@ -198,6 +205,12 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int, gemm
 	uniform(tr.w2, h)
 	transpose(tr.w2t, tr.w2, c, h)
 	uniform(tr.b2, h)
+	if !tr.mlp {
+		// A sketch-only head: the MLP's part of the logits stays 0.
+		clear(tr.w1t)
+		clear(tr.b1)
+		clear(tr.w2t)
+	}
 
 	tr.shardRows = max(minShardRows, (b+maxShards-1)/maxShards)
 	ns := (b + tr.shardRows - 1) / tr.shardRows
@@ -266,6 +279,7 @@ func (tr *trainer[T]) step(n int, lr float64) float64 {
 const (
 	phaseGradient = iota
 	phaseUpdate
+	phaseSketch
 )
 
 // updateChunk is the number of parameters in one chunk of the optimiser's
@@ -322,9 +336,12 @@ func (tr *trainer[T]) run(phase, items int) {
 // work does worker w's items of the current phase.
 func (tr *trainer[T]) work(w int) {
 	for i := w; i < tr.items; i += tr.active {
-		if tr.phase == phaseGradient {
+		switch tr.phase {
+		case phaseGradient:
 			tr.shard(i)
-		} else {
+		case phaseSketch:
+			tr.sk.step(tr, i)
+		default:
 			lo := i * updateChunk
 			hi := min(lo+updateChunk, len(tr.params))
 			used := (tr.n + tr.shardRows - 1) / tr.shardRows
@@ -343,6 +360,8 @@ func (tr *trainer[T]) shard(s int) {
 	x := tr.xt[r0*d : (r0+nr)*d]
 	y := tr.y[r0 : r0+nr]
 	switch {
+	case !tr.mlp:
+		// A sketch-only head reads no embedding.
 	case tr.gather != nil:
 		for i, r := range tr.gather[r0 : r0+nr] {
 			row := tr.src[int(r)*d : (int(r)+1)*d]
@@ -356,24 +375,30 @@ func (tr *trainer[T]) shard(s int) {
 		convert(x, tr.x[r0*d:(r0+nr)*d])
 	}
 
-	// Forward: hid = x·W1ᵀ + b1, act = relu(hid), logit = act·W2ᵀ + b2.
+	// Forward: hid = x·W1ᵀ + b1, act = relu(hid), logit = act·W2ᵀ + b2
+	// (+ the sketch layer's logits).
 	hid := sh.hid[:nr*h]
-	for i := range nr {
-		copy(hid[i*h:(i+1)*h], tr.b1)
-	}
-	tr.gemm(nr, h, d, x, d, 1, tr.w1t, h, hid, h)
 	act := hid
-	if tr.relu {
-		act = sh.act[:nr*h]
-		for i, v := range hid {
-			act[i] = max(v, 0)
-		}
-	}
 	logit := sh.logit[:nr*c]
 	for i := range nr {
 		copy(logit[i*c:(i+1)*c], tr.b2)
 	}
-	tr.gemm(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
+	if tr.mlp {
+		for i := range nr {
+			copy(hid[i*h:(i+1)*h], tr.b1)
+		}
+		tr.gemm(nr, h, d, x, d, 1, tr.w1t, h, hid, h)
+		if tr.relu {
+			act = sh.act[:nr*h]
+			for i, v := range hid {
+				act[i] = max(v, 0)
+			}
+		}
+		tr.gemm(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
+	}
+	if tr.sk != nil {
+		tr.sk.forward(logit, tr.gather[r0:r0+nr])
+	}
 
 	// Loss and its gradient: softmax minus one-hot, over the whole batch's
 	// n, or with class weights each row's share w_y/Σw of the batch's.
@@ -409,11 +434,15 @@ func (tr *trainer[T]) shard(s int) {
 	sh.loss = loss
 
 	// Backward: gW2ᵀ = actᵀ·dlogit, dact = dlogit·W2 (masked by the ReLU),
-	// gW1ᵀ = xᵀ·dact; the bias gradients are column sums.
+	// gW1ᵀ = xᵀ·dact; the bias gradients are column sums. (The sketch
+	// layer's gradient is taken after the shards: sketchLayer.step.)
 	dlogit := logit
+	colSums(sh.gb2, dlogit)
+	if !tr.mlp {
+		return
+	}
 	clear(sh.gw2t)
 	tr.gemm(h, c, nr, act, 1, h, dlogit, c, sh.gw2t, c)
-	colSums(sh.gb2, dlogit)
 	dact := sh.dact[:nr*h]
 	clear(dact)
 	tr.gemm(nr, h, c, dlogit, c, 1, tr.w2, h, dact, h)
@@ -499,6 +528,16 @@ func (tr *trainer[T]) model() *Model {
 	}
 	if !tr.relu {
 		m.Activation = None
+	}
+	m.Features = FeatureEmbedding
+	if tr.sk != nil {
+		m.Features, m.Buckets, m.WS = FeatureBoth, tr.sk.buckets, toFloat32(tr.sk.ws)
+		if !tr.mlp {
+			// Only the output bias of the MLP was trained: keep the
+			// smallest zero MLP that carries it.
+			m.Features, m.Hidden = FeatureSketch, 1
+			m.W1, m.B1, m.W2 = make([]float32, tr.dim), make([]float32, 1), make([]float32, tr.classes)
+		}
 	}
 	return m
 }

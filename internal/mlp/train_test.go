@@ -87,7 +87,7 @@ func TestTrainLearns(t *testing.T) {
 			if first, last := hist.Loss[0], hist.Loss[len(hist.Loss)-1]; !(last < 0.75*first) {
 				t.Errorf("loss went from %.3f to %.3f, want it down by a quarter", first, last)
 			}
-			acc := Evaluate(m, valX, valY).Accuracy
+			acc := Evaluate(m, valX, Sparse{}, valY).Accuracy
 			if acc < 0.95 {
 				t.Errorf("validation accuracy %.4f, want ≥ 0.95", acc)
 			}
@@ -282,7 +282,7 @@ func TestTrainGolden(t *testing.T) {
 	for _, tt := range tests {
 		m := trainOn(t, tt.cfg, x, y, 64, 4, nil, 2)
 		probs := make([]float32, 100*m.Classes)
-		m.Predict(x, 100, probs)
+		m.Predict(x, Sparse{}, 100, probs)
 		h := sha256.New()
 		for _, p := range [][]float32{m.W1, m.B1, m.W2, m.B2, probs} {
 			for _, v := range p {

@@ -27,7 +27,7 @@ type Config struct {
 	Dir string
 	// Threads is ONNX Runtime's intra-op thread count; 0 means one per CPU.
 	Threads int
-	// BatchSize is the most texts per model run; 0 means
+	// BatchSize is the most texts (windows) per model run; 0 means
 	// DefaultBatchSize. Larger batches pad more, smaller ones pay more
 	// per-run overhead.
 	BatchSize int
@@ -68,8 +68,8 @@ func (cfg Config) RunBatch() int {
 	return cfg.BatchSize
 }
 
-// DefaultBatchSize is the most texts per model run when Config.BatchSize
-// is 0.
+// DefaultBatchSize is the most texts (windows, when texts are read in
+// windows) per model run when Config.BatchSize is 0.
 const DefaultBatchSize = 32
 
 // Embedder runs one ONNX Runtime session, shared by all callers; it is safe

@@ -23,12 +23,15 @@ func GoRuntime(model []byte, dim, classes int) (Predictor, error) {
 
 type goHead struct{ m *mlp.Model }
 
-func (h goHead) Predict(x []float32, n int) ([]float32, error) {
+func (h goHead) Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
 	if len(x) != n*h.m.Dim {
 		return nil, fmt.Errorf("%d values for %d rows of %d", len(x), n, h.m.Dim)
 	}
+	if h.m.Buckets > 0 && sk.Rows() != n {
+		return nil, fmt.Errorf("%d sketches for %d rows", sk.Rows(), n)
+	}
 	out := make([]float32, n*h.m.Classes)
-	h.m.Predict(x, n, out)
+	h.m.Predict(x, sk, n, out)
 	return out, nil
 }
 

@@ -35,14 +35,17 @@ import (
 
 // Manifest is a version's model.json.
 type Manifest struct {
-	Task           string          `json:"task"`
-	Version        string          `json:"version"`
-	CreatedAt      time.Time       `json:"created_at"`
-	Labels         []string        `json:"labels"`
-	EmbeddingModel string          `json:"embedding_model"`
-	EmbeddingDim   int             `json:"embedding_dim"`
-	Parameters     int             `json:"parameters"`
-	Hyperparams    json.RawMessage `json:"hyperparameters"`
+	Task           string    `json:"task"`
+	Version        string    `json:"version"`
+	CreatedAt      time.Time `json:"created_at"`
+	Labels         []string  `json:"labels"`
+	EmbeddingModel string    `json:"embedding_model"`
+	EmbeddingDim   int       `json:"embedding_dim"`
+	// Sketch is the sketch featurizer's version (sketch.Version) when the
+	// model reads the texts' sketches too, "" when it does not.
+	Sketch      string          `json:"sketch,omitempty"`
+	Parameters  int             `json:"parameters"`
+	Hyperparams json.RawMessage `json:"hyperparameters"`
 	// Metrics are the validation scores, with the test rows' under "test"
 	// when the task has test rows.
 	Metrics json.RawMessage `json:"metrics"`
@@ -164,9 +167,10 @@ func (c clientBlobs) AcquireLease(ctx context.Context, container, name string, t
 }
 
 // Predictor runs a loaded classifier head: the class probabilities of n
-// embeddings stored row by row in x.
+// texts, from their embeddings stored row by row in x and their sketches
+// (read only by a head whose manifest names a Sketch).
 type Predictor interface {
-	Predict(x []float32, n int) ([]float32, error)
+	Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error)
 	Close() error
 }
 

@@ -202,14 +202,14 @@ func TestRoundTrip(t *testing.T) {
 			}
 			const n = 9
 			x := randomRows(n, tt.dim, 3)
-			got, err := h.Predict(x, n)
+			got, err := h.Predict(x, mlp.Sparse{}, n)
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantP := make([]float32, n*tt.classes)
-			m.Predict(x, n, wantP)
+			m.Predict(x, mlp.Sparse{}, n, wantP)
 			otherP := make([]float32, n*tt.classes)
-			other.Predict(x, n, otherP)
+			other.Predict(x, mlp.Sparse{}, n, otherP)
 			if len(got) != len(wantP) {
 				t.Fatalf("Predict gave %d values, want %d", len(got), len(wantP))
 			}
@@ -515,7 +515,7 @@ func TestRuntimeOf(t *testing.T) {
 
 type fixedPredictor struct{ dim, classes int }
 
-func (p *fixedPredictor) Predict(x []float32, n int) ([]float32, error) {
+func (p *fixedPredictor) Predict(x []float32, _ mlp.Sparse, n int) ([]float32, error) {
 	return make([]float32, n*p.classes), nil
 }
 func (p *fixedPredictor) Close() error { return nil }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -32,9 +33,16 @@ type Models interface {
 	LoadHead(ctx context.Context, task, version string) (*registry.Head, error)
 }
 
+// Store is what scoring reads and writes: the predictions table, and the
+// documents' sketches for heads that read them.
+type Store interface {
+	tinyhead.Predictions
+	tinyhead.SketchStore
+}
+
 // Service scores stored documents with the tasks' current models.
 type Service struct {
-	Store  tinyhead.Predictions
+	Store  Store
 	Models Models
 	Log    *slog.Logger
 	// Reserve is how long before the context's deadline scoring stops, to
@@ -94,7 +102,18 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 	if d, ok := ctx.Deadline(); ok {
 		stopAt = d.Add(-s.reserve())
 	}
-	sc := newScorer(task, h)
+	if man.Sketch != "" {
+		// The head reads every document's sketch: documents stored before
+		// sketches existed get theirs first.
+		if man.Sketch != sketch.Version {
+			return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s reads %s sketches, but this app computes %s; retrain it",
+				task, h.Version, man.Sketch, sketch.Version)
+		}
+		if _, err := sketch.Backfill(ctx, s.Store, ""); err != nil {
+			return nil, fmt.Errorf("score task %s: %w", task, err)
+		}
+	}
+	sc := newScorer(ctx, task, h, s.Store)
 	w := s.startWriter(ctx)
 	readAt := time.Now() // a page is read after this: its documents' ScoredAt
 	err = s.Store.ScanUnscored(ctx, task, h.Version, man.EmbeddingModel, func(page []tinyhead.ScoreRow) error {
@@ -235,6 +254,8 @@ func (s *Service) log() *slog.Logger {
 // scorer turns pages of embeddings into predictions with one head, reusing
 // its buffers from page to page.
 type scorer struct {
+	ctx    context.Context
+	store  tinyhead.SketchStore
 	task   string
 	head   *registry.Head
 	dim    int
@@ -244,8 +265,8 @@ type scorer struct {
 	json   []byte
 }
 
-func newScorer(task string, h *registry.Head) *scorer {
-	sc := &scorer{task: task, head: h, dim: h.Manifest.EmbeddingDim, labels: h.Manifest.Labels}
+func newScorer(ctx context.Context, task string, h *registry.Head, store tinyhead.SketchStore) *scorer {
+	sc := &scorer{ctx: ctx, store: store, task: task, head: h, dim: h.Manifest.EmbeddingDim, labels: h.Manifest.Labels}
 	for _, l := range sc.labels {
 		q, _ := json.Marshal(l) // a string always encodes
 		sc.quoted = append(sc.quoted, q)
@@ -263,7 +284,11 @@ func (sc *scorer) score(page []tinyhead.ScoreRow, readAt time.Time) ([]tinyhead.
 		}
 		sc.x = append(sc.x, r.Embedding...)
 	}
-	probs, err := sc.head.Predict(sc.x, len(page))
+	sk, err := sc.sketches(page)
+	if err != nil {
+		return nil, err
+	}
+	probs, err := sc.head.Predict(sc.x, sk, len(page))
 	if err != nil {
 		return nil, fmt.Errorf("run model %s/%s: %w", sc.task, sc.head.Version, err)
 	}
@@ -309,4 +334,32 @@ func (sc *scorer) vector(p []float32) string {
 	b = append(b, '}')
 	sc.json = b
 	return string(b)
+}
+
+// sketches reads the page's stored sketches, for a head that reads them.
+func (sc *scorer) sketches(page []tinyhead.ScoreRow) (sketch.Batch, error) {
+	var b sketch.Batch
+	if sc.head.Manifest.Sketch == "" {
+		return b, nil
+	}
+	ids := make([]int64, len(page))
+	for i, r := range page {
+		ids[i] = r.ID
+	}
+	got, err := sc.store.SketchesByID(sc.ctx, sketch.Version, ids)
+	if err != nil {
+		return b, err
+	}
+	for _, id := range ids {
+		enc, ok := got[id]
+		if !ok {
+			return b, fmt.Errorf("document %d has no %s sketch (stored since the backfill?)", id, sketch.Version)
+		}
+		v, err := sketch.Decode(enc)
+		if err != nil {
+			return b, fmt.Errorf("document %d: %w", id, err)
+		}
+		b.Append(v.Index, v.Value)
+	}
+	return b, nil
 }

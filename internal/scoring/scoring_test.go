@@ -115,7 +115,7 @@ func TestScoreTimeBoxed(t *testing.T) {
 	}
 	want := make([]float32, 3)
 	for id, p := range preds {
-		head.Predict(byID[id], 1, want)
+		head.Predict(byID[id], mlp.Sparse{}, 1, want)
 		best := mlp.Argmax(want)
 		var probs map[string]float32
 		if err := json.Unmarshal([]byte(p.Probabilities), &probs); err != nil {

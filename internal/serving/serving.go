@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/docparse"
 	"github.com/tinyhead/tinyhead/internal/registry"
+	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -132,7 +133,11 @@ func (s *Service) run(ctx context.Context, task string, h *registry.Head, texts 
 	for _, v := range vecs {
 		x = append(x, v...)
 	}
-	probs, err := h.Predict(x, len(vecs))
+	sk, err := Sketches(man, texts)
+	if err != nil {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s: %w", task, h.Version, err)
+	}
+	probs, err := h.Predict(x, sk, len(vecs))
 	if err != nil {
 		return nil, fmt.Errorf("run model %s/%s: %w", task, h.Version, err)
 	}
@@ -147,6 +152,24 @@ func (s *Service) run(ctx context.Context, task string, h *registry.Head, texts 
 		out.Predictions[i] = pred
 	}
 	return out, nil
+}
+
+// Sketches computes the texts' sketches for a model that reads them (its
+// manifest names a sketch version), exactly as ingest stored those it was
+// trained on; for any other model it returns none.
+func Sketches(man *registry.Manifest, texts []string) (sketch.Batch, error) {
+	var sk sketch.Batch
+	if man.Sketch == "" {
+		return sk, nil
+	}
+	if man.Sketch != sketch.Version {
+		return sk, fmt.Errorf("it reads %s sketches, but this app computes %s; retrain it", man.Sketch, sketch.Version)
+	}
+	for _, t := range texts {
+		v := sketch.Of(t)
+		sk.Append(v.Index, v.Value)
+	}
+	return sk, nil
 }
 
 // checkTexts refuses a request with an empty text or one over the byte

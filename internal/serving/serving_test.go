@@ -89,7 +89,7 @@ func (f *fixture) want(t *testing.T, m *mlp.Model, texts []string) []float32 {
 		x = append(x, v...)
 	}
 	probs := make([]float32, len(texts)*m.Classes)
-	m.Predict(x, len(texts), probs)
+	m.Predict(x, mlp.Sparse{}, len(texts), probs)
 	return probs
 }
 
@@ -227,7 +227,7 @@ type trackedHead struct {
 	closes atomic.Int64
 }
 
-func (th *trackedHead) Predict(x []float32, n int) ([]float32, error) {
+func (th *trackedHead) Predict(x []float32, sk mlp.Sparse, n int) ([]float32, error) {
 	if f := th.heads.predict; f != nil {
 		f()
 	}
@@ -235,7 +235,7 @@ func (th *trackedHead) Predict(x []float32, n int) ([]float32, error) {
 		th.heads.t.Error("Predict on a closed head")
 		return nil, errors.New("closed")
 	}
-	return th.Predictor.Predict(x, n)
+	return th.Predictor.Predict(x, sk, n)
 }
 
 func (th *trackedHead) Close() error {
@@ -583,7 +583,7 @@ type failingPredictor struct {
 	err error
 }
 
-func (p failingPredictor) Predict([]float32, int) ([]float32, error) { return nil, p.err }
+func (p failingPredictor) Predict([]float32, mlp.Sparse, int) ([]float32, error) { return nil, p.err }
 
 // TestReplacedHeadClosedAfterLastUser: a head replaced while a request
 // uses it is closed when that request ends, not before.

@@ -185,7 +185,7 @@ func mssqlMigrations() migrations {
 				applied_at DATETIME2(7) NOT NULL,
 				CONSTRAINT pk_schema_version PRIMARY KEY (version)
 			)`,
-		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5(), mssqlSchemaV6()},
+		steps: [][]string{mssqlSchemaV1(), mssqlSchemaV2(), mssqlSchemaV3(), mssqlSchemaV4(), mssqlSchemaV5(), mssqlSchemaV6(), mssqlSchemaSketches()},
 	}
 }
 
@@ -388,5 +388,18 @@ func mssqlSchemaV6() []string {
 			CONSTRAINT fk_predictions_document FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
 		)`,
 		`CREATE INDEX ix_predictions_version ON predictions (task, version) INCLUDE (margin)`,
+	}
+}
+
+// mssqlSchemaSketches adds the texts' lexical sketches (sketches.go):
+// one row per content hash, the featurizer's version beside it.
+func mssqlSchemaSketches() []string {
+	return []string{
+		`CREATE TABLE sketches (
+			content_hash NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			version      NVARCHAR(64)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+			sketch       VARBINARY(MAX) NOT NULL, -- (uint32 index, float32 value) little-endian pairs
+			CONSTRAINT pk_sketches PRIMARY KEY CLUSTERED (content_hash)
+		)`,
 	}
 }

@@ -152,7 +152,7 @@ func sqliteMigrations() migrations {
 		// _txlock=immediate: BEGIN already holds the write lock.
 		lock:         func(context.Context, *sql.Tx) error { return nil },
 		versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
-		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4(), sqliteSchemaV5()},
+		steps:        [][]string{sqliteSchemaV1(), sqliteSchemaV2(), sqliteSchemaV3(), sqliteSchemaV4(), sqliteSchemaV5(), sqliteSchemaSketches()},
 	}
 }
 
@@ -316,5 +316,17 @@ func sqliteSchemaV5() []string {
 		PRIMARY KEY (document_id, task)
 	) WITHOUT ROWID`,
 		`CREATE INDEX predictions_version ON predictions (task, version)`,
+	}
+}
+
+// sqliteSchemaSketches adds the texts' lexical sketches (sketches.go):
+// one row per content hash, the featurizer's version beside it.
+func sqliteSchemaSketches() []string {
+	return []string{
+		`CREATE TABLE sketches (
+		content_hash TEXT NOT NULL PRIMARY KEY,
+		version      TEXT NOT NULL,
+		sketch       BLOB NOT NULL -- (uint32 index, float32 value) little-endian pairs
+	)`,
 	}
 }

@@ -260,7 +260,7 @@ func errorAs[T any](err error) (T, bool) {
 }
 
 // tables are tinyhead's tables, children before parents.
-var tables = []string{"predictions", "labels", "documents", "embeddings", "embedding_claims", "ingests", "sources", "models"}
+var tables = []string{"predictions", "labels", "documents", "embeddings", "embedding_claims", "ingests", "sources", "models", "sketches"}
 
 // Clear deletes every row of tinyhead's tables (not the schema), in one
 // transaction: an empty store, as a new database would be. It is for

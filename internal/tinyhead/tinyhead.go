@@ -222,6 +222,7 @@ type Store interface {
 	TrainingData
 	Predictions
 	Backfill
+	SketchStore
 	Close() error
 }
 
@@ -241,6 +242,22 @@ type IngestLister interface {
 	// ListIngests returns the records that f selects, newest (highest ID)
 	// first.
 	ListIngests(ctx context.Context, f IngestFilter) ([]Ingest, error)
+}
+
+// SketchStore keeps the texts' lexical sketches (internal/sketch), encoded
+// (sketch.Encode), by content hash: identical texts share one. version is
+// the featurizer's (sketch.Version): a sketch of another one is stale.
+type SketchStore interface {
+	// PutSketches stores sketches by content hash; one of another version
+	// is replaced. Safe to repeat.
+	PutSketches(ctx context.Context, version string, sketches map[string][]byte) error
+	// SketchesByID returns the sketches of the given documents; a document
+	// without one of version is absent.
+	SketchesByID(ctx context.Context, version string, ids []int64) (map[int64][]byte, error)
+	// MissingSketches returns the texts, by content hash, of up to limit
+	// documents labelled for task (of any document when task is "") that
+	// have no sketch of version: what a backfill computes next.
+	MissingSketches(ctx context.Context, task, version string, limit int) (map[string]string, error)
 }
 
 // Stats summarises the store's contents.

@@ -137,7 +137,7 @@ type versionScores struct {
 // scores the decisions of man (whose Labels are the version's) there.
 // valProbs are the validation probabilities, if already computed.
 func scoreHeldOut(ctx context.Context, ds *dataset.Dataset, data dataset.Source, man *registry.Manifest,
-	predict func(x []float32, n int) ([]float32, error), valProbs []float32) (versionScores, error) {
+	predict dataset.Predict, valProbs []float32) (versionScores, error) {
 	classes := len(man.Labels)
 	mapped := make([]int32, classes)
 	for i, l := range man.Labels {

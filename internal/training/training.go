@@ -27,6 +27,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/report"
+	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -41,6 +42,8 @@ type TaskLister interface {
 type Store interface {
 	dataset.Source
 	TaskLister
+	// The texts' sketches, for heads that read them, and their backfill.
+	tinyhead.SketchStore
 	// RecordModel adds a trained version to the models table.
 	RecordModel(ctx context.Context, m tinyhead.ModelRecord) error
 	// PromoteModel sets the promoted flag on one version and clears it on
@@ -82,8 +85,10 @@ type Service struct {
 type Request struct {
 	// Config overrides the recipe's hyperparameters field by field (hidden,
 	// min_hidden, activation, learning_rate, weight_decay, beta1, beta2,
-	// epsilon, no_amsgrad, batch_size, steps, seed); zero fields keep the
-	// defaults.
+	// epsilon, no_amsgrad, batch_size, steps, seed, features,
+	// sketch_buckets, sketch_learning_rate); zero fields keep the
+	// defaults. features defaults to mlp.DefaultFeatures ("embedding"
+	// with from_sql, which cannot hold the sketches).
 	mlp.Config
 	// Metric is what the new version is compared with the current one
 	// by: "accuracy", "macro_f1" or "f1:<label>" (a label of the task).
@@ -203,9 +208,19 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	if sum.Rows < minRows {
 		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "task %q has %d labelled rows; at least %d are needed", task, sum.Rows, minRows)
 	}
+	if req.Features == "" {
+		req.Features = mlp.DefaultFeatures
+		if req.FromSQL {
+			req.Features = mlp.FeatureEmbedding
+		}
+	}
 	cfg := req.Config.WithDefaults(len(sum.Labels))
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.ValidateSize(len(sum.Labels))); err != nil {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: %w", err)
+	}
+	sketches := cfg.Features != mlp.FeatureEmbedding
+	if sketches && req.FromSQL {
+		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: features %q read the texts' sketches, which training holds in memory: use features \"embedding\" with from_sql", cfg.Features)
 	}
 	if cfg.ClassWeights != nil {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "hyperparameters: class_weights are computed from the rows; set class_weight to %q or %q",
@@ -242,6 +257,11 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "task %s: %w", task, err)
 	}
 	cfg = withClassWeights(cfg, ds)
+	if sketches {
+		if err := s.loadSketches(ctx, task, ds); err != nil {
+			return nil, err
+		}
+	}
 	loaded := time.Now()
 
 	model, hist, err := mlp.Train(ctx, cfg, ds.Dim, len(ds.Labels), ds.Batches(s.Store, cfg))
@@ -262,7 +282,7 @@ func (s *Service) Train(ctx context.Context, task string, req Request) (*Outcome
 	trained := time.Now()
 	man := &registry.Manifest{
 		Task: task, Version: registry.NewVersion(start), CreatedAt: start.UTC(), Labels: ds.Labels,
-		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Parameters: model.ParamCount(),
+		EmbeddingModel: ds.EmbeddingModel, EmbeddingDim: ds.Dim, Sketch: sketchVersion(model), Parameters: model.ParamCount(),
 		Rows:   registry.Rows{Train: ds.TrainRows, Validation: ds.ValRows, Test: ds.TestRows},
 		Data:   registry.DataVersion{Rows: sum.Rows, LastChange: sum.LastChange},
 		Metric: string(metric),
@@ -442,6 +462,14 @@ func (s *Service) scoreVersion(ctx context.Context, task, version string, ds *da
 	if emb.Dim() != man.EmbeddingDim {
 		return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it was trained on %d-d %s embeddings; the model configured under that id is %d-d",
 			man.EmbeddingDim, man.EmbeddingModel, emb.Dim())
+	}
+	if man.Sketch != "" {
+		if man.Sketch != sketch.Version {
+			return nil, tinyhead.Errorf(tinyhead.ErrInvalid, "it reads %s sketches, not %s", man.Sketch, sketch.Version)
+		}
+		if err := s.loadSketches(ctx, task, ds); err != nil {
+			return nil, err
+		}
 	}
 	sc, err := scoreHeldOut(ctx, ds, s.Store, h.Manifest, h.Predict, nil)
 	if err != nil {

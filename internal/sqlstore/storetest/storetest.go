@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"Predictions", testPredictions},
 		{"PutPredictionsInvalid", testPutPredictionsInvalid},
 		{"Uncertain", testUncertain},
+		{"Sketches", testSketches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,186 @@
+package mlp
+
+import "fmt"
+
+// sketchLayer is the trainer's linear layer over the texts' sketches: WS
+// (buckets×classes, starting at 0), trained by plain SGD on the rows a
+// batch touches. A batch touches a small share of the rows, so only
+// those move. SGD, not the MLP's Adam: Adam's per-weight normalisation
+// gives a word seen in three training texts steps as large as a word
+// seen in three thousand, and the layer memorises rare words (on a
+// synthetic keyword task, TestTrainSketchFeatures, Adam reached 75% at
+// every learning rate tried and SGD 100%); fastText trains its linear
+// layer with SGD for the same reason.
+type sketchLayer[T float32 | float64] struct {
+	buckets, classes int
+	mask             uint32 // buckets − 1: buckets is a power of two
+	data             Sparse // the training rows' sketches
+	// Row r's entries, reordered: those of even buckets are data's
+	// [Start[r], mid[r]), those of odd buckets [mid[r], end[r]), and the
+	// words seen in one training text only come last (not trained on).
+	mid, end []int
+	ws       []T
+	rate     T // the current step's learning rate
+}
+
+// useSketch sets up the sketch layer if cfg's features use one; its rows'
+// sketches come with the memory batches.
+func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
+	if !cfg.Features.uses(FeatureSketch) {
+		return nil
+	}
+	if err := cfg.ValidateSize(tr.classes); err != nil {
+		return fmt.Errorf("mlp: %w", err)
+	}
+	if mem == nil || mem.sketch.Rows() != len(mem.y) {
+		return fmt.Errorf("mlp: features %q need the rows' sketches in memory (MemoryBatches.WithSketch)", cfg.Features)
+	}
+	b, c := cfg.SketchBuckets, tr.classes
+	sk := &sketchLayer[T]{
+		buckets: b, classes: c, mask: uint32(b - 1), data: mem.sketch,
+		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
+	}
+	sk.splitRows(seenOnce(mem.sketch))
+	tr.sk = sk
+	return nil
+}
+
+// dfBits sizes seenOnce's table of counts: 2^22 bytes, far more slots
+// than a training set has distinct words and bigrams, so that few share
+// one.
+const dfBits = 22
+
+// seenOnce reports, for the entries of s, whether their hash occurs in
+// only one row (by a table of saturating counts indexed by the hash's low
+// dfBits bits: a hash that shares its slot with another may be counted
+// twice and kept). Such a word cannot generalise, and a text's unique
+// words (ids, dates) would let the layer learn the training rows by heart
+// and starve the MLP (TF-IDF baselines drop them too: min_df 2).
+func seenOnce(s Sparse) func(idx uint32) bool {
+	counts := make([]uint8, 1<<dfBits)
+	const mask = 1<<dfBits - 1
+	for _, i := range s.Index {
+		if c := &counts[i&mask]; *c < 2 {
+			*c++
+		}
+	}
+	return func(idx uint32) bool { return counts[idx&mask] < 2 }
+}
+
+// splitRows orders each row's entries by the part of the update that
+// writes their weights (sketchParts, by bucket parity), keeping their
+// order within a part, so that each part's loop reads only its entries;
+// the entries that once reports come last, and are left out of training.
+func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
+	var oddIdx, skipIdx []uint32
+	var oddVal, skipVal []float32
+	d := sk.data
+	for r := range sk.mid {
+		lo, hi := d.Start[r], d.Start[r+1]
+		oddIdx, oddVal, skipIdx, skipVal = oddIdx[:0], oddVal[:0], skipIdx[:0], skipVal[:0]
+		k := lo
+		for e := lo; e < hi; e++ {
+			i, v := d.Index[e], d.Value[e]
+			switch {
+			case once(i):
+				skipIdx, skipVal = append(skipIdx, i), append(skipVal, v)
+			case i&sk.mask&1 == 0:
+				d.Index[k], d.Value[k] = i, v
+				k++
+			default:
+				oddIdx, oddVal = append(oddIdx, i), append(oddVal, v)
+			}
+		}
+		sk.mid[r] = k
+		k += copy(d.Index[k:], oddIdx)
+		copy(d.Value[sk.mid[r]:], oddVal)
+		sk.end[r] = k
+		copy(d.Index[k:hi], skipIdx)
+		copy(d.Value[k:hi], skipVal)
+	}
+}
+
+// forward adds the sketch layer's logits of the given training rows to
+// logit (one row of classes per row).
+func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
+	c := sk.classes
+	for i, r := range rows {
+		p := logit[i*c : (i+1)*c]
+		lo, hi := sk.data.Start[r], sk.end[r]
+		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		if c == 2 {
+			p0, p1 := p[0], p[1]
+			for e, idx := range index {
+				o := int(idx&sk.mask) * 2
+				w := sk.ws[o : o+2 : o+2]
+				v := T(value[e])
+				p0 += T(v * w[0])
+				p1 += T(v * w[1])
+			}
+			p[0], p[1] = p0, p1
+			continue
+		}
+		for e, idx := range index {
+			w := sk.ws[int(idx&sk.mask)*c:][:c]
+			v := T(value[e])
+			for k := range p {
+				p[k] += T(v * w[k])
+			}
+		}
+	}
+}
+
+// sketchParts is how many parts the sketch layer's update is cut into,
+// by bucket parity, for the workers to share.
+const sketchParts = 2
+
+// sketchStep takes the sketch layer's SGD step at learning rate lr on the
+// batch whose loss gradients (dlogit) the shards left in their logit
+// buffers.
+func (tr *trainer[T]) sketchStep(lr float64) {
+	if tr.sk == nil {
+		return
+	}
+	tr.sk.rate = T(lr)
+	tr.run(phaseSketch, sketchParts)
+}
+
+// step does part of the sketch layer's update: the weights of the even
+// buckets (part 0) or the odd ones (part 1). SGD's update is a sum of one
+// term per row and entry, so each is subtracted from its weight as it is
+// computed (no gradient buffer), row by row in batch order, each weight by
+// one part: the weights do not depend on the number of cores.
+func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
+	c := sk.classes
+	rate := sk.rate
+	var d [2]T
+	for i, r := range tr.gather[:tr.n] {
+		s := &tr.shards[i/tr.shardRows]
+		row := i % tr.shardRows
+		dlogit := s.logit[row*c : (row+1)*c]
+		lo, hi := sk.data.Start[r], sk.mid[r]
+		if part == 1 {
+			lo, hi = hi, sk.end[r]
+		}
+		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		if c == 2 {
+			// The binary tasks' loop, unrolled: most tasks are binary.
+			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
+			for e, idx := range index {
+				o := int(idx&sk.mask) * 2
+				w := sk.ws[o : o+2 : o+2]
+				v := T(value[e])
+				w[0] -= T(v * d[0])
+				w[1] -= T(v * d[1])
+			}
+			continue
+		}
+		for e, idx := range index {
+			w := sk.ws[int(idx&sk.mask)*c:][:c]
+			v := T(value[e])
+			for k, dk := range dlogit {
+				w[k] -= T(v * T(rate*dk))
+			}
+		}
+	}
+}
