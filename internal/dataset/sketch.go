@@ -2,17 +2,13 @@ package dataset
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/sketch"
 )
 
-// SketchSource reads the documents' stored sketches; sqlstore.Store and
-// inmem.Store implement it.
-type SketchSource interface {
-	SketchesByID(ctx context.Context, version string, ids []int64) (map[int64][]byte, error)
-}
+// SketchSource reads the documents' stored sketches.
+type SketchSource = sketch.Reader
 
 // sketches are the rows' sketches in the order of the rows: the training
 // rows' ids (noted while loading in memory; the held-out rows' ids are
@@ -60,28 +56,8 @@ func (ds *Dataset) heldOutSketches(side Side, first, n int) mlp.Sparse {
 	return ds.valSk.Slice(first, first+n)
 }
 
-// sketchChunk is how many documents' sketches are read per query.
-const sketchChunk = 1024
-
 func readSketches(ctx context.Context, src SketchSource, ids []int64) (mlp.Sparse, error) {
 	out := mlp.Sparse{Start: []int{0}} // no rows yet
-	for first := 0; first < len(ids); first += sketchChunk {
-		chunk := ids[first:min(first+sketchChunk, len(ids))]
-		got, err := src.SketchesByID(ctx, sketch.Version, chunk)
-		if err != nil {
-			return out, err
-		}
-		for _, id := range chunk {
-			b, ok := got[id]
-			if !ok {
-				return out, fmt.Errorf("document %d has no %s sketch (deleted since loading, or not backfilled)", id, sketch.Version)
-			}
-			v, err := sketch.Decode(b)
-			if err != nil {
-				return out, fmt.Errorf("document %d: %w", id, err)
-			}
-			out.Append(v.Index, v.Value)
-		}
-	}
-	return out, nil
+	err := sketch.ReadByID(ctx, src, ids, &out)
+	return out, err
 }

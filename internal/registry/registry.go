@@ -294,6 +294,20 @@ type Head struct {
 	Predictor
 }
 
+// LoadCurrentHead loads version, the one current.json names for task,
+// with load (a Registry's LoadHead). A current version that cannot be
+// loaded (artifacts missing or unreadable) is the stored data's fault, not
+// the request's: the error then has no kind (an internal error, 500),
+// instead of LoadHead's ErrNotFound or ErrInvalid (404, 400), and says how
+// to repair it.
+func LoadCurrentHead(ctx context.Context, load func(ctx context.Context, task, version string) (*Head, error), task, version string) (*Head, error) {
+	h, err := load(ctx, task, version)
+	if errors.Is(err, tinyhead.ErrInvalid) || errors.Is(err, tinyhead.ErrNotFound) {
+		return nil, fmt.Errorf("the current model %s/%s cannot be loaded (%v); train a new version or roll back", task, version, err)
+	}
+	return h, err
+}
+
 // LoadHead reads a version's manifest and ONNX graph and loads it with the
 // registry's Runtime. Missing artifacts are tinyhead.ErrNotFound and
 // artifacts that cannot be loaded are tinyhead.ErrInvalid: both mean the

@@ -226,15 +226,7 @@ func (s *Service) current(ctx context.Context, task string) (*registry.Head, err
 	if err != nil {
 		return nil, err
 	}
-	h, err := s.Models.LoadHead(ctx, task, cur.Version)
-	if errors.Is(err, tinyhead.ErrInvalid) || errors.Is(err, tinyhead.ErrNotFound) {
-		// The stored model is at fault, not the request (as in serving).
-		return nil, fmt.Errorf("the current model %s/%s cannot be loaded (%v); train a new version or roll back", task, cur.Version, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
+	return registry.LoadCurrentHead(ctx, s.Models.LoadHead, task, cur.Version)
 }
 
 func (s *Service) reserve() time.Duration {
@@ -346,20 +338,6 @@ func (sc *scorer) sketches(page []tinyhead.ScoreRow) (sketch.Batch, error) {
 	for i, r := range page {
 		ids[i] = r.ID
 	}
-	got, err := sc.store.SketchesByID(sc.ctx, sketch.Version, ids)
-	if err != nil {
-		return b, err
-	}
-	for _, id := range ids {
-		enc, ok := got[id]
-		if !ok {
-			return b, fmt.Errorf("document %d has no %s sketch (stored since the backfill?)", id, sketch.Version)
-		}
-		v, err := sketch.Decode(enc)
-		if err != nil {
-			return b, fmt.Errorf("document %d: %w", id, err)
-		}
-		b.Append(v.Index, v.Value)
-	}
-	return b, nil
+	err := sketch.ReadByID(sc.ctx, sc.store, ids, &b)
+	return b, err
 }

@@ -6,7 +6,6 @@ package serving
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -212,12 +211,7 @@ func (s *Service) currentHead(ctx context.Context, task string) (*head, error) {
 	if err != nil {
 		return nil, err
 	}
-	loaded, err := s.Models.LoadHead(ctx, task, cur.Version)
-	if errors.Is(err, tinyhead.ErrInvalid) || errors.Is(err, tinyhead.ErrNotFound) {
-		// The stored model is at fault, not the request: an internal
-		// error (500), not the kind's 400 or 404.
-		return nil, fmt.Errorf("the current model %s/%s cannot be loaded (%v); train a new version or roll back", task, cur.Version, err)
-	}
+	loaded, err := registry.LoadCurrentHead(ctx, s.Models.LoadHead, task, cur.Version)
 	if err != nil {
 		return nil, err
 	}
