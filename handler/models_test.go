@@ -253,7 +253,7 @@ func TestReembedKilledMidRun(t *testing.T) {
 	if embedded != rows-before {
 		t.Errorf("the runs after the kill embedded %d texts; %d were missing", embedded, rows-before)
 	}
-	if !strings.Contains(h2.Logs(), `msg="re-embedding stopped" model=`+m2+` why=done`) {
+	if !h2.LogsContain(`msg="re-embedding stopped" model=`+m2+` why=done`, 10*time.Second) {
 		t.Errorf("no progress line in the logs:\n%s", h2.Logs())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -178,6 +179,21 @@ func (h *Handler) DeleteBlob(tb testing.TB, blobs *blobstore.Client, name string
 
 // Logs is what the handler has written to stdout and stderr so far.
 func (h *Handler) Logs() string { return h.logs.String() }
+
+// LogsContain reports whether the process's output contains s within
+// timeout. A line the handler wrote before it answered a request may still
+// be in the pipe when the answer arrives, so a test that checks for it
+// waits a little instead of reading the buffer once.
+func (h *Handler) LogsContain(s string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(h.Logs(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
 
 // FreePort is a TCP port on the loopback interface that was free a moment
 // ago.
