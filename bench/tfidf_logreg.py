@@ -5,13 +5,18 @@ tinyhead (go run ./bench/export writes <task>.texts.jsonl).
 TfidfVectorizer with word 1- and 2-grams (its default tokenization:
 lower case, words of two or more letters or digits), sublinear TF, terms
 in at least 2 training texts; LogisticRegression (liblinear for two
-classes, lbfgs multinomial otherwise) with C tuned by 5-fold
-cross-validation on the training rows alone (C in 1, 10, 100, 1000; scored
+classes, lbfgs multinomial otherwise) with C tuned by 3-fold stratified
+cross-validation on the training rows alone (C in 1, 10, ..., 10^6, scored
 by macro-F1; the vectorizer is fitted once on all training rows, so the
-folds share its vocabulary and IDF), refitted on all of them. Reports the
-seconds of the search and of the final fit (vectorizing included),
-validation accuracy, macro-F1 and the F1 of --positive (a label), one
-JSON line on stdout.
+folds share its vocabulary and IDF), refitted on all of them. The search
+walks each fold's C path upwards, each fit starting from the previous
+one's weights (warm_start; liblinear ignores it), and stops a fold's path
+after two C values in a row score below its best: on SpamAssassin the
+5-fold grid search of 1..1000 took up to 11 minutes and chose C = 1000,
+its top, on every task. Reports the seconds of the search and of the
+final fit (vectorizing included), the C values scored, validation
+accuracy, macro-F1 and the F1 of --positive (a label), one JSON line on
+stdout.
 
   /usr/bin/python3 bench/tfidf_logreg.py --export DIR --task spam --positive spam --threads 2
 """
@@ -21,7 +26,9 @@ import time
 
 import common
 
-CS = [1.0, 10.0, 100.0, 1000.0]
+CS = [10.0**k for k in range(7)]
+FOLDS = 3
+PATIENCE = 2  # C values in a row below a fold's best before its path stops
 
 
 def main():
@@ -37,7 +44,8 @@ def main():
     import sklearn
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
 
     meta, _, y, is_val = common.load_export(args.export, args.task)
@@ -48,21 +56,32 @@ def main():
     def vectorizer():
         return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
 
-    def logreg(C=1.0):
-        return LogisticRegression(C=C, solver="liblinear" if len(labels) == 2 else "lbfgs", max_iter=2000)
+    def logreg(C=1.0, warm=False):
+        return LogisticRegression(C=C, solver="liblinear" if len(labels) == 2 else "lbfgs", max_iter=2000, warm_start=warm)
 
     start = time.perf_counter()
-    search = GridSearchCV(logreg(), {"C": CS}, scoring="f1_macro",
-                          cv=StratifiedKFold(5, shuffle=True, random_state=0), n_jobs=args.threads)
-    search.fit(vectorizer().fit_transform(train_t), train_y)
-    best_c = search.best_params_["C"]
+    xt = vectorizer().fit_transform(train_t)
+    scored = {c: [] for c in CS}  # C → its folds' macro-F1
+    for fit, held in StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(xt, train_y):
+        model, best, worse = logreg(warm=True), -1.0, 0
+        for c in CS:
+            model.set_params(C=c).fit(xt[fit], train_y[fit])
+            f1 = f1_score(train_y[held], model.predict(xt[held]), average="macro")
+            scored[c].append(f1)
+            best, worse = (f1, 0) if f1 > best else (best, worse + 1)
+            if worse == PATIENCE:
+                break
+    # The best mean over the C values every fold scored.
+    full = [c for c in CS if len(scored[c]) == FOLDS]
+    best_c = max(full, key=lambda c: (np.mean(scored[c]), -c))
     searched = time.perf_counter()
     clf = make_pipeline(vectorizer(), logreg(best_c)).fit(train_t, train_y)
     fitted = time.perf_counter()
     pred = clf.predict(val_t)
     acc, f1 = common.scores(val_y, pred, len(labels))
     rec = {
-        "impl": "tfidf-logreg", "task": args.task, "threads": args.threads, "C": best_c,
+        "impl": "tfidf-logreg", "task": args.task, "threads": args.threads, "C": best_c, "folds": FOLDS,
+        "cv_macro_f1": {f"{c:g}": float(np.mean(v)) for c, v in scored.items() if len(v) == FOLDS},
         "train_rows": int(len(train_y)), "val_rows": int(len(val_y)),
         "search_s": searched - start, "train_s": fitted - searched,
         "val_accuracy": acc, "val_macro_f1": f1, "sklearn": sklearn.__version__,

@@ -77,6 +77,11 @@ type Config struct {
 	// is trained by plain SGD on the mean loss, without weight decay (see
 	// sketchLayer for why), so its rate is far larger than Adam's.
 	SketchLearningRate float64 `json:"sketch_learning_rate,omitempty"`
+	// SketchWeighting scales the sketch's entries in training: "idf"
+	// (each bucket's inverse document frequency over the training rows,
+	// folded into the model's weights: see sketchIDF) or "none"
+	// (DefaultSketchWeighting).
+	SketchWeighting string `json:"sketch_weighting,omitempty"`
 	// ClassWeight weighs each row's loss by its class: "balanced"
 	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
 	// default ("") is balanced when the rarest class is under
@@ -116,6 +121,7 @@ const (
 	DefaultFeatures           = FeatureBoth
 	DefaultSketchBuckets      = 1 << 16
 	DefaultSketchLearningRate = 50
+	DefaultSketchWeighting    = SketchWeightingNone
 )
 
 // Upper bounds Validate enforces, so that a request cannot ask for more
@@ -176,6 +182,9 @@ func (c Config) WithDefaults(classes int) Config {
 			c.SketchBuckets = DefaultSketchBuckets
 		}
 		setFloat(&c.SketchLearningRate, DefaultSketchLearningRate)
+		if c.SketchWeighting == "" {
+			c.SketchWeighting = DefaultSketchWeighting
+		}
 	}
 	return c
 }
@@ -259,6 +268,8 @@ func (c Config) validateSketch() error {
 		return fmt.Errorf("sketch_buckets must be a power of two in [1, %d], not %d", MaxSketchBuckets, c.SketchBuckets)
 	case math.IsNaN(c.SketchLearningRate) || math.IsInf(c.SketchLearningRate, 0) || c.SketchLearningRate <= 0:
 		return fmt.Errorf("sketch_learning_rate must be positive, not %g", c.SketchLearningRate)
+	case c.SketchWeighting != SketchWeightingIDF && c.SketchWeighting != SketchWeightingNone:
+		return fmt.Errorf("sketch_weighting must be %q or %q, not %q", SketchWeightingIDF, SketchWeightingNone, c.SketchWeighting)
 	}
 	return nil
 }
