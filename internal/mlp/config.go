@@ -78,9 +78,10 @@ type Config struct {
 	// sketchLayer for why), so its rate is far larger than Adam's.
 	SketchLearningRate float64 `json:"sketch_learning_rate,omitempty"`
 	// SketchWeighting scales the sketch's entries in training: "idf"
-	// (each bucket's inverse document frequency over the training rows,
-	// folded into the model's weights: see sketchIDF) or "none"
-	// (DefaultSketchWeighting).
+	// (DefaultSketchWeighting: each bucket's inverse document frequency
+	// over the training rows, folded into the model's weights, so that
+	// Classify and the ONNX graph read the stored sketches unchanged: see
+	// sketchIDF) or "none" (the stored values).
 	SketchWeighting string `json:"sketch_weighting,omitempty"`
 	// ClassWeight weighs each row's loss by its class: "balanced"
 	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
@@ -116,12 +117,14 @@ const (
 	DefaultEpsilon      = 1e-8
 	DefaultBatchSize    = 256
 	DefaultSteps        = 1000
-	// DefaultFeatures is the features a task's training uses unless told
-	// (BENCHMARKS.md, "Lexical sketch features", has the measurements).
+	// DefaultFeatures is the features a task's training uses unless told;
+	// the sketch layer's defaults were chosen with it (BENCHMARKS.md,
+	// "Lexical sketch features", has the measurements: IDF and rate 600
+	// against no weighting and rates 50–1000).
 	DefaultFeatures           = FeatureBoth
 	DefaultSketchBuckets      = 1 << 16
-	DefaultSketchLearningRate = 50
-	DefaultSketchWeighting    = SketchWeightingNone
+	DefaultSketchLearningRate = 600
+	DefaultSketchWeighting    = SketchWeightingIDF
 )
 
 // Upper bounds Validate enforces, so that a request cannot ask for more

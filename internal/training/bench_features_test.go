@@ -111,7 +111,7 @@ func BenchmarkFeatures(b *testing.B) {
 						"train_s": o.Timings.Train, "load_s": o.Timings.Load, "total_s": o.Timings.Total, "total_cpu_s": cpu.Seconds(),
 						"load_average": loadAverage(),
 						"parameters":   o.Parameters, "val_rows": o.Rows.Validation,
-						"val_accuracy": o.Metrics.Accuracy, "val_macro_f1": o.Metrics.MacroF1,
+						"val_accuracy": o.Metrics.Accuracy, "val_macro_f1": o.Metrics.MacroF1, "val_log_loss": o.Metrics.LogLoss,
 					}
 					for _, c := range o.Metrics.PerClass {
 						if c.Label == ft.positive {
