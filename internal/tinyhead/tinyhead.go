@@ -352,8 +352,9 @@ type Prediction struct {
 	// {"ham":0.0123,"spam":0.9877}, so that SQL can read it
 	// (json_extract, JSON_VALUE).
 	Probabilities string
-	// ScoredAt is when the document was read for scoring: a document
-	// rewritten after it is scored again.
+	// ScoredAt is a time before the document was read for scoring (the
+	// start of the scoring pass): a document rewritten after it is scored
+	// again.
 	ScoredAt time.Time
 }
 
