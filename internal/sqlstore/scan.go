@@ -59,7 +59,7 @@ func (r *pageReader) query(ctx context.Context, q string, args ...any) (*sql.Row
 	if r.conn == nil {
 		return r.s.db.QueryContext(ctx, q, args...)
 	}
-	if r.tx != nil && r.pages >= scanTxPages {
+	if r.tx != nil && r.pages >= r.s.scanTxPages {
 		r.end()
 	}
 	if r.tx == nil {
