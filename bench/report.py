@@ -251,19 +251,20 @@ def features_table(out, doc):
                 cpu = [r.get("total_cpu_s") for r in g]
                 rows.append([task, f"tinyhead {feat}", len(g), spread([r["val_accuracy"] for r in g], p),
                              spread([r["val_macro_f1"] for r in g], p), spread([r.get("val_positive_f1") for r in g], p),
+                             spread([r.get("val_log_loss") for r in g], lambda v: f"{v:.3f}"),
                              spread([r["train_s"] for r in g], s) + (f" (whole call: {spread(cpu, s)} CPU s)" if None not in cpu else "")])
         lr = [r for r in runs if r["impl"] == "tfidf-logreg" and r["task"] == task]
         if lr:
-            rows.append([task, f"TF-IDF + LR (C={lr[0]['C']:g} by 5-fold CV)", len(lr), spread([r["val_accuracy"] for r in lr], p),
-                         spread([r["val_macro_f1"] for r in lr], p), spread([r.get("val_positive_f1") for r in lr], p),
+            rows.append([task, f"TF-IDF + LR (C={lr[0]['C']:g} by {lr[0].get('folds', 5)}-fold CV)", len(lr), spread([r["val_accuracy"] for r in lr], p),
+                         spread([r["val_macro_f1"] for r in lr], p), spread([r.get("val_positive_f1") for r in lr], p), "–",
                          f"{spread([r['train_s'] for r in lr], s)} (+{spread([r['search_s'] for r in lr], s)} search)"])
         ft = [r for r in runs if r["impl"] == "fasttext" and r["task"] == task]
         if ft:
             rows.append([task, "fastText tuned", len(ft), spread([r["val_accuracy"] for r in ft], p),
-                         spread([r["val_macro_f1"] for r in ft], p), spread([r.get("val_positive_f1") for r in ft], p),
+                         spread([r["val_macro_f1"] for r in ft], p), spread([r.get("val_positive_f1") for r in ft], p), "–",
                          spread([r["train_s"] for r in ft], s)])
     doc.append("### Lexical sketch features (validation %, mean (min–max) over runs; train s on 2 cores)\n")
-    doc.append(table(["task", "system", "runs", "accuracy", "macro-F1", "positive-class F1", "train s"], rows))
+    doc.append(table(["task", "system", "runs", "accuracy", "macro-F1", "positive-class F1", "log-loss", "train s"], rows))
     if backfill:
         doc.append("Backfill (sketching the stored texts once): " + ", ".join(
             f"{r['task']} {r['texts']:,} texts in {r['seconds']:.2f} s" for r in backfill) + "\n")
