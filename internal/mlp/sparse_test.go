@@ -2,8 +2,12 @@ package mlp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -193,3 +197,55 @@ func TestFromONNXSketchRoundTrip(t *testing.T) {
 }
 
 func expf(v float32) float64 { return math.Exp(float64(v)) }
+
+// TestTrainSketchGolden pins the weights of short sketch trainings (both
+// features, 2 and 4 classes, sketch alone, class weights) to the bit, so
+// that a faster sketch layer is checked to learn exactly what it did: on
+// amd64, the AVX2 kernels and the portable loops (go test -tags noasm)
+// must both give these.
+func TestTrainSketchGolden(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the hashes are amd64's (math.Exp and math.Log are assembly there)")
+	}
+	x, sk, y := lexicalData(1500, 3)
+	y2 := make([]int32, len(y))
+	for i, v := range y {
+		y2[i] = v % 2
+	}
+	for _, tt := range []struct {
+		name    string
+		classes int
+		y       []int32
+		cfg     Config
+		want    string
+	}{
+		{"both/4", 4, y, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 10, Seed: 2}, "b49914e9bcd02a847cc4858177162c4f6812ab40464445e244bfce6a33a18c29"},
+		{"both/2", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, Seed: 1}, "23b20656a33f72ac2ab0edaf564f6d7be8da5fd29b21fd07632ca5794461f1ec"},
+		{"sketch/4", 4, y, Config{Features: FeatureSketch, Steps: 40, SketchBuckets: 1 << 10, Seed: 4}, "c765dac76fb76eefb3f81b6ea68ad136d6239a5f6f03a1915ab1bdde1e299022"},
+		{"both/2/weighted", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, Seed: 5, ClassWeights: []float64{0.7, 1.9}}, "a2c30debd4c30395ae12636a25bbea2c22788df09f159e32ff1a7d5cc7210dbc"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, workers := range []int{1, 2} {
+				src := NewMemoryBatches(x, tt.y, 32, 256, tt.cfg.Seed).WithSketch(cloneSparse(sk))
+				m, _, err := train(context.Background(), tt.cfg, 32, tt.classes, src, workers, gemmAcc32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := sha256.New()
+				for _, p := range [][]float32{m.W1, m.B1, m.W2, m.B2, m.WS} {
+					for _, v := range p {
+						binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+					}
+				}
+				if got := hex.EncodeToString(h.Sum(nil)); got != tt.want {
+					t.Errorf("%d workers: weights hash to %s, want %s", workers, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// cloneSparse copies s: training reorders the entries of its rows.
+func cloneSparse(s Sparse) Sparse {
+	return Sparse{Start: slices.Clone(s.Start), Index: slices.Clone(s.Index), Value: slices.Clone(s.Value)}
+}

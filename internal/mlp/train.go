@@ -93,8 +93,10 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 			}
 		}
 		lr := cfg.rate(t)
+		if tr.sk != nil {
+			tr.sk.rate = T(lr * cfg.SketchLearningRate / cfg.LearningRate)
+		}
 		loss := tr.step(n, lr)
-		tr.sketchStep(lr * cfg.SketchLearningRate / cfg.LearningRate)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, hist, &DivergedError{Step: t, Loss: loss, LearningRate: cfg.LearningRate}
 		}
@@ -265,13 +267,16 @@ func (tr *trainer[T]) stop() {
 }
 
 // step takes one optimiser step on the batch's n rows and returns its mean
-// loss. Both phases, the gradient over the batch's shards and the
-// optimiser's update over chunks of the parameters, are shared by the
-// workers.
+// loss (the sketch layer's too, at the rate set in it). Both phases, the
+// gradient over the batch's shards and the update, are shared by the
+// workers: the update's items are the sketch layer's parts (its SGD step
+// needs the whole batch's gradient, as Adam's does, so it runs beside
+// Adam rather than in a phase of its own: one wait fewer a step) and the
+// optimiser's chunks of the parameters.
 func (tr *trainer[T]) step(n int, lr float64) float64 {
 	loss, _ := tr.gradient(n)
 	tr.coef = tr.opt.next(lr)
-	tr.run(phaseUpdate, tr.chunks())
+	tr.run(phaseUpdate, tr.sketchParts()+tr.chunks())
 	return loss
 }
 
@@ -279,7 +284,6 @@ func (tr *trainer[T]) step(n int, lr float64) float64 {
 const (
 	phaseGradient = iota
 	phaseUpdate
-	phaseSketch
 )
 
 // updateChunk is the number of parameters in one chunk of the optimiser's
@@ -336,13 +340,13 @@ func (tr *trainer[T]) run(phase, items int) {
 // work does worker w's items of the current phase.
 func (tr *trainer[T]) work(w int) {
 	for i := w; i < tr.items; i += tr.active {
-		switch tr.phase {
-		case phaseGradient:
+		switch {
+		case tr.phase == phaseGradient:
 			tr.shard(i)
-		case phaseSketch:
+		case i < tr.sketchParts():
 			tr.sk.step(tr, i)
 		default:
-			lo := i * updateChunk
+			lo := (i - tr.sketchParts()) * updateChunk
 			hi := min(lo+updateChunk, len(tr.params))
 			used := (tr.n + tr.shardRows - 1) / tr.shardRows
 			tr.opt.update(tr.coef, tr.params, tr.grads[:used], lo, hi)

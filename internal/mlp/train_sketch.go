@@ -103,7 +103,7 @@ func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
 // forward adds the sketch layer's logits of the given training rows to
 // logit (one row of classes per row).
 func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
-	c := sk.classes
+	c, mask, ws := sk.classes, sk.mask, sk.ws // locals: the loops below read no field
 	for i, r := range rows {
 		p := logit[i*c : (i+1)*c]
 		lo, hi := sk.data.Start[r], sk.end[r]
@@ -111,8 +111,8 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 		if c == 2 {
 			p0, p1 := p[0], p[1]
 			for e, idx := range index {
-				o := int(idx&sk.mask) * 2
-				w := sk.ws[o : o+2 : o+2]
+				o := int(idx&mask) * 2
+				w := ws[o : o+2 : o+2]
 				v := T(value[e])
 				p0 += T(v * w[0])
 				p1 += T(v * w[1])
@@ -121,7 +121,7 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 			continue
 		}
 		for e, idx := range index {
-			w := sk.ws[int(idx&sk.mask)*c:][:c]
+			w := ws[int(idx&mask)*c:][:c]
 			v := T(value[e])
 			for k := range p {
 				p[k] += T(v * w[k])
@@ -134,15 +134,13 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 // by bucket parity, for the workers to share.
 const sketchParts = 2
 
-// sketchStep takes the sketch layer's SGD step at learning rate lr on the
-// batch whose loss gradients (dlogit) the shards left in their logit
-// buffers.
-func (tr *trainer[T]) sketchStep(lr float64) {
+// sketchParts is the number of the update phase's items that are the
+// sketch layer's (0 without one).
+func (tr *trainer[T]) sketchParts() int {
 	if tr.sk == nil {
-		return
+		return 0
 	}
-	tr.sk.rate = T(lr)
-	tr.run(phaseSketch, sketchParts)
+	return sketchParts
 }
 
 // step does part of the sketch layer's update: the weights of the even
@@ -151,8 +149,7 @@ func (tr *trainer[T]) sketchStep(lr float64) {
 // computed (no gradient buffer), row by row in batch order, each weight by
 // one part: the weights do not depend on the number of cores.
 func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
-	c := sk.classes
-	rate := sk.rate
+	c, mask, ws, rate := sk.classes, sk.mask, sk.ws, sk.rate // locals: the stores below cannot change them
 	var d [2]T
 	for i, r := range tr.gather[:tr.n] {
 		s := &tr.shards[i/tr.shardRows]
@@ -167,8 +164,8 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 			// The binary tasks' loop, unrolled: most tasks are binary.
 			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
 			for e, idx := range index {
-				o := int(idx&sk.mask) * 2
-				w := sk.ws[o : o+2 : o+2]
+				o := int(idx&mask) * 2
+				w := ws[o : o+2 : o+2]
 				v := T(value[e])
 				w[0] -= T(v * d[0])
 				w[1] -= T(v * d[1])
@@ -176,7 +173,7 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 			continue
 		}
 		for e, idx := range index {
-			w := sk.ws[int(idx&sk.mask)*c:][:c]
+			w := ws[int(idx&mask)*c:][:c]
 			v := T(value[e])
 			for k, dk := range dlogit {
 				w[k] -= T(v * T(rate*dk))
