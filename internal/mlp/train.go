@@ -71,7 +71,7 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		}
 		var n int
 		if mem != nil {
-			tr.gather, tr.src = mem.next(), mem.x
+			tr.gather, tr.src = tr.draw(mem, t, cfg.Steps), mem.x
 			n = len(tr.gather)
 		} else {
 			var err error
@@ -138,6 +138,10 @@ type trainer[T float32 | float64] struct {
 	w2               []T // W2 (classes×hidden), refreshed before each gradient
 	opt              *adamW[T]
 	coef             adamCoef[T]
+	// first is the first parameter the optimiser updates: 0, or B2's for
+	// a sketch-only head, whose MLP weights and gradients stay 0 (and so
+	// would Adam's update of them).
+	first int
 
 	x       []float32 // the batch as src fills it
 	xt      []T       // the batch in precision T (x itself for float32)
@@ -212,6 +216,7 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int, gemm
 		clear(tr.w1t)
 		clear(tr.b1)
 		clear(tr.w2t)
+		tr.first = np - c
 	}
 
 	tr.shardRows = max(minShardRows, (b+maxShards-1)/maxShards)
@@ -292,7 +297,7 @@ const (
 const updateChunk = 2048
 
 func (tr *trainer[T]) chunks() int {
-	return (len(tr.params) + updateChunk - 1) / updateChunk
+	return (len(tr.params) - tr.first + updateChunk - 1) / updateChunk
 }
 
 // gradient computes the batch's mean loss and its gradient, as partial
@@ -308,7 +313,15 @@ func (tr *trainer[T]) gradient(n int) (float64, [][]T) {
 	}
 	transpose(tr.w2, tr.w2t, tr.hidden, tr.classes)
 	used := (n + tr.shardRows - 1) / tr.shardRows
-	tr.run(phaseGradient, used)
+	if tr.mlp {
+		tr.run(phaseGradient, used)
+	} else {
+		// A sketch-only head's shards only add logits and take the
+		// softmax: less work than waking a helper.
+		for i := range used {
+			tr.shard(i)
+		}
+	}
 	var loss float64
 	for i := range used {
 		loss += tr.shards[i].loss
@@ -345,8 +358,9 @@ func (tr *trainer[T]) work(w int) {
 			tr.shard(i)
 		case i < tr.sketchParts():
 			tr.sk.step(tr, i)
+			tr.sk.forward(i, tr.sk.ahead)
 		default:
-			lo := (i - tr.sketchParts()) * updateChunk
+			lo := tr.first + (i-tr.sketchParts())*updateChunk
 			hi := min(lo+updateChunk, len(tr.params))
 			used := (tr.n + tr.shardRows - 1) / tr.shardRows
 			tr.opt.update(tr.coef, tr.params, tr.grads[:used], lo, hi)
@@ -401,7 +415,7 @@ func (tr *trainer[T]) shard(s int) {
 		tr.gemm(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
 	}
 	if tr.sk != nil {
-		tr.sk.forward(logit, tr.gather[r0:r0+nr])
+		tr.sk.addLogits(logit, r0, nr)
 	}
 
 	// Loss and its gradient: softmax minus one-hot, over the whole batch's

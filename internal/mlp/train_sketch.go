@@ -21,6 +21,18 @@ type sketchLayer[T float32 | float64] struct {
 	mid, end []int
 	ws       []T
 	rate     T // the current step's learning rate
+
+	// The batches are drawn a step ahead: the update phase of a step
+	// computes, part by part, the sketch logits of the next step's batch
+	// (ahead; nil after the last step), so that each part's weights are
+	// read and written by one worker only, with no wait between its
+	// update and its reads (and that half of WS stays in one core's
+	// cache). batch holds the rows of two steps' batches
+	// (MemoryBatches reshuffles its order in place); logits[p] the
+	// logits of part p's entries, batch row by batch row.
+	batch  [2][]int32
+	ahead  []int32
+	logits [sketchParts][]T
 }
 
 // useSketch sets up the sketch layer if cfg's features use one; its rows'
@@ -39,32 +51,41 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 	sk := &sketchLayer[T]{
 		buckets: b, classes: c, mask: uint32(b - 1), data: mem.sketch,
 		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
+		batch: [2][]int32{make([]int32, 0, mem.size), make([]int32, 0, mem.size)},
+	}
+	for p := range sk.logits {
+		sk.logits[p] = make([]T, mem.size*c)
 	}
 	sk.splitRows(seenOnce(mem.sketch))
 	tr.sk = sk
 	return nil
 }
 
-// dfBits sizes seenOnce's table of counts: 2^22 bytes, far more slots
-// than a training set has distinct words and bigrams, so that few share
-// one.
+// dfBits sizes seenOnce's table: 2^22 slots, far more than a training
+// set has distinct words and bigrams, so that few share one.
 const dfBits = 22
 
 // seenOnce reports, for the entries of s, whether their hash occurs in
-// only one row (by a table of saturating counts indexed by the hash's low
-// dfBits bits: a hash that shares its slot with another may be counted
-// twice and kept). Such a word cannot generalise, and a text's unique
-// words (ids, dates) would let the layer learn the training rows by heart
-// and starve the MLP (TF-IDF baselines drop them too: min_df 2).
+// only one row (by the hash's low dfBits bits: a hash that shares its
+// slot with another may be counted twice and kept). Such a word cannot
+// generalise, and a text's unique words (ids, dates) would let the layer
+// learn the training rows by heart and starve the MLP (TF-IDF baselines
+// drop them too: min_df 2). The table holds two bits a slot, seen and
+// seen again, interleaved by 64-slot word (1 MiB: it stays in a core's
+// cache, where a byte a slot did not).
 func seenOnce(s Sparse) func(idx uint32) bool {
-	counts := make([]uint8, 1<<dfBits)
 	const mask = 1<<dfBits - 1
+	seen := make([]uint64, 2<<dfBits/64) // words 2k and 2k+1: seen, seen again
 	for _, i := range s.Index {
-		if c := &counts[i&mask]; *c < 2 {
-			*c++
-		}
+		i &= mask
+		w, bit := 2*(i/64), uint64(1)<<(i%64)
+		seen[w+1] |= seen[w] & bit
+		seen[w] |= bit
 	}
-	return func(idx uint32) bool { return counts[idx&mask] < 2 }
+	return func(idx uint32) bool {
+		i := idx & mask
+		return seen[2*(i/64)+1]&(1<<(i%64)) == 0
+	}
 }
 
 // splitRows orders each row's entries by the part of the update that
@@ -100,16 +121,44 @@ func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
 	}
 }
 
-// forward adds the sketch layer's logits of the given training rows to
-// logit (one row of classes per row).
-func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
+// draw returns the batch of step t of steps from mem. With a sketch
+// layer, it also draws step t+1's, whose sketch logits the update phase
+// of step t computes, and at step 0 computes step 0's.
+func (tr *trainer[T]) draw(mem *MemoryBatches, t, steps int) []int32 {
+	sk := tr.sk
+	if sk == nil {
+		return mem.next()
+	}
+	if t == 0 {
+		sk.ahead = append(sk.batch[1][:0], mem.next()...)
+		for p := range sketchParts {
+			sk.forward(p, sk.ahead)
+		}
+	}
+	cur := sk.ahead
+	sk.ahead = nil
+	if t+1 < steps {
+		sk.ahead = append(sk.batch[t%2][:0], mem.next()...)
+	}
+	return cur
+}
+
+// forward sets logits[part] to the logits of the given rows' entries of
+// that part: row by row, the sum of value × weight over the entries, in
+// their order.
+func (sk *sketchLayer[T]) forward(part int, rows []int32) {
 	c, mask, ws := sk.classes, sk.mask, sk.ws // locals: the loops below read no field
+	start, mid, end := sk.data.Start, sk.mid, sk.end
+	out := sk.logits[part]
 	for i, r := range rows {
-		p := logit[i*c : (i+1)*c]
-		lo, hi := sk.data.Start[r], sk.end[r]
+		lo, hi := start[r], mid[r]
+		if part == 1 {
+			lo, hi = hi, end[r]
+		}
 		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		p := out[i*c : (i+1)*c]
 		if c == 2 {
-			p0, p1 := p[0], p[1]
+			var p0, p1 T
 			for e, idx := range index {
 				o := int(idx&mask) * 2
 				w := ws[o : o+2 : o+2]
@@ -120,12 +169,24 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 			p[0], p[1] = p0, p1
 			continue
 		}
+		clear(p)
 		for e, idx := range index {
 			w := ws[int(idx&mask)*c:][:c]
 			v := T(value[e])
 			for k := range p {
 				p[k] += T(v * w[k])
 			}
+		}
+	}
+}
+
+// addLogits adds the sketch layer's logits of the batch rows r0…r0+n−1
+// to logit (n rows of classes): each part's, in part order.
+func (sk *sketchLayer[T]) addLogits(logit []T, r0, n int) {
+	c := sk.classes
+	for _, part := range sk.logits {
+		for i, v := range part[r0*c : (r0+n)*c] {
+			logit[i] += v
 		}
 	}
 }
