@@ -1,6 +1,9 @@
 package mlp
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // sketchLayer is the trainer's linear layer over the texts' sketches: WS
 // (buckets×classes, starting at 0), trained by plain SGD on the rows a
@@ -26,13 +29,25 @@ type sketchLayer[T float32 | float64] struct {
 	// computes, part by part, the sketch logits of the next step's batch
 	// (ahead; nil after the last step), so that each part's weights are
 	// read and written by one worker only, with no wait between its
-	// update and its reads (and that half of WS stays in one core's
-	// cache). batch holds the rows of two steps' batches
+	// update and its reads. batch holds the rows of two steps' batches
 	// (MemoryBatches reshuffles its order in place); logits[p] the
-	// logits of part p's entries, batch row by batch row.
+	// logits of part p's entries, batch row by batch row; copies[p] those
+	// entries, for the update.
 	batch  [2][]int32
 	ahead  []int32
 	logits [sketchParts][]T
+	copies [sketchParts]batchPart
+}
+
+// batchPart is one part's entries of a batch's rows, copied in batch
+// order by forward for the update of the step after: the update reads
+// them in one sequential pass, from the core that copied them, rather
+// than again from rows scattered over the training set (memory, not
+// arithmetic, is most of the layer's time).
+type batchPart struct {
+	start []int     // batch row i's entries are [start[i], start[i+1])
+	off   []uint32  // an entry's weights' offset in WS: bucket × classes
+	value []float32 // its value
 }
 
 // useSketch sets up the sketch layer if cfg's features use one; its rows'
@@ -53,10 +68,11 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
 		batch: [2][]int32{make([]int32, 0, mem.size), make([]int32, 0, mem.size)},
 	}
+	sk.splitRows(seenOnce(mem.sketch))
 	for p := range sk.logits {
 		sk.logits[p] = make([]T, mem.size*c)
+		sk.copies[p] = sk.newBatchPart(p, mem.size)
 	}
-	sk.splitRows(seenOnce(mem.sketch))
 	tr.sk = sk
 	return nil
 }
@@ -121,6 +137,26 @@ func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
 	}
 }
 
+// newBatchPart allocates a batchPart for part p of batches of size rows:
+// room for the entries of the size rows that have the most, so that
+// training allocates nothing after it starts.
+func (sk *sketchLayer[T]) newBatchPart(p, size int) batchPart {
+	lens := make([]int, len(sk.mid))
+	for r := range lens {
+		if p == 0 {
+			lens[r] = sk.mid[r] - sk.data.Start[r]
+		} else {
+			lens[r] = sk.end[r] - sk.mid[r]
+		}
+	}
+	slices.Sort(lens)
+	var most int
+	for _, n := range lens[len(lens)-size:] {
+		most += n
+	}
+	return batchPart{start: make([]int, size+1), off: make([]uint32, 0, most), value: make([]float32, 0, most)}
+}
+
 // draw returns the batch of step t of steps from mem. With a sketch
 // layer, it also draws step t+1's, whose sketch logits the update phase
 // of step t computes, and at step 0 computes step 0's.
@@ -144,23 +180,30 @@ func (tr *trainer[T]) draw(mem *MemoryBatches, t, steps int) []int32 {
 }
 
 // forward sets logits[part] to the logits of the given rows' entries of
-// that part: row by row, the sum of value × weight over the entries, in
-// their order.
+// that part (row by row, the sum of value × weight over the entries, in
+// their order) and copies those entries to copies[part].
 func (sk *sketchLayer[T]) forward(part int, rows []int32) {
 	c, mask, ws := sk.classes, sk.mask, sk.ws // locals: the loops below read no field
 	start, mid, end := sk.data.Start, sk.mid, sk.end
-	out := sk.logits[part]
+	out, cp := sk.logits[part], &sk.copies[part]
+	offs, vals := cp.off[:0], cp.value[:0]
 	for i, r := range rows {
 		lo, hi := start[r], mid[r]
 		if part == 1 {
 			lo, hi = hi, end[r]
 		}
 		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		k := len(offs)
+		cp.start[i] = k
+		offs, vals = slices.Grow(offs, len(index))[:k+len(index)], slices.Grow(vals, len(index))[:k+len(index)]
+		off, val := offs[k:], vals[k:] // filled below, as the entries are read
+		val = val[:len(index)]
 		p := out[i*c : (i+1)*c]
 		if c == 2 {
 			var p0, p1 T
 			for e, idx := range index {
-				o := int(idx&mask) * 2
+				o := (idx & mask) * 2
+				off[e], val[e] = o, value[e]
 				w := ws[o : o+2 : o+2]
 				v := T(value[e])
 				p0 += T(v * w[0])
@@ -171,13 +214,17 @@ func (sk *sketchLayer[T]) forward(part int, rows []int32) {
 		}
 		clear(p)
 		for e, idx := range index {
-			w := ws[int(idx&mask)*c:][:c]
+			o := (idx & mask) * uint32(c)
+			off[e], val[e] = o, value[e]
+			w := ws[o:][:c]
 			v := T(value[e])
 			for k := range p {
 				p[k] += T(v * w[k])
 			}
 		}
 	}
+	cp.start[len(rows)] = len(offs)
+	cp.off, cp.value = offs, vals
 }
 
 // addLogits adds the sketch layer's logits of the batch rows r0…r0+n−1
@@ -205,27 +252,25 @@ func (tr *trainer[T]) sketchParts() int {
 }
 
 // step does part of the sketch layer's update: the weights of the even
-// buckets (part 0) or the odd ones (part 1). SGD's update is a sum of one
-// term per row and entry, so each is subtracted from its weight as it is
-// computed (no gradient buffer), row by row in batch order, each weight by
-// one part: the weights do not depend on the number of cores.
+// buckets (part 0) or the odd ones (part 1), from the batch's entries
+// that forward copied. SGD's update is a sum of one term per row and
+// entry, so each is subtracted from its weight as it is computed (no
+// gradient buffer), row by row in batch order, each weight by one part:
+// the weights do not depend on the number of cores.
 func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
-	c, mask, ws, rate := sk.classes, sk.mask, sk.ws, sk.rate // locals: the stores below cannot change them
+	c, ws, rate := sk.classes, sk.ws, sk.rate // locals: the stores below cannot change them
+	cp := &sk.copies[part]
 	var d [2]T
-	for i, r := range tr.gather[:tr.n] {
+	for i := range tr.n {
 		s := &tr.shards[i/tr.shardRows]
 		row := i % tr.shardRows
 		dlogit := s.logit[row*c : (row+1)*c]
-		lo, hi := sk.data.Start[r], sk.mid[r]
-		if part == 1 {
-			lo, hi = hi, sk.end[r]
-		}
-		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		lo, hi := cp.start[i], cp.start[i+1]
+		off, value := cp.off[lo:hi], cp.value[lo:hi:hi]
 		if c == 2 {
 			// The binary tasks' loop, unrolled: most tasks are binary.
 			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
-			for e, idx := range index {
-				o := int(idx&mask) * 2
+			for e, o := range off {
 				w := ws[o : o+2 : o+2]
 				v := T(value[e])
 				w[0] -= T(v * d[0])
@@ -233,8 +278,8 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 			}
 			continue
 		}
-		for e, idx := range index {
-			w := ws[int(idx&mask)*c:][:c]
+		for e, o := range off {
+			w := ws[o:][:c]
 			v := T(value[e])
 			for k, dk := range dlogit {
 				w[k] -= T(v * T(rate*dk))
