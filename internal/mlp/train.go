@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // History is the training curve, one entry per optimiser step.
@@ -71,7 +72,7 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		}
 		var n int
 		if mem != nil {
-			tr.gather, tr.src = tr.draw(mem, t, cfg.Steps), mem.x
+			tr.gather, tr.src = mem.next(), mem.x
 			n = len(tr.gather)
 		} else {
 			var err error
@@ -358,7 +359,6 @@ func (tr *trainer[T]) work(w int) {
 			tr.shard(i)
 		case i < tr.sketchParts():
 			tr.sk.step(tr, i)
-			tr.sk.forward(i, tr.sk.ahead)
 		default:
 			lo := tr.first + (i-tr.sketchParts())*updateChunk
 			hi := min(lo+updateChunk, len(tr.params))
@@ -381,7 +381,14 @@ func (tr *trainer[T]) shard(s int) {
 	case !tr.mlp:
 		// A sketch-only head reads no embedding.
 	case tr.gather != nil:
-		for i, r := range tr.gather[r0 : r0+nr] {
+		rows := tr.gather[r0 : r0+nr]
+		for _, r := range rows[:min(prefetchRows, nr)] {
+			tr.prefetchRow(r)
+		}
+		for i, r := range rows {
+			if j := i + prefetchRows; j < nr {
+				tr.prefetchRow(rows[j])
+			}
 			row := tr.src[int(r)*d : (int(r)+1)*d]
 			if tr.convert {
 				convert(x[i*d:(i+1)*d], row)
@@ -415,7 +422,7 @@ func (tr *trainer[T]) shard(s int) {
 		tr.gemm(nr, c, h, act, h, 1, tr.w2t, c, logit, c)
 	}
 	if tr.sk != nil {
-		tr.sk.addLogits(logit, r0, nr)
+		tr.sk.forward(logit, tr.gather[r0:r0+nr])
 	}
 
 	// Loss and its gradient: softmax minus one-hot, over the whole batch's
@@ -474,6 +481,12 @@ func (tr *trainer[T]) shard(s int) {
 	clear(sh.gw1t)
 	tr.gemm(d, h, nr, x, 1, d, dact, h, sh.gw1t, h)
 	colSums(sh.gb1, dact)
+}
+
+// prefetchRow asks for training row r's embedding (the rows of a batch
+// are scattered over the training matrix: see sketchLayer.prefetch).
+func (tr *trainer[T]) prefetchRow(r int32) {
+	prefetch(unsafe.Pointer(unsafe.SliceData(tr.src[int(r)*tr.dim:])), (tr.dim*4+63)/64)
 }
 
 // transpose sets dst (cols×rows) to the transpose of src (rows×cols).
