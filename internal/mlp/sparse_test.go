@@ -117,6 +117,7 @@ func TestTrainSketchErrors(t *testing.T) {
 		{"no sketches", Config{Features: FeatureBoth, Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "need the rows' sketches"},
 		{"not in memory", Config{Features: FeatureSketch, Steps: 2}, opaque{NewMemoryBatches(x, y, 32, 64, 1)}, "need the rows' sketches"},
 		{"buckets not a power of two", Config{Features: FeatureBoth, SketchBuckets: 1000, Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "power of two"},
+		{"unknown sketch weighting", Config{Features: FeatureBoth, SketchWeighting: "bm25", Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "sketch_weighting"},
 		{"too many weights", Config{Features: FeatureBoth, SketchBuckets: MaxSketchBuckets, Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "sketch_buckets × classes"},
 		{"unknown features", Config{Features: "words", Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "features must be"},
 	} {
@@ -219,10 +220,11 @@ func TestTrainSketchGolden(t *testing.T) {
 		cfg     Config
 		want    string
 	}{
-		{"both/4", 4, y, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 10, Seed: 2}, "d115881478bf286c6fa06db210ba450c36a18da9ab89b1fe4821fb443a06db5b"},
-		{"both/2", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, Seed: 1}, "92feeb7957e9f23e2d84cc81b0bb7e243030c5ac605e8d1373af83a95a35d79b"},
-		{"sketch/4", 4, y, Config{Features: FeatureSketch, Steps: 40, SketchBuckets: 1 << 10, Seed: 4}, "189c8eb87697cd3ee0658ba15c95882321da37968bc3bd088f3e66d73a8ab18e"},
-		{"both/2/weighted", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, Seed: 5, ClassWeights: []float64{0.7, 1.9}}, "7673527f4604762752257206699ac664c365beb89717979bac20426525852740"},
+		// Rates and weightings are explicit: the recipe's defaults may change.
+		{"both/4", 4, y, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 2}, "d115881478bf286c6fa06db210ba450c36a18da9ab89b1fe4821fb443a06db5b"},
+		{"both/2", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 1}, "92feeb7957e9f23e2d84cc81b0bb7e243030c5ac605e8d1373af83a95a35d79b"},
+		{"sketch/4", 4, y, Config{Features: FeatureSketch, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 4}, "189c8eb87697cd3ee0658ba15c95882321da37968bc3bd088f3e66d73a8ab18e"},
+		{"both/2/weighted/idf", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 600, SketchWeighting: SketchWeightingIDF, Seed: 5, ClassWeights: []float64{0.7, 1.9}}, "cec3c58b0eeac7ef3673cf57279a043dbe2b0634848674a95711816be41f895c"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, workers := range []int{1, 2} {
