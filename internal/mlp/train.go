@@ -486,7 +486,7 @@ func (tr *trainer[T]) shard(s int) {
 // prefetchRow asks for training row r's embedding (the rows of a batch
 // are scattered over the training matrix: see sketchLayer.prefetch).
 func (tr *trainer[T]) prefetchRow(r int32) {
-	prefetch(unsafe.Pointer(unsafe.SliceData(tr.src[int(r)*tr.dim:])), (tr.dim*4+63)/64)
+	prefetch(unsafe.Pointer(unsafe.SliceData(tr.src[int(r)*tr.dim:])), min((tr.dim*4+63)/64, prefetchLines))
 }
 
 // transpose sets dst (cols×rows) to the transpose of src (rows×cols).
