@@ -382,9 +382,6 @@ func (tr *trainer[T]) shard(s int) {
 		// A sketch-only head reads no embedding.
 	case tr.gather != nil:
 		rows := tr.gather[r0 : r0+nr]
-		for _, r := range rows[:min(prefetchRows, nr)] {
-			tr.prefetchRow(r)
-		}
 		for i, r := range rows {
 			if j := i + prefetchRows; j < nr {
 				tr.prefetchRow(rows[j])

@@ -122,9 +122,6 @@ func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
 // logit (one row of classes per row).
 func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	c, mask, ws := sk.classes, sk.mask, sk.ws // locals: the loops below read no field
-	for _, r := range rows[:min(prefetchRows, len(rows))] {
-		sk.prefetch(sk.data.Start[r], sk.end[r])
-	}
 	for i, r := range rows {
 		if j := i + prefetchRows; j < len(rows) {
 			sk.prefetch(sk.data.Start[rows[j]], sk.end[rows[j]])
@@ -154,10 +151,11 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	}
 }
 
-// How far ahead the sketch layer's loops ask for rows, and how much of
-// each: the rows of a batch are scattered over the training set, and
-// the first lines of each would be a wait on memory (the hardware
-// prefetcher follows a row once it is being read).
+// How far ahead the trainer's loops over a batch's rows ask for a row,
+// and how many of its cache lines: the rows are scattered over the
+// training set, and the first lines of each would be a wait on memory
+// (the hardware prefetcher follows a row once it is being read). The
+// first rows of a loop go without.
 const (
 	prefetchRows  = 4
 	prefetchLines = 8
@@ -186,19 +184,17 @@ func (tr *trainer[T]) sketchParts() int {
 }
 
 // step does part of the sketch layer's update: the weights of the lower
-// half of the buckets (part 0) or the upper half (part 1). SGD's update is a sum of one
-// term per row and entry, so each is subtracted from its weight as it is
-// computed (no gradient buffer), row by row in batch order, each weight by
-// one part: the weights do not depend on the number of cores.
+// half of the buckets (part 0) or the upper half (part 1). SGD's update is
+// a sum of one term per row and entry, so each is subtracted from its
+// weight as it is computed (no gradient buffer), row by row in batch
+// order, each weight by one part: the weights do not depend on the number
+// of cores.
 func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 	c, mask, ws, rate := sk.classes, sk.mask, sk.ws, sk.rate // locals: the stores below cannot change them
 	var d [2]T
 	bounds := [...][]int{sk.data.Start, sk.mid, sk.end}
 	first, last := bounds[part], bounds[part+1]
 	rows := tr.gather[:tr.n]
-	for _, r := range rows[:min(prefetchRows, len(rows))] {
-		sk.prefetch(first[r], last[r])
-	}
 	for i, r := range rows {
 		if j := i + prefetchRows; j < len(rows) {
 			sk.prefetch(first[rows[j]], last[rows[j]])
