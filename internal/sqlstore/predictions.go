@@ -185,8 +185,10 @@ func (s *Store) predictionArgs(args []any, p tinyhead.Prediction) []any {
 const predictionColumns = `document_id, task, version, label, probability, margin, probabilities, scored_at`
 
 // predictionsPerStatement keeps a statement under SQL Server's 2,100
-// parameters and SQLite's 500 rows of a compound SELECT.
-const predictionsPerStatement = 250
+// parameters and SQLite's 500 rows of a compound SELECT, and divides a
+// scan's page (scanPageSize), so that a page's statements are all of one
+// shape, parsed once.
+const predictionsPerStatement = 256
 
 // upsertPredictions is SQLite's write: an upsert of rows whose document
 // still exists. The write lock is held from BEGIN (_txlock=immediate), so
