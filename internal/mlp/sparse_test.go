@@ -113,6 +113,7 @@ func TestTrainSketchErrors(t *testing.T) {
 		{"no sketches", Config{Features: FeatureBoth, Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "need the rows' sketches"},
 		{"not in memory", Config{Features: FeatureSketch, Steps: 2}, opaque{NewMemoryBatches(x, y, 32, 64, 1)}, "need the rows' sketches"},
 		{"buckets not a power of two", Config{Features: FeatureBoth, SketchBuckets: 1000, Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "power of two"},
+		{"unknown sketch weighting", Config{Features: FeatureBoth, SketchWeighting: "bm25", Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "sketch_weighting"},
 		{"too many weights", Config{Features: FeatureBoth, SketchBuckets: MaxSketchBuckets, Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "sketch_buckets × classes"},
 		{"unknown features", Config{Features: "words", Steps: 2}, NewMemoryBatches(x, y, 32, 64, 1), "features must be"},
 	} {

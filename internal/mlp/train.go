@@ -531,7 +531,7 @@ func (tr *trainer[T]) model() *Model {
 	}
 	m.Features = FeatureEmbedding
 	if tr.sk != nil {
-		m.Features, m.Buckets, m.WS = FeatureBoth, tr.sk.buckets, toFloat32(tr.sk.ws)
+		m.Features, m.Buckets, m.WS = FeatureBoth, tr.sk.buckets, tr.sk.weights()
 		if !tr.mlp {
 			// Only the output bias of the MLP was trained: keep the
 			// smallest zero MLP that carries it.

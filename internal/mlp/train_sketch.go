@@ -19,8 +19,12 @@ type sketchLayer[T float32 | float64] struct {
 	// [Start[r], mid[r]), those of odd buckets [mid[r], end[r]), and the
 	// words seen in one training text only come last (not trained on).
 	mid, end []int
-	ws       []T
-	rate     T // the current step's learning rate
+	// value holds the entries' values as the layer reads them: data's,
+	// or a weighted copy (idf, one weight per bucket; nil: none).
+	value []float32
+	idf   []float32
+	ws    []T
+	rate  T // the current step's learning rate
 }
 
 // useSketch sets up the sketch layer if cfg's features use one; its rows'
@@ -41,6 +45,11 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
 	}
 	sk.splitRows(seenOnce(mem.sketch))
+	sk.value = sk.data.Value
+	if cfg.SketchWeighting == SketchWeightingIDF {
+		sk.idf = sketchIDF(sk.data, b)
+		sk.value = weighted(sk.data, sk.mask, sk.idf)
+	}
 	tr.sk = sk
 	return nil
 }
@@ -107,7 +116,7 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	for i, r := range rows {
 		p := logit[i*c : (i+1)*c]
 		lo, hi := sk.data.Start[r], sk.end[r]
-		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		index, value := sk.data.Index[lo:hi], sk.value[lo:hi:hi]
 		if c == 2 {
 			p0, p1 := p[0], p[1]
 			for e, idx := range index {
@@ -162,7 +171,7 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 		if part == 1 {
 			lo, hi = hi, sk.end[r]
 		}
-		index, value := sk.data.Index[lo:hi], sk.data.Value[lo:hi:hi]
+		index, value := sk.data.Index[lo:hi], sk.value[lo:hi:hi]
 		if c == 2 {
 			// The binary tasks' loop, unrolled: most tasks are binary.
 			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
@@ -183,4 +192,14 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 			}
 		}
 	}
+}
+
+// weights returns the layer's weights as a model's WS, the entries'
+// weighting folded in.
+func (sk *sketchLayer[T]) weights() []float32 {
+	ws := toFloat32(sk.ws)
+	if sk.idf != nil {
+		foldIDF(ws, sk.classes, sk.idf)
+	}
+	return ws
 }
