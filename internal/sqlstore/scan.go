@@ -8,15 +8,15 @@ import (
 
 // pageReader runs the page queries of a long scan. On a SQLite file it
 // reads on one connection with a larger page cache and memory-mapped
-// reads, in read transactions of up to scanTxPages pages each. SQLite empties a connection's page
-// cache when a read transaction starts after another connection has
-// committed, and batch scoring commits a page of predictions per page it
-// reads: with a transaction per page, each page started cold and every
-// vector looked up by content hash cost a fresh 16 KiB page read. The
-// transaction ends every scanTxPages pages, because a reader keeps the
-// WAL frames after its snapshot from being checkpointed. Elsewhere (SQL
-// Server, or SQLite in memory, whose one connection the writes need too)
-// each page is a query on the pool.
+// reads, in read transactions of up to scanTxPages pages each. SQLite
+// empties a connection's page cache when a read transaction starts after
+// another connection has committed, and batch scoring commits a page of
+// predictions per page it reads: with a transaction per page, each page
+// started cold and every vector looked up by content hash cost a fresh
+// 16 KiB page read. The transaction ends every scanTxPages pages, because
+// a reader keeps the WAL frames after its snapshot from being
+// checkpointed. Elsewhere (SQL Server, or SQLite in memory, whose one
+// connection the writes need too) each page is a query on the pool.
 type pageReader struct {
 	s     *Store
 	conn  *sql.Conn // nil: each page on the pool
