@@ -761,11 +761,22 @@ func (s *Store) applyLabels(ctx context.Context, op, source, version string, edi
 	}
 	t := now()
 	out := make([]tinyhead.LabelResult, len(edits))
+	// What each (document, task) held before the call: one that ends
+	// with the label it had keeps its time stamp, as sqlstore writes only
+	// net changes.
+	type key struct {
+		row  *docRow
+		task string
+	}
+	before := map[key]labelRow{}
 	for i, e := range edits {
 		rows := s.resolve(e.Doc)
 		out[i].Documents = len(rows)
 		for _, row := range rows {
 			old, had := row.labels[e.Task]
+			if _, seen := before[key{row, e.Task}]; !seen {
+				before[key{row, e.Task}] = old
+			}
 			switch {
 			case e.Label == "" && had:
 				delete(row.labels, e.Task)
@@ -775,6 +786,11 @@ func (s *Store) applyLabels(ctx context.Context, op, source, version string, edi
 				continue
 			}
 			out[i].Changed++
+		}
+	}
+	for k, old := range before {
+		if now, ok := k.row.labels[k.task]; ok && now.label == old.label {
+			k.row.labels[k.task] = old
 		}
 	}
 	return out, nil
