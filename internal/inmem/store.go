@@ -8,6 +8,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -370,6 +371,9 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 	if f.Source != "" {
 		check = rowcheck.Key(f.Source, "")
 	}
+	if f.Prefix != "" && check == nil {
+		check = rowcheck.Key(f.Prefix, "")
+	}
 	if err := s.enter(ctx, "ListIngests", check); err != nil {
 		return nil, fmt.Errorf("list ingests: %w", err)
 	}
@@ -381,7 +385,8 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 	defer s.mu.Unlock()
 	out := []tinyhead.Ingest{}
 	for _, in := range s.ingests {
-		if (f.Source == "" || in.Source == f.Source) && (f.Status == "" || in.Status == f.Status) &&
+		if (f.Source == "" || in.Source == f.Source) && strings.HasPrefix(in.Source, f.Prefix) &&
+			(f.Status == "" || in.Status == f.Status) &&
 			(f.Before <= 0 || in.ID < f.Before) {
 			out = append(out, *in)
 		}

@@ -36,9 +36,15 @@ func randomHead(dim, hidden int, labels []string, seed uint64) *mlp.Model {
 // saveHead stores m as task/version in reg and makes it current.
 func saveHead(tb testing.TB, reg *registry.Registry, task, version, model string, m *mlp.Model) {
 	tb.Helper()
+	saveHeadWith(tb, reg, task, version, model, m, nil)
+}
+
+// saveHeadWith is saveHead with a binary version's decision threshold.
+func saveHeadWith(tb testing.TB, reg *registry.Registry, task, version, model string, m *mlp.Model, th *registry.Threshold) {
+	tb.Helper()
 	ctx := context.Background()
 	man := &registry.Manifest{Task: task, Version: version, CreatedAt: time.Now().UTC(), Labels: m.Labels,
-		EmbeddingModel: model, EmbeddingDim: m.Dim, Parameters: m.ParamCount()}
+		EmbeddingModel: model, EmbeddingDim: m.Dim, Parameters: m.ParamCount(), Threshold: th}
 	if err := reg.Save(ctx, man, m.ONNX().Marshal(), nil); err != nil {
 		tb.Fatal(err)
 	}

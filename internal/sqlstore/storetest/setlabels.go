@@ -208,7 +208,7 @@ func testSetLabelsOverlap(t *testing.T, s tinyhead.Store) {
 	edits := []tinyhead.LabelEdit{
 		edit(tinyhead.DocRef{ContentHash: tinyhead.ContentHash("dup"), Model: model}, "task", "n"),
 		edit(tinyhead.DocRef{ID: id0}, "task", "s"), // back to its stored label
-		edit(key(1), "task", ""),                    // removes the label the first edit set
+		edit(key(1), "task", ""), // removes the label the first edit set
 	}
 	want := []tinyhead.LabelResult{lr(2, 2), lr(1, 1), lr(1, 1)}
 	for i := 2; i < n; i++ {
