@@ -13,7 +13,6 @@ import (
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/scoring"
-	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // TestSuggestThreshold: for a binary version with a decision threshold,
@@ -25,18 +24,8 @@ func TestSuggestThreshold(t *testing.T) {
 	th := &registry.Threshold{Label: "spam", Value: 0.85}
 	head := randomHead(dim, 4, []string{"ham", "spam"}, 3)
 	store := inmem.NewStore()
-	rng := rand.New(rand.NewPCG(5, 5))
-	vecs := map[string][]float32{}
-	docs := make([]tinyhead.Document, n)
+	docs, vecs := randomDocs(rand.New(rand.NewPCG(5, 5)), n, dim)
 	for i := range docs {
-		v := make([]float32, dim)
-		for k := range v {
-			v[k] = float32(rng.NormFloat64())
-		}
-		item := strconv.Itoa(i)
-		vecs[item] = v
-		docs[i] = tinyhead.Document{Source: "s", Item: item, SourceVersion: "v", ContentHash: item, Text: "t" + item,
-			Embeddings: map[string][]float32{embModel: v}}
 		if i%10 == 0 {
 			docs[i].Labels = map[string]string{"task": "ham"}
 		}
