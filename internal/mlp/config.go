@@ -77,6 +77,12 @@ type Config struct {
 	// is trained by plain SGD on the mean loss, without weight decay (see
 	// sketchLayer for why), so its rate is far larger than Adam's.
 	SketchLearningRate float64 `json:"sketch_learning_rate,omitempty"`
+	// SketchWeighting scales the sketch's entries in training: "idf"
+	// (DefaultSketchWeighting: each bucket's inverse document frequency
+	// over the training rows, folded into the model's weights, so that
+	// Classify and the ONNX graph read the stored sketches unchanged: see
+	// sketchIDF) or "none" (the stored values).
+	SketchWeighting string `json:"sketch_weighting,omitempty"`
 	// ClassWeight weighs each row's loss by its class: "balanced"
 	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
 	// default ("") is balanced when the rarest class is under
@@ -111,11 +117,14 @@ const (
 	DefaultEpsilon      = 1e-8
 	DefaultBatchSize    = 256
 	DefaultSteps        = 1000
-	// DefaultFeatures is the features a task's training uses unless told
-	// (BENCHMARKS.md, "Lexical sketch features", has the measurements).
+	// DefaultFeatures is the features a task's training uses unless told;
+	// the sketch layer's defaults were chosen with it (BENCHMARKS.md,
+	// "Lexical sketch features", has the measurements: IDF and rate 600
+	// against no weighting and rates 50–1000).
 	DefaultFeatures           = FeatureBoth
 	DefaultSketchBuckets      = 1 << 16
-	DefaultSketchLearningRate = 50
+	DefaultSketchLearningRate = 600
+	DefaultSketchWeighting    = SketchWeightingIDF
 )
 
 // Upper bounds Validate enforces, so that a request cannot ask for more
@@ -176,6 +185,9 @@ func (c Config) WithDefaults(classes int) Config {
 			c.SketchBuckets = DefaultSketchBuckets
 		}
 		setFloat(&c.SketchLearningRate, DefaultSketchLearningRate)
+		if c.SketchWeighting == "" {
+			c.SketchWeighting = DefaultSketchWeighting
+		}
 	}
 	return c
 }
@@ -259,6 +271,8 @@ func (c Config) validateSketch() error {
 		return fmt.Errorf("sketch_buckets must be a power of two in [1, %d], not %d", MaxSketchBuckets, c.SketchBuckets)
 	case math.IsNaN(c.SketchLearningRate) || math.IsInf(c.SketchLearningRate, 0) || c.SketchLearningRate <= 0:
 		return fmt.Errorf("sketch_learning_rate must be positive, not %g", c.SketchLearningRate)
+	case c.SketchWeighting != SketchWeightingIDF && c.SketchWeighting != SketchWeightingNone:
+		return fmt.Errorf("sketch_weighting must be %q or %q, not %q", SketchWeightingIDF, SketchWeightingNone, c.SketchWeighting)
 	}
 	return nil
 }

@@ -113,26 +113,29 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 		}
 	}
 	sc := newScorer(ctx, task, h, s.Store)
-	w := s.startWriter(ctx)
-	readAt := time.Now() // a page is read after this: its documents' ScoredAt
-	err = s.Store.ScanUnscored(ctx, task, h.Version, man.EmbeddingModel, func(page []tinyhead.ScoreRow) error {
-		preds, err := sc.score(page, readAt)
+	w := s.startWorker(ctx, sc)
+	// Every page is read after this, whatever snapshot the store reads it
+	// from (SQLite reads several pages in one): a document rewritten after
+	// it is scored again.
+	readAt := time.Now()
+	err = s.Store.ScanUnscored(ctx, task, h.Version, man.EmbeddingModel, func(rows []tinyhead.ScoreRow) error {
+		pg, err := w.page()
 		if err != nil {
 			return err
 		}
-		if err := w.put(preds); err != nil {
+		if err := sc.gather(rows, readAt, pg); err != nil {
 			return err
 		}
+		w.put(pg)
 		if !stopAt.IsZero() && time.Now().After(stopAt) {
 			return errTimeBox
 		}
-		readAt = time.Now()
 		return nil
 	})
 	var werr error
 	res.Scored, werr = w.close()
-	if werr != nil && (err == nil || errors.Is(err, errTimeBox) || errors.Is(err, errWriteFailed)) {
-		err = werr // the write's failure is the reason the scan stopped, or came after its end
+	if werr != nil && (err == nil || errors.Is(err, errTimeBox) || errors.Is(err, errWorkerFailed)) {
+		err = werr // the worker's failure is the reason the scan stopped, or came after its end
 	}
 	switch {
 	case errors.Is(err, errTimeBox):
@@ -162,52 +165,82 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 	return res, nil
 }
 
-// writer writes pages of predictions in the background, so that the next
-// page is read and scored while one is written: reading and writing each
-// take about half of the time, and SQLite's WAL lets a reader run beside
-// the writer.
-type writer struct {
-	pages  chan []tinyhead.Prediction
+// worker runs the head over pages and writes their predictions in the
+// background, while the scan reads the next page: reading takes about as
+// long as running the head and writing together, and SQLite's WAL lets a
+// reader run beside the writer. Pages cycle through free, so that their
+// buffers are reused.
+type worker struct {
+	pages  chan *page
+	free   chan *page
 	done   chan struct{}
 	failed atomic.Bool
 	err    error // set before done closes
 	scored int   // rows written, set before done closes
 }
 
-func (s *Service) startWriter(ctx context.Context) *writer {
-	w := &writer{pages: make(chan []tinyhead.Prediction, 1), done: make(chan struct{})}
+// page is a page of documents to score, copied out of the scan's buffers.
+type page struct {
+	ids    []int64
+	x      []float32 // the embeddings, one row after another
+	readAt time.Time // when the page was read: its predictions' ScoredAt
+}
+
+// pagesInFlight is one page being filled, one queued, one being scored.
+const pagesInFlight = 3
+
+func (s *Service) startWorker(ctx context.Context, sc *scorer) *worker {
+	w := &worker{pages: make(chan *page, 1), free: make(chan *page, pagesInFlight), done: make(chan struct{})}
+	for range pagesInFlight {
+		w.free <- &page{}
+	}
 	go func() {
 		defer close(w.done)
-		for preds := range w.pages {
-			if w.err != nil {
-				continue // drain: the scan stops at its next page
+		for pg := range w.pages {
+			if w.err == nil {
+				w.err = w.run(ctx, sc, s.Store, pg)
+				if w.err != nil {
+					w.failed.Store(true)
+				}
 			}
-			if w.err = s.Store.PutPredictions(ctx, preds); w.err != nil {
-				w.failed.Store(true)
-				continue
-			}
-			w.scored += len(preds)
+			w.free <- pg // after a failure, drain: the scan stops at its next page
 		}
 	}()
 	return w
 }
 
-// errWriteFailed stops the scan; close returns the write's own error.
-var errWriteFailed = errors.New("writing predictions failed")
-
-// put queues a page (waiting while one is being written and another
-// queued); it fails once a write has failed.
-func (w *writer) put(preds []tinyhead.Prediction) error {
-	if w.failed.Load() {
-		return errWriteFailed
+func (w *worker) run(ctx context.Context, sc *scorer, store tinyhead.Predictions, pg *page) error {
+	preds, err := sc.score(pg)
+	if err != nil {
+		return err
 	}
-	w.pages <- preds
+	if err := store.PutPredictions(ctx, preds); err != nil {
+		return err
+	}
+	w.scored += len(preds)
 	return nil
 }
 
+// errWorkerFailed stops the scan; close returns the worker's own error.
+var errWorkerFailed = errors.New("scoring or writing predictions failed")
+
+// page returns a free page to fill (waiting while every page is queued or
+// being scored); it fails once the worker has failed.
+func (w *worker) page() (*page, error) {
+	pg := <-w.free
+	if w.failed.Load() {
+		w.free <- pg
+		return nil, errWorkerFailed
+	}
+	return pg, nil
+}
+
+// put queues a filled page.
+func (w *worker) put(pg *page) { w.pages <- pg }
+
 // close waits for the queued pages and returns the rows written and the
-// first write error.
-func (w *writer) close() (int, error) {
+// first error.
+func (w *worker) close() (int, error) {
 	close(w.pages)
 	<-w.done
 	return w.scored, w.err
@@ -242,8 +275,9 @@ func (s *Service) log() *slog.Logger {
 	return s.Log
 }
 
-// scorer turns pages of embeddings into predictions with one head, reusing
-// its buffers from page to page.
+// scorer turns pages of embeddings into predictions with one head: gather
+// runs on the scan's goroutine, score on the worker's, which reuses the
+// JSON buffer from page to page.
 type scorer struct {
 	ctx    context.Context
 	store  tinyhead.SketchStore
@@ -252,7 +286,6 @@ type scorer struct {
 	dim    int
 	labels []string
 	quoted [][]byte // each label as a JSON string
-	x      []float32
 	json   []byte
 }
 
@@ -265,34 +298,42 @@ func newScorer(ctx context.Context, task string, h *registry.Head, store tinyhea
 	return sc
 }
 
-// score predicts a page. An embedding of another size than the model's is
-// an error naming the document: the data, not the request, is at fault.
-func (sc *scorer) score(page []tinyhead.ScoreRow, readAt time.Time) ([]tinyhead.Prediction, error) {
-	sc.x = sc.x[:0]
-	for _, r := range page {
+// gather copies the scan's rows into pg. An embedding of another size
+// than the model's is an error naming the document: the data, not the
+// request, is at fault.
+func (sc *scorer) gather(rows []tinyhead.ScoreRow, readAt time.Time, pg *page) error {
+	pg.ids, pg.x, pg.readAt = pg.ids[:0], pg.x[:0], readAt
+	for _, r := range rows {
 		if len(r.Embedding) != sc.dim {
-			return nil, fmt.Errorf("document %d has a %d-d embedding; model %s/%s takes %d", r.ID, len(r.Embedding), sc.task, sc.head.Version, sc.dim)
+			return fmt.Errorf("document %d has a %d-d embedding; model %s/%s takes %d", r.ID, len(r.Embedding), sc.task, sc.head.Version, sc.dim)
 		}
-		sc.x = append(sc.x, r.Embedding...)
+		pg.ids = append(pg.ids, r.ID)
+		pg.x = append(pg.x, r.Embedding...)
 	}
-	sk, err := sc.sketches(page)
+	return nil
+}
+
+// score predicts a page.
+func (sc *scorer) score(pg *page) ([]tinyhead.Prediction, error) {
+	sk, err := sc.sketches(pg.ids)
 	if err != nil {
 		return nil, err
 	}
-	probs, err := sc.head.Predict(sc.x, sk, len(page))
+	n := len(pg.ids)
+	probs, err := sc.head.Predict(pg.x, sk, n)
 	if err != nil {
 		return nil, fmt.Errorf("run model %s/%s: %w", sc.task, sc.head.Version, err)
 	}
 	classes := len(sc.labels)
-	preds := make([]tinyhead.Prediction, len(page))
-	for i, r := range page {
+	preds := make([]tinyhead.Prediction, n)
+	for i, id := range pg.ids {
 		p := probs[i*classes : (i+1)*classes]
 		// The version's own decision (a binary task's threshold), as
 		// Classify answers, and its distance from changing.
 		label := sc.head.Manifest.Decide(p)
 		preds[i] = tinyhead.Prediction{
-			DocumentID: r.ID, Task: sc.task, Version: sc.head.Version, Label: sc.labels[label],
-			Probability: float64(p[label]), Margin: sc.head.Manifest.Margin(p), Probabilities: sc.vector(p), ScoredAt: readAt,
+			DocumentID: id, Task: sc.task, Version: sc.head.Version, Label: sc.labels[label],
+			Probability: float64(p[label]), Margin: sc.head.Manifest.Margin(p), Probabilities: sc.vector(p), ScoredAt: pg.readAt,
 		}
 	}
 	return preds, nil
@@ -316,14 +357,10 @@ func (sc *scorer) vector(p []float32) string {
 }
 
 // sketches reads the page's stored sketches, for a head that reads them.
-func (sc *scorer) sketches(page []tinyhead.ScoreRow) (sketch.Batch, error) {
+func (sc *scorer) sketches(ids []int64) (sketch.Batch, error) {
 	var b sketch.Batch
 	if sc.head.Manifest.Sketch == "" {
 		return b, nil
-	}
-	ids := make([]int64, len(page))
-	for i, r := range page {
-		ids[i] = r.ID
 	}
 	err := sketch.ReadByID(sc.ctx, sc.store, ids, &b)
 	return b, err

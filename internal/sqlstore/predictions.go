@@ -31,7 +31,9 @@ func (s *Store) unscored() string {
 
 // ScanUnscored calls fn with pages of the documents embedded by model that
 // task's version has not scored, in id order. The page and its vectors are
-// buffers reused for the next page; no connection is held while fn runs.
+// buffers reused for the next page. The pages are read by a pageReader:
+// on SQLite, several pages come from one read transaction, which fn's
+// writes (on the write connection) do not wait for.
 func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, fn func(page []tinyhead.ScoreRow) error) error {
 	if err := rowcheck.TaskName(task); err != nil {
 		return fmt.Errorf("scan unscored documents of task %q: %w", task, err)
@@ -53,30 +55,36 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 	var vecs []float32
 	ends := make([]int, 0, scanPageSize)
 	after := int64(math.MinInt64)
-	for {
-		err := s.retry(ctx, func() error {
-			page, vecs, ends = page[:0], vecs[:0], ends[:0]
-			rows, err := s.db.QueryContext(ctx, q, model, after, task, version, scanPageSize)
-			if err != nil {
+	r, err := s.newPageReader(ctx)
+	if err != nil {
+		return fmt.Errorf("scan unscored documents of task %s: %w", task, err)
+	}
+	defer r.close()
+	read := func() error {
+		page, vecs, ends = page[:0], vecs[:0], ends[:0]
+		rows, err := r.query(ctx, q, model, after, task, version, scanPageSize)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id  int64
+				emb sql.RawBytes
+			)
+			if err := rows.Scan(&id, &emb); err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var (
-					id  int64
-					emb sql.RawBytes
-				)
-				if err := rows.Scan(&id, &emb); err != nil {
-					return err
-				}
-				if vecs, err = AppendDecoded(vecs, emb); err != nil {
-					return fmt.Errorf("document %d: %w", id, err)
-				}
-				ends = append(ends, len(vecs))
-				page = append(page, tinyhead.ScoreRow{ID: id})
+			if vecs, err = AppendDecoded(vecs, emb); err != nil {
+				return fmt.Errorf("document %d: %w", id, err)
 			}
-			return rows.Err()
-		})
+			ends = append(ends, len(vecs))
+			page = append(page, tinyhead.ScoreRow{ID: id})
+		}
+		return rows.Err()
+	}
+	for {
+		err := s.retry(ctx, func() error { return r.failed(read()) })
 		if err != nil {
 			return fmt.Errorf("scan unscored documents of task %s after id %d: %w", task, after, err)
 		}

@@ -30,6 +30,9 @@ type Store struct {
 	r retrier
 	// ckpt checkpoints a SQLite WAL in the background; nil otherwise.
 	ckpt *checkpointer
+	// scanTxPages is how many pages a pageReader reads per read
+	// transaction (scanTxPages by default; tests set fewer).
+	scanTxPages int
 }
 
 // dialect holds what differs between the two SQL dialects: statements that
@@ -150,7 +153,7 @@ func OpenWith(ctx context.Context, driver, dsn string, o Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", driver, err)
 	}
-	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries(), e: d.embeddingQueries()}
+	s := &Store{db: db, w: w, d: d, q: d.queries(), v: d.versionQueries(), e: d.embeddingQueries(), scanTxPages: scanTxPages}
 	s.r = newRetrier(o.RetryBudget, func(err error) bool { return isLostRace(err) || d.retryable(err) })
 	if err := s.retry(ctx, func() error { return w.PingContext(ctx) }); err != nil {
 		s.closeDBs()

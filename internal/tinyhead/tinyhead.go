@@ -356,8 +356,9 @@ type Prediction struct {
 	// {"ham":0.0123,"spam":0.9877}, so that SQL can read it
 	// (json_extract, JSON_VALUE).
 	Probabilities string
-	// ScoredAt is when the document was read for scoring: a document
-	// rewritten after it is scored again.
+	// ScoredAt is a time before the document was read for scoring (the
+	// start of the scoring pass): a document rewritten after it is scored
+	// again.
 	ScoredAt time.Time
 }
 
@@ -384,7 +385,10 @@ type Predictions interface {
 	// was last written (ScoredAt ≥ its update), in id order. A page's
 	// rows (their Embedding included) are fn's only while it runs; fn may
 	// write predictions, and the next page starts after the page's last
-	// id. An error from fn stops the scan and is returned as it is.
+	// id. A page may be read from a snapshot taken before fn's earlier
+	// calls (SQLite reads several pages in one read transaction): a
+	// prediction's ScoredAt is a time before the scan started. An error
+	// from fn stops the scan and is returned as it is.
 	ScanUnscored(ctx context.Context, task, version, model string, fn func(page []ScoreRow) error) error
 	// CountUnscored counts what ScanUnscored would visit.
 	CountUnscored(ctx context.Context, task, version, model string) (int, error)

@@ -37,7 +37,10 @@ var featureTasks = []struct{ task, positive string }{
 // labels the task hardham first if the database lacks it, and sketches the
 // stored texts (the backfill of databases filled before sketches existed),
 // timing that once. With TINYHEAD_BENCH_OUT it appends one JSON line per
-// run there (bench/report.py reads them).
+// run there (bench/report.py reads them). TINYHEAD_BENCH_CONFIG, a JSON
+// object of hyperparameters (mlp.Config's fields, such as
+// {"sketch_learning_rate": 200}), overrides the recipe's defaults in every
+// run, to measure a candidate setting on the same path.
 //
 //	TINYHEAD_BENCH_DB=$PWD/copy-of-tinyhead.db go test -run XXX -bench Features -benchtime 1x ./internal/training/
 func BenchmarkFeatures(b *testing.B) {
@@ -73,6 +76,12 @@ func BenchmarkFeatures(b *testing.B) {
 			seeds = append(seeds, v)
 		}
 	}
+	var base mlp.Config
+	if c := os.Getenv("TINYHEAD_BENCH_CONFIG"); c != "" {
+		if err := json.Unmarshal([]byte(c), &base); err != nil {
+			b.Fatalf("TINYHEAD_BENCH_CONFIG: %v", err)
+		}
+	}
 	emb := benchEmbedding{}
 	log := slog.New(slog.DiscardHandler)
 	for _, ft := range featureTasks {
@@ -90,7 +99,9 @@ func BenchmarkFeatures(b *testing.B) {
 							Registry: &registry.Registry{Blobs: blobs, Container: "models", Runtime: inmem.Runtime, Log: log}}
 						var err error
 						before := cpuTime()
-						if o, err = svc.Train(ctx, ft.task, Request{Config: mlp.Config{Features: features, Seed: seed}}); err != nil {
+						cfg := base
+						cfg.Features, cfg.Seed = features, seed
+						if o, err = svc.Train(ctx, ft.task, Request{Config: cfg}); err != nil {
 							b.Fatal(err)
 						}
 						cpu = cpuTime() - before
@@ -100,7 +111,7 @@ func BenchmarkFeatures(b *testing.B) {
 						"train_s": o.Timings.Train, "load_s": o.Timings.Load, "total_s": o.Timings.Total, "total_cpu_s": cpu.Seconds(),
 						"load_average": loadAverage(),
 						"parameters":   o.Parameters, "val_rows": o.Rows.Validation,
-						"val_accuracy": o.Metrics.Accuracy, "val_macro_f1": o.Metrics.MacroF1,
+						"val_accuracy": o.Metrics.Accuracy, "val_macro_f1": o.Metrics.MacroF1, "val_log_loss": o.Metrics.LogLoss,
 					}
 					for _, c := range o.Metrics.PerClass {
 						if c.Label == ft.positive {

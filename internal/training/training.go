@@ -86,7 +86,7 @@ type Request struct {
 	// Config overrides the recipe's hyperparameters field by field (hidden,
 	// min_hidden, activation, learning_rate, weight_decay, beta1, beta2,
 	// epsilon, no_amsgrad, batch_size, steps, seed, features,
-	// sketch_buckets, sketch_learning_rate); zero fields keep the
+	// sketch_buckets, sketch_learning_rate, sketch_weighting); zero fields keep the
 	// defaults. features defaults to mlp.DefaultFeatures ("embedding"
 	// with from_sql, which cannot hold the sketches).
 	mlp.Config

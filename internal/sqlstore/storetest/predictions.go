@@ -26,7 +26,7 @@ func score(t *testing.T, s tinyhead.Store, task, version string, pages int) []in
 	t.Helper()
 	var ids []int64
 	n := 0
-	at := time.Now()
+	at := time.Now() // before every page's snapshot
 	stop := fmt.Errorf("stop")
 	err := s.ScanUnscored(t.Context(), task, version, model, func(page []tinyhead.ScoreRow) error {
 		preds := make([]tinyhead.Prediction, len(page))
@@ -43,7 +43,6 @@ func score(t *testing.T, s tinyhead.Store, task, version string, pages int) []in
 		if err := s.PutPredictions(t.Context(), preds); err != nil {
 			t.Fatal(err)
 		}
-		at = time.Now()
 		if n++; n == pages {
 			return stop
 		}
