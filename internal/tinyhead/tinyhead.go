@@ -362,10 +362,15 @@ type Prediction struct {
 	ScoredAt time.Time
 }
 
-// ScoreRow is a document to score: its id and embedding.
+// ScoreRow is a document to score: its id and embedding, and its text's
+// encoded sketch when the scan asks for one.
 type ScoreRow struct {
 	ID        int64
 	Embedding []float32
+	// Sketch is the text's stored sketch of the scan's featurizer version;
+	// HasSketch is false when there is none (or none was asked for).
+	Sketch    []byte
+	HasSketch bool
 }
 
 // Suggestion is an unlabelled document with its prediction: a candidate
@@ -382,14 +387,15 @@ type Suggestion struct {
 type Predictions interface {
 	// ScanUnscored calls fn with pages of the documents embedded by model
 	// that have no prediction of task by version made after the document
-	// was last written (ScoredAt ≥ its update), in id order. A page's
+	// was last written (ScoredAt ≥ its update), in id order, with their
+	// sketches of featurizer version sketch unless sketch is "". A page's
 	// rows (their Embedding included) are fn's only while it runs; fn may
 	// write predictions, and the next page starts after the page's last
 	// id. A page may be read from a snapshot taken before fn's earlier
 	// calls (SQLite reads several pages in one read transaction): a
 	// prediction's ScoredAt is a time before the scan started. An error
 	// from fn stops the scan and is returned as it is.
-	ScanUnscored(ctx context.Context, task, version, model string, fn func(page []ScoreRow) error) error
+	ScanUnscored(ctx context.Context, task, version, model, sketch string, fn func(page []ScoreRow) error) error
 	// CountUnscored counts what ScanUnscored would visit.
 	CountUnscored(ctx context.Context, task, version, model string) (int, error)
 	// PutPredictions writes one page of predictions, all of one task and

@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"ConcurrentBackfill", testConcurrentBackfill},
 		{"Models", testModels},
 		{"Predictions", testPredictions},
+		{"ScanUnscoredSketches", testScanUnscoredSketches},
 		{"PutPredictionsInvalid", testPutPredictionsInvalid},
 		{"Uncertain", testUncertain},
 		{"Sketches", testSketches},
