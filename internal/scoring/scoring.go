@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -340,26 +339,14 @@ func (sc *scorer) score(pg *page) ([]tinyhead.Prediction, error) {
 	for i, id := range pg.ids {
 		p := probs[i*classes : (i+1)*classes]
 		// The version's own decision (a binary task's threshold), as
-		// Classify answers; the margin is the model's certainty whatever
-		// the threshold.
+		// Classify answers, and its distance from changing.
 		label := sc.head.Manifest.Decide(p)
 		preds[i] = tinyhead.Prediction{
 			DocumentID: id, Task: sc.task, Version: sc.head.Version, Label: sc.labels[label],
-			Probability: float64(p[label]), Margin: margin(p, mlp.Argmax(p)), Probabilities: sc.vector(p), ScoredAt: pg.readAt,
+			Probability: float64(p[label]), Margin: sc.head.Manifest.Margin(p), Probabilities: sc.vector(p), ScoredAt: pg.readAt,
 		}
 	}
 	return preds, nil
-}
-
-// margin is the gap between the best probability and the next one.
-func margin(p []float32, best int) float64 {
-	second := float32(0)
-	for k, v := range p {
-		if k != best && v > second {
-			second = v
-		}
-	}
-	return float64(p[best]) - float64(second)
 }
 
 // vector writes the probabilities as a JSON object, each to float32's

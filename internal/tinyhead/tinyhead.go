@@ -229,6 +229,7 @@ type Store interface {
 // IngestFilter selects ingest records to list.
 type IngestFilter struct {
 	Source string       // only this source's versions ("": every source)
+	Prefix string       // only sources whose name starts with this, e.g. a folder "incoming/_labels/" ("": every source)
 	Status IngestStatus // only records of this status ("": every status)
 	Before int64        // only records whose ID is smaller (0: from the newest): the next page
 	Limit  int          // at most this many (0: MaxIngestsListed)
@@ -344,8 +345,11 @@ type Prediction struct {
 	Task       string
 	Version    string // the model version that scored the document
 	Label      string // the predicted label
-	// Probability is the predicted label's; Margin is the gap between the
-	// two highest probabilities (small: the model is unsure).
+	// Probability is the predicted label's; Margin is how far the answer
+	// is from changing (small: the model is unsure; see
+	// registry.Manifest.Margin): the gap between the two highest
+	// probabilities, or for a binary version with a decision threshold
+	// twice the distance of its label's probability from it.
 	Probability float64
 	Margin      float64
 	// Probabilities is every label's probability as a compact JSON object,

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) tinyhead.Store) {
 		{"SetLabelsAtomic", testSetLabelsAtomic},
 		{"SetLabelsLastChange", testSetLabelsLastChange},
 		{"SetLabelsClaim", testSetLabelsClaim},
+		{"SetLabelsOverlap", testSetLabelsOverlap},
 		{"VectorRoundTrip", testVectorRoundTrip},
 		{"EmbeddingsByHash", testEmbeddingsByHash},
 		{"EmbeddingsByHashManyHashes", testEmbeddingsByHashMany},
