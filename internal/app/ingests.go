@@ -7,6 +7,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -47,7 +48,8 @@ type ingestsAnswer struct {
 
 // ingests: GET /api/ingests lists the ingest records, newest first:
 // ?source= one blob's versions (its name in incoming/, with or without
-// "incoming/"), ?status= one status, ?limit= (1 to 1,000, default 100)
+// "incoming/"), ?prefix= the blobs whose name starts with it (a folder,
+// e.g. "_labels/"; likewise), ?status= one status, ?limit= (1 to 1,000, default 100)
 // and ?before= (the next_before of the previous page).
 func (a *App) ingests(w http.ResponseWriter, r *http.Request) {
 	inv, err := decodeHTTP(r)
@@ -99,8 +101,18 @@ func ingestFilter(q map[string]string) (tinyhead.IngestFilter, error) {
 	f := tinyhead.IngestFilter{Limit: DefaultIngestsListed}
 	for key, val := range q {
 		switch key {
-		case "source":
-			f.Source = ingest.SourceIn(config.IncomingContainer, val)
+		case "source", "prefix":
+			name := ingest.SourceIn(config.IncomingContainer, val)
+			// A name no blob can have is the caller's mistake (400),
+			// not the store's.
+			if err := rowcheck.Key(name, ""); err != nil {
+				return f, tinyhead.Errorf(tinyhead.ErrInvalid, "%s: %v", key, err)
+			}
+			if key == "source" {
+				f.Source = name
+			} else {
+				f.Prefix = name
+			}
 		case "status":
 			switch st := tinyhead.IngestStatus(val); st {
 			case tinyhead.IngestRunning, tinyhead.IngestDone, tinyhead.IngestFailed, tinyhead.IngestDeleted, tinyhead.IngestSuperseded:
@@ -122,7 +134,7 @@ func ingestFilter(q map[string]string) (tinyhead.IngestFilter, error) {
 			f.Before = n
 		case "code": // the function key, which the host checks
 		default:
-			return f, tinyhead.Errorf(tinyhead.ErrInvalid, "unknown query parameter %q (want source, status, limit or before)", key)
+			return f, tinyhead.Errorf(tinyhead.ErrInvalid, "unknown query parameter %q (want source, prefix, status, limit or before)", key)
 		}
 	}
 	return f, nil

@@ -43,7 +43,7 @@ func (f *fixture) getIngests(query map[string]string) (int, ingestsAnswer, strin
 
 // TestIngestsAPI lists what the blob trigger did with each blob version:
 // status, rows stored and rejected, the reasons, newest first, filtered
-// and a page at a time.
+// (by blob, folder and status) and a page at a time.
 func TestIngestsAPI(t *testing.T) {
 	f := newFixture(t)
 	f.ingestTopics("topics.csv", 0)
@@ -81,6 +81,13 @@ func TestIngestsAPI(t *testing.T) {
 		{map[string]string{"source": "incoming/bad.csv"}, []string{"incoming/bad.csv"}},
 		{map[string]string{"status": "failed"}, []string{"incoming/bad.csv"}},
 		{map[string]string{"status": "running"}, nil},
+		{map[string]string{"prefix": "_labels/"}, []string{"incoming/_labels/t.csv"}},
+		{map[string]string{"prefix": "incoming/_labels/"}, []string{"incoming/_labels/t.csv"}},
+		{map[string]string{"prefix": "_labels/", "status": "failed"}, nil},
+		{map[string]string{"prefix": "_labels/", "status": "done"}, []string{"incoming/_labels/t.csv"}},
+		{map[string]string{"prefix": "b"}, []string{"incoming/bad.csv"}},
+		{map[string]string{"prefix": "T"}, nil},
+		{map[string]string{"prefix": "emails/"}, nil},
 		{map[string]string{"limit": "2"}, []string{"incoming/_labels/t.csv", "incoming/bad.csv"}},
 		{map[string]string{"before": strconv.FormatInt(bad.ID, 10)}, []string{"incoming/topics.csv"}},
 	} {
@@ -98,6 +105,7 @@ func TestIngestsAPI(t *testing.T) {
 	}
 	for _, q := range []map[string]string{
 		{"status": "finished"}, {"limit": "0"}, {"limit": "1001"}, {"limit": "x"}, {"before": "-1"}, {"sort": "asc"},
+		{"prefix": strings.Repeat("x", 3000)}, {"source": strings.Repeat("x", 3000)},
 	} {
 		if status, _, body := f.getIngests(q); status != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
 			t.Errorf("%v: %d %s, want 400", q, status, body)

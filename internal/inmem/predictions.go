@@ -15,9 +15,10 @@ import (
 
 // ScanUnscored calls fn with pages of the documents embedded by model that
 // task's version has not scored since they were last written, in id
-// order, without the store's lock held. Embeddings are overwritten with
+// order, with their sketches of version sketch (unless ""), without the
+// store's lock held. Embeddings are overwritten with
 // NaNs once fn returns (they are fn's only while it runs).
-func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, fn func(page []tinyhead.ScoreRow) error) error {
+func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch string, fn func(page []tinyhead.ScoreRow) error) error {
 	if err := s.begin("ScanUnscored"); err != nil {
 		return fmt.Errorf("scan unscored documents of task %s: %w", task, err)
 	}
@@ -29,7 +30,7 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan unscored documents of task %s after id %d: %w", task, after, err)
 		}
-		page := s.unscoredPage(task, version, model, after)
+		page := s.unscoredPage(task, version, model, sketch, after)
 		if len(page) > 0 {
 			if err := fn(page); err != nil {
 				return err
@@ -47,7 +48,7 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 	}
 }
 
-func (s *Store) unscoredPage(task, version, model string, after int64) []tinyhead.ScoreRow {
+func (s *Store) unscoredPage(task, version, model, sketch string, after int64) []tinyhead.ScoreRow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var page []tinyhead.ScoreRow
@@ -58,7 +59,11 @@ func (s *Store) unscoredPage(task, version, model string, after int64) []tinyhea
 		}
 		d := s.byID[id]
 		if v, ok := s.vectors[vecKey{d.hash, model}]; ok && !scored(d, task, version) {
-			page = append(page, tinyhead.ScoreRow{ID: id, Embedding: slices.Clone(v)})
+			r := tinyhead.ScoreRow{ID: id, Embedding: slices.Clone(v)}
+			if k, ok := s.sketches[d.hash]; ok && sketch != "" && k.version == sketch {
+				r.Sketch, r.HasSketch = slices.Clone(k.sketch), true
+			}
+			page = append(page, r)
 		}
 	}
 	return page

@@ -8,6 +8,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -370,6 +371,9 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 	if f.Source != "" {
 		check = rowcheck.Key(f.Source, "")
 	}
+	if f.Prefix != "" && check == nil {
+		check = rowcheck.Key(f.Prefix, "")
+	}
 	if err := s.enter(ctx, "ListIngests", check); err != nil {
 		return nil, fmt.Errorf("list ingests: %w", err)
 	}
@@ -381,7 +385,8 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 	defer s.mu.Unlock()
 	out := []tinyhead.Ingest{}
 	for _, in := range s.ingests {
-		if (f.Source == "" || in.Source == f.Source) && (f.Status == "" || in.Status == f.Status) &&
+		if (f.Source == "" || in.Source == f.Source) && strings.HasPrefix(in.Source, f.Prefix) &&
+			(f.Status == "" || in.Status == f.Status) &&
 			(f.Before <= 0 || in.ID < f.Before) {
 			out = append(out, *in)
 		}
@@ -761,11 +766,22 @@ func (s *Store) applyLabels(ctx context.Context, op, source, version string, edi
 	}
 	t := now()
 	out := make([]tinyhead.LabelResult, len(edits))
+	// What each (document, task) held before the call: one that ends
+	// with the label it had keeps its time stamp, as sqlstore writes only
+	// net changes.
+	type key struct {
+		row  *docRow
+		task string
+	}
+	before := map[key]labelRow{}
 	for i, e := range edits {
 		rows := s.resolve(e.Doc)
 		out[i].Documents = len(rows)
 		for _, row := range rows {
 			old, had := row.labels[e.Task]
+			if _, seen := before[key{row, e.Task}]; !seen {
+				before[key{row, e.Task}] = old
+			}
 			switch {
 			case e.Label == "" && had:
 				delete(row.labels, e.Task)
@@ -775,6 +791,11 @@ func (s *Store) applyLabels(ctx context.Context, op, source, version string, edi
 				continue
 			}
 			out[i].Changed++
+		}
+	}
+	for k, old := range before {
+		if now, ok := k.row.labels[k.task]; ok && now.label == old.label {
+			k.row.labels[k.task] = old
 		}
 	}
 	return out, nil

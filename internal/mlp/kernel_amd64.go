@@ -2,7 +2,11 @@
 
 package mlp
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // useAVX2 selects the AVX2 kernels (which need AVX2 and the OS's support
 // for the YMM registers, both of which cpu.X86.HasAVX2 checks).
@@ -35,3 +39,11 @@ func addTo(n int, dst, src *float32)
 //
 //go:noescape
 func kern4x8m(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, mask *int32)
+
+// prefetch asks the CPU to load the given number of 64-byte cache lines
+// from p on into its caches, ahead of their use (a hint: any address is
+// allowed, none is read). The trainer's rows are read at random places,
+// so each row's first lines would otherwise be a wait on memory.
+//
+//go:noescape
+func prefetch(p unsafe.Pointer, lines int)

@@ -275,3 +275,19 @@ store8m:
 	VZEROUPPER
 	RET
 
+
+// func prefetch(p unsafe.Pointer, lines int)
+TEXT ·prefetch(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), AX
+	MOVQ lines+8(FP), CX
+	TESTQ CX, CX
+	JLE   prefetchDone
+
+prefetchLoop:
+	PREFETCHT0 (AX)
+	ADDQ       $64, AX
+	DECQ       CX
+	JNZ        prefetchLoop
+
+prefetchDone:
+	RET

@@ -2,6 +2,8 @@
 
 package mlp
 
+import "unsafe"
+
 // Without the kernels (another architecture, or the noasm build tag, as
 // gonum has it) the portable loops compute everything, to the same bits.
 const useAVX2 = false
@@ -25,3 +27,6 @@ func addTo(n int, dst, src *float32) {
 func kern4x8m(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, mask *int32) {
 	panic("mlp: no AVX2 kernel")
 }
+
+// prefetch is a hint the portable loops do without.
+func prefetch(p unsafe.Pointer, lines int) {}

@@ -2,8 +2,12 @@ package mlp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -194,3 +198,56 @@ func TestFromONNXSketchRoundTrip(t *testing.T) {
 }
 
 func expf(v float32) float64 { return math.Exp(float64(v)) }
+
+// TestTrainSketchGolden pins the weights of short sketch trainings (both
+// features, 2 and 4 classes, sketch alone, class weights) to the bit, on 1
+// and 2 workers, so that a change to the sketch layer's arithmetic (its
+// order of additions) is a deliberate one: on amd64, the AVX2 kernels and
+// the portable loops (go test -tags noasm) must both give these.
+func TestTrainSketchGolden(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the hashes are amd64's (math.Exp and math.Log are assembly there)")
+	}
+	x, sk, y := lexicalData(1500, 3)
+	y2 := make([]int32, len(y))
+	for i, v := range y {
+		y2[i] = v % 2
+	}
+	for _, tt := range []struct {
+		name    string
+		classes int
+		y       []int32
+		cfg     Config
+		want    string
+	}{
+		// Rates and weightings are explicit: the recipe's defaults may change.
+		{"both/4", 4, y, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 2}, "d115881478bf286c6fa06db210ba450c36a18da9ab89b1fe4821fb443a06db5b"},
+		{"both/2", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 1}, "92feeb7957e9f23e2d84cc81b0bb7e243030c5ac605e8d1373af83a95a35d79b"},
+		{"sketch/4", 4, y, Config{Features: FeatureSketch, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 4}, "189c8eb87697cd3ee0658ba15c95882321da37968bc3bd088f3e66d73a8ab18e"},
+		{"both/2/weighted/idf", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 600, SketchWeighting: SketchWeightingIDF, Seed: 5, ClassWeights: []float64{0.7, 1.9}}, "cec3c58b0eeac7ef3673cf57279a043dbe2b0634848674a95711816be41f895c"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, workers := range []int{1, 2} {
+				src := NewMemoryBatches(x, tt.y, 32, 256, tt.cfg.Seed).WithSketch(cloneSparse(sk))
+				m, _, err := train(context.Background(), tt.cfg, 32, tt.classes, src, workers, gemmAcc32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := sha256.New()
+				for _, p := range [][]float32{m.W1, m.B1, m.W2, m.B2, m.WS} {
+					for _, v := range p {
+						binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+					}
+				}
+				if got := hex.EncodeToString(h.Sum(nil)); got != tt.want {
+					t.Errorf("%d workers: weights hash to %s, want %s", workers, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// cloneSparse copies s: training reorders the entries of its rows.
+func cloneSparse(s Sparse) Sparse {
+	return Sparse{Start: slices.Clone(s.Start), Index: slices.Clone(s.Index), Value: slices.Clone(s.Value)}
+}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // History is the training curve, one entry per optimiser step.
@@ -93,8 +94,10 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 			}
 		}
 		lr := cfg.rate(t)
+		if tr.sk != nil {
+			tr.sk.rate = T(lr * cfg.SketchLearningRate / cfg.LearningRate)
+		}
 		loss := tr.step(n, lr)
-		tr.sketchStep(lr * cfg.SketchLearningRate / cfg.LearningRate)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, hist, &DivergedError{Step: t, Loss: loss, LearningRate: cfg.LearningRate}
 		}
@@ -136,6 +139,10 @@ type trainer[T float32 | float64] struct {
 	w2               []T // W2 (classes×hidden), refreshed before each gradient
 	opt              *adamW[T]
 	coef             adamCoef[T]
+	// first is the first parameter the optimiser updates: 0, or B2's for
+	// a sketch-only head, whose MLP weights and gradients stay 0 (and so
+	// would Adam's update of them).
+	first int
 
 	x       []float32 // the batch as src fills it
 	xt      []T       // the batch in precision T (x itself for float32)
@@ -210,6 +217,7 @@ func newTrainer[T float32 | float64](cfg Config, dim, classes, workers int, gemm
 		clear(tr.w1t)
 		clear(tr.b1)
 		clear(tr.w2t)
+		tr.first = np - c
 	}
 
 	tr.shardRows = max(minShardRows, (b+maxShards-1)/maxShards)
@@ -265,13 +273,16 @@ func (tr *trainer[T]) stop() {
 }
 
 // step takes one optimiser step on the batch's n rows and returns its mean
-// loss. Both phases, the gradient over the batch's shards and the
-// optimiser's update over chunks of the parameters, are shared by the
-// workers.
+// loss (the sketch layer's too, at the rate set in it). Both phases, the
+// gradient over the batch's shards and the update, are shared by the
+// workers: the update's items are the sketch layer's parts (its SGD step
+// needs the whole batch's gradient, as Adam's does, so it runs beside
+// Adam rather than in a phase of its own: one wait fewer a step) and the
+// optimiser's chunks of the parameters.
 func (tr *trainer[T]) step(n int, lr float64) float64 {
 	loss, _ := tr.gradient(n)
 	tr.coef = tr.opt.next(lr)
-	tr.run(phaseUpdate, tr.chunks())
+	tr.run(phaseUpdate, tr.sketchParts()+tr.chunks())
 	return loss
 }
 
@@ -279,7 +290,6 @@ func (tr *trainer[T]) step(n int, lr float64) float64 {
 const (
 	phaseGradient = iota
 	phaseUpdate
-	phaseSketch
 )
 
 // updateChunk is the number of parameters in one chunk of the optimiser's
@@ -288,7 +298,7 @@ const (
 const updateChunk = 2048
 
 func (tr *trainer[T]) chunks() int {
-	return (len(tr.params) + updateChunk - 1) / updateChunk
+	return (len(tr.params) - tr.first + updateChunk - 1) / updateChunk
 }
 
 // gradient computes the batch's mean loss and its gradient, as partial
@@ -304,7 +314,15 @@ func (tr *trainer[T]) gradient(n int) (float64, [][]T) {
 	}
 	transpose(tr.w2, tr.w2t, tr.hidden, tr.classes)
 	used := (n + tr.shardRows - 1) / tr.shardRows
-	tr.run(phaseGradient, used)
+	if tr.mlp {
+		tr.run(phaseGradient, used)
+	} else {
+		// A sketch-only head's shards only add logits and take the
+		// softmax: less work than waking a helper.
+		for i := range used {
+			tr.shard(i)
+		}
+	}
 	var loss float64
 	for i := range used {
 		loss += tr.shards[i].loss
@@ -336,13 +354,13 @@ func (tr *trainer[T]) run(phase, items int) {
 // work does worker w's items of the current phase.
 func (tr *trainer[T]) work(w int) {
 	for i := w; i < tr.items; i += tr.active {
-		switch tr.phase {
-		case phaseGradient:
+		switch {
+		case tr.phase == phaseGradient:
 			tr.shard(i)
-		case phaseSketch:
+		case i < tr.sketchParts():
 			tr.sk.step(tr, i)
 		default:
-			lo := i * updateChunk
+			lo := tr.first + (i-tr.sketchParts())*updateChunk
 			hi := min(lo+updateChunk, len(tr.params))
 			used := (tr.n + tr.shardRows - 1) / tr.shardRows
 			tr.opt.update(tr.coef, tr.params, tr.grads[:used], lo, hi)
@@ -363,7 +381,11 @@ func (tr *trainer[T]) shard(s int) {
 	case !tr.mlp:
 		// A sketch-only head reads no embedding.
 	case tr.gather != nil:
-		for i, r := range tr.gather[r0 : r0+nr] {
+		rows := tr.gather[r0 : r0+nr]
+		for i, r := range rows {
+			if j := i + prefetchRows; j < nr {
+				tr.prefetchRow(rows[j])
+			}
 			row := tr.src[int(r)*d : (int(r)+1)*d]
 			if tr.convert {
 				convert(x[i*d:(i+1)*d], row)
@@ -456,6 +478,12 @@ func (tr *trainer[T]) shard(s int) {
 	clear(sh.gw1t)
 	tr.gemm(d, h, nr, x, 1, d, dact, h, sh.gw1t, h)
 	colSums(sh.gb1, dact)
+}
+
+// prefetchRow asks for training row r's embedding (the rows of a batch
+// are scattered over the training matrix: see sketchLayer.prefetch).
+func (tr *trainer[T]) prefetchRow(r int32) {
+	prefetch(unsafe.Pointer(unsafe.SliceData(tr.src[int(r)*tr.dim:])), min((tr.dim*4+63)/64, prefetchLines))
 }
 
 // transpose sets dst (cols×rows) to the transpose of src (rows×cols).

@@ -1,6 +1,9 @@
 package mlp
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // sketchLayer is the trainer's linear layer over the texts' sketches: WS
 // (buckets×classes, starting at 0), trained by plain SGD on the rows a
@@ -15,9 +18,10 @@ type sketchLayer[T float32 | float64] struct {
 	buckets, classes int
 	mask             uint32 // buckets − 1: buckets is a power of two
 	data             Sparse // the training rows' sketches
-	// Row r's entries, reordered: those of even buckets are data's
-	// [Start[r], mid[r]), those of odd buckets [mid[r], end[r]), and the
-	// words seen in one training text only come last (not trained on).
+	// Row r's entries, reordered: those of the lower half of the buckets
+	// are data's [Start[r], mid[r]), those of the upper half [mid[r],
+	// end[r]), and the words seen in one training text only come last
+	// (not trained on).
 	mid, end []int
 	// value holds the entries' values as the layer reads them: data's,
 	// or a weighted copy (idf, one weight per bucket; nil: none).
@@ -54,55 +58,60 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 	return nil
 }
 
-// dfBits sizes seenOnce's table of counts: 2^22 bytes, far more slots
-// than a training set has distinct words and bigrams, so that few share
-// one.
+// dfBits sizes seenOnce's table: 2^22 slots, far more than a training
+// set has distinct words and bigrams, so that few share one.
 const dfBits = 22
 
 // seenOnce reports, for the entries of s, whether their hash occurs in
-// only one row (by a table of saturating counts indexed by the hash's low
-// dfBits bits: a hash that shares its slot with another may be counted
-// twice and kept). Such a word cannot generalise, and a text's unique
-// words (ids, dates) would let the layer learn the training rows by heart
-// and starve the MLP (TF-IDF baselines drop them too: min_df 2).
+// only one row (by the hash's low dfBits bits: a hash that shares its
+// slot with another may be counted twice and kept). Such a word cannot
+// generalise, and a text's unique words (ids, dates) would let the layer
+// learn the training rows by heart and starve the MLP (TF-IDF baselines
+// drop them too: min_df 2). The table holds two bits a slot, seen and
+// seen again, interleaved by 64-slot word (1 MiB: it stays in a core's
+// cache, where a byte a slot did not).
 func seenOnce(s Sparse) func(idx uint32) bool {
-	counts := make([]uint8, 1<<dfBits)
 	const mask = 1<<dfBits - 1
+	seen := make([]uint64, 2<<dfBits/64) // words 2k and 2k+1: seen, seen again
 	for _, i := range s.Index {
-		if c := &counts[i&mask]; *c < 2 {
-			*c++
-		}
+		i &= mask
+		w, bit := 2*(i/64), uint64(1)<<(i%64)
+		seen[w+1] |= seen[w] & bit
+		seen[w] |= bit
 	}
-	return func(idx uint32) bool { return counts[idx&mask] < 2 }
+	return func(idx uint32) bool {
+		i := idx & mask
+		return seen[2*(i/64)+1]&(1<<(i%64)) == 0
+	}
 }
 
 // splitRows orders each row's entries by the part of the update that
-// writes their weights (sketchParts, by bucket parity), keeping their
+// writes their weights (sketchParts, by half of the buckets), keeping their
 // order within a part, so that each part's loop reads only its entries;
 // the entries that once reports come last, and are left out of training.
 func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
-	var oddIdx, skipIdx []uint32
-	var oddVal, skipVal []float32
-	d := sk.data
+	var upIdx, skipIdx []uint32
+	var upVal, skipVal []float32
+	d, half := sk.data, uint32(sk.buckets/2)
 	for r := range sk.mid {
 		lo, hi := d.Start[r], d.Start[r+1]
-		oddIdx, oddVal, skipIdx, skipVal = oddIdx[:0], oddVal[:0], skipIdx[:0], skipVal[:0]
+		upIdx, upVal, skipIdx, skipVal = upIdx[:0], upVal[:0], skipIdx[:0], skipVal[:0]
 		k := lo
 		for e := lo; e < hi; e++ {
 			i, v := d.Index[e], d.Value[e]
 			switch {
 			case once(i):
 				skipIdx, skipVal = append(skipIdx, i), append(skipVal, v)
-			case i&sk.mask&1 == 0:
+			case i&sk.mask < half:
 				d.Index[k], d.Value[k] = i, v
 				k++
 			default:
-				oddIdx, oddVal = append(oddIdx, i), append(oddVal, v)
+				upIdx, upVal = append(upIdx, i), append(upVal, v)
 			}
 		}
 		sk.mid[r] = k
-		k += copy(d.Index[k:], oddIdx)
-		copy(d.Value[sk.mid[r]:], oddVal)
+		k += copy(d.Index[k:], upIdx)
+		copy(d.Value[sk.mid[r]:], upVal)
 		sk.end[r] = k
 		copy(d.Index[k:hi], skipIdx)
 		copy(d.Value[k:hi], skipVal)
@@ -112,16 +121,19 @@ func (sk *sketchLayer[T]) splitRows(once func(uint32) bool) {
 // forward adds the sketch layer's logits of the given training rows to
 // logit (one row of classes per row).
 func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
-	c := sk.classes
+	c, mask, ws := sk.classes, sk.mask, sk.ws // locals: the loops below read no field
 	for i, r := range rows {
+		if j := i + prefetchRows; j < len(rows) {
+			sk.prefetch(sk.data.Start[rows[j]], sk.end[rows[j]])
+		}
 		p := logit[i*c : (i+1)*c]
 		lo, hi := sk.data.Start[r], sk.end[r]
 		index, value := sk.data.Index[lo:hi], sk.value[lo:hi:hi]
 		if c == 2 {
 			p0, p1 := p[0], p[1]
 			for e, idx := range index {
-				o := int(idx&sk.mask) * 2
-				w := sk.ws[o : o+2 : o+2]
+				o := int(idx&mask) * 2
+				w := ws[o : o+2 : o+2]
 				v := T(value[e])
 				p0 += T(v * w[0])
 				p1 += T(v * w[1])
@@ -130,7 +142,7 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 			continue
 		}
 		for e, idx := range index {
-			w := sk.ws[int(idx&sk.mask)*c:][:c]
+			w := ws[int(idx&mask)*c:][:c]
 			v := T(value[e])
 			for k := range p {
 				p[k] += T(v * w[k])
@@ -139,45 +151,65 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 	}
 }
 
-// sketchParts is how many parts the sketch layer's update is cut into,
-// by bucket parity, for the workers to share.
-const sketchParts = 2
+// How far ahead the trainer's loops over a batch's rows ask for a row,
+// and how many of its cache lines: the rows are scattered over the
+// training set, and the first lines of each would be a wait on memory
+// (the hardware prefetcher follows a row once it is being read). The
+// first rows of a loop go without.
+const (
+	prefetchRows  = 4
+	prefetchLines = 8
+)
 
-// sketchStep takes the sketch layer's SGD step at learning rate lr on the
-// batch whose loss gradients (dlogit) the shards left in their logit
-// buffers.
-func (tr *trainer[T]) sketchStep(lr float64) {
-	if tr.sk == nil {
-		return
-	}
-	tr.sk.rate = T(lr)
-	tr.run(phaseSketch, sketchParts)
+// prefetch asks for the first lines of the sketch entries [lo, hi).
+func (sk *sketchLayer[T]) prefetch(lo, hi int) {
+	n := min((hi-lo+15)/16, prefetchLines) // 16 entries a line
+	prefetch(unsafe.Pointer(unsafe.SliceData(sk.data.Index[lo:])), n)
+	prefetch(unsafe.Pointer(unsafe.SliceData(sk.value[lo:])), n)
 }
 
-// step does part of the sketch layer's update: the weights of the even
-// buckets (part 0) or the odd ones (part 1). SGD's update is a sum of one
-// term per row and entry, so each is subtracted from its weight as it is
-// computed (no gradient buffer), row by row in batch order, each weight by
-// one part: the weights do not depend on the number of cores.
+// sketchParts is how many parts the sketch layer's update is cut into,
+// by halves of the buckets, for the workers to share: each half of WS
+// is a contiguous block, read and written by one core (split by bucket
+// parity, both cores wrote the same cache lines).
+const sketchParts = 2
+
+// sketchParts is the number of the update phase's items that are the
+// sketch layer's (0 without one).
+func (tr *trainer[T]) sketchParts() int {
+	if tr.sk == nil {
+		return 0
+	}
+	return sketchParts
+}
+
+// step does part of the sketch layer's update: the weights of the lower
+// half of the buckets (part 0) or the upper half (part 1). SGD's update is
+// a sum of one term per row and entry, so each is subtracted from its
+// weight as it is computed (no gradient buffer), row by row in batch
+// order, each weight by one part: the weights do not depend on the number
+// of cores.
 func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
-	c := sk.classes
-	rate := sk.rate
+	c, mask, ws, rate := sk.classes, sk.mask, sk.ws, sk.rate // locals: the stores below cannot change them
 	var d [2]T
-	for i, r := range tr.gather[:tr.n] {
+	bounds := [...][]int{sk.data.Start, sk.mid, sk.end}
+	first, last := bounds[part], bounds[part+1]
+	rows := tr.gather[:tr.n]
+	for i, r := range rows {
+		if j := i + prefetchRows; j < len(rows) {
+			sk.prefetch(first[rows[j]], last[rows[j]])
+		}
 		s := &tr.shards[i/tr.shardRows]
 		row := i % tr.shardRows
 		dlogit := s.logit[row*c : (row+1)*c]
-		lo, hi := sk.data.Start[r], sk.mid[r]
-		if part == 1 {
-			lo, hi = hi, sk.end[r]
-		}
+		lo, hi := first[r], last[r]
 		index, value := sk.data.Index[lo:hi], sk.value[lo:hi:hi]
 		if c == 2 {
 			// The binary tasks' loop, unrolled: most tasks are binary.
 			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
 			for e, idx := range index {
-				o := int(idx&sk.mask) * 2
-				w := sk.ws[o : o+2 : o+2]
+				o := int(idx&mask) * 2
+				w := ws[o : o+2 : o+2]
 				v := T(value[e])
 				w[0] -= T(v * d[0])
 				w[1] -= T(v * d[1])
@@ -185,7 +217,7 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 			continue
 		}
 		for e, idx := range index {
-			w := sk.ws[int(idx&sk.mask)*c:][:c]
+			w := ws[int(idx&mask)*c:][:c]
 			v := T(value[e])
 			for k, dk := range dlogit {
 				w[k] -= T(v * T(rate*dk))

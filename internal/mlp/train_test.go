@@ -237,21 +237,27 @@ func TestTrainErrors(t *testing.T) {
 // with its steps, whichever way batches arrive.
 func TestTrainStepsAllocateNothing(t *testing.T) {
 	x, y := smallData(2000, 2, 1)
+	lx, lsk, ly := lexicalData(2000, 1)
+	sketched := func() Batches { return NewMemoryBatches(lx, ly, 32, 256, 0).WithSketch(lsk) }
 	for _, tt := range []struct {
-		name    string
-		src     func() Batches
-		workers int
-		slack   float64 // starting helper goroutines allocates a varying few times
+		name     string
+		src      func() Batches
+		dim      int
+		features Features
+		workers  int
+		slack    float64 // starting helper goroutines allocates a varying few times
 	}{
-		{"memory", func() Batches { return NewMemoryBatches(x, y, 64, 256, 0) }, 1, 0},
-		{"Next", func() Batches { return opaque{NewMemoryBatches(x, y, 64, 256, 0)} }, 1, 0},
+		{"memory", func() Batches { return NewMemoryBatches(x, y, 64, 256, 0) }, 64, "", 1, 0},
+		{"Next", func() Batches { return opaque{NewMemoryBatches(x, y, 64, 256, 0)} }, 64, "", 1, 0},
 		// AllocsPerRun sets GOMAXPROCS to 1: ask for helpers anyway.
-		{"memory, helpers", func() Batches { return NewMemoryBatches(x, y, 64, 256, 0) }, 2, 3},
+		{"memory, helpers", func() Batches { return NewMemoryBatches(x, y, 64, 256, 0) }, 64, "", 2, 3},
+		{"sketch", sketched, 32, FeatureBoth, 2, 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			allocs := func(steps int) float64 {
 				return testing.AllocsPerRun(3, func() {
-					if _, _, err := train(context.Background(), Config{Steps: steps}, 64, 4, tt.src(), tt.workers, gemmAcc32); err != nil {
+					cfg := Config{Steps: steps, Features: tt.features, SketchBuckets: 1 << 10}
+					if _, _, err := train(context.Background(), cfg, tt.dim, 4, tt.src(), tt.workers, gemmAcc32); err != nil {
 						t.Fatal(err)
 					}
 				})

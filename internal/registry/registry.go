@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -98,14 +99,39 @@ type Threshold struct {
 // the most probable class. Classify and batch scoring both decide by it,
 // so that a version answers the same everywhere.
 func (m *Manifest) Decide(probs []float32) int {
-	positive := -1
-	if m.Threshold != nil {
-		positive = slices.Index(m.Labels, m.Threshold.Label)
-	}
+	positive := m.positive()
 	if positive < 0 {
 		return mlp.Argmax(probs)
 	}
 	return mlp.Decide(probs, positive, m.Threshold.Value)
+}
+
+// Margin is how far one row of class probabilities is from changing
+// Decide's answer (small: the version is unsure), what the "label next"
+// list ranks by: for a binary version with a threshold, twice the
+// distance of the threshold label's probability from the threshold;
+// otherwise the gap between the two highest probabilities. The two agree
+// at a threshold of 0.5, where the gap between p and 1-p is 2|p-0.5|.
+func (m *Manifest) Margin(probs []float32) float64 {
+	if positive := m.positive(); positive >= 0 && len(probs) == 2 {
+		return 2 * math.Abs(float64(probs[positive])-m.Threshold.Value)
+	}
+	best := mlp.Argmax(probs)
+	second := float32(0)
+	for k, v := range probs {
+		if k != best && v > second {
+			second = v
+		}
+	}
+	return float64(probs[best]) - float64(second)
+}
+
+// positive is the index of the threshold's label, or -1 without one.
+func (m *Manifest) positive() int {
+	if m.Threshold == nil {
+		return -1
+	}
+	return slices.Index(m.Labels, m.Threshold.Label)
 }
 
 // DataVersion identifies the labelled data a model was trained from: the

@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/sketch"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -102,16 +101,12 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 	if d, ok := ctx.Deadline(); ok {
 		stopAt = d.Add(-s.reserve())
 	}
-	if man.Sketch != "" {
-		// The head reads every document's sketch: documents stored before
-		// sketches existed get theirs first.
-		if man.Sketch != sketch.Version {
-			return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s reads %s sketches, but this app computes %s; retrain it",
-				task, h.Version, man.Sketch, sketch.Version)
-		}
-		if _, err := sketch.Backfill(ctx, s.Store, ""); err != nil {
-			return nil, fmt.Errorf("score task %s: %w", task, err)
-		}
+	// A head that reads sketches gets each document's with its vector;
+	// documents stored before sketches existed get theirs when the scan
+	// first meets one (see scorer.sketches).
+	if man.Sketch != "" && man.Sketch != sketch.Version {
+		return nil, tinyhead.Errorf(tinyhead.ErrUnprocessable, "model %s/%s reads %s sketches, but this app computes %s; retrain it",
+			task, h.Version, man.Sketch, sketch.Version)
 	}
 	sc := newScorer(ctx, task, h, s.Store)
 	w := s.startWorker(ctx, sc)
@@ -119,7 +114,7 @@ func (s *Service) Score(ctx context.Context, task string, req Request) (*Result,
 	// from (SQLite reads several pages in one): a document rewritten after
 	// it is scored again.
 	readAt := time.Now()
-	err = s.Store.ScanUnscored(ctx, task, h.Version, man.EmbeddingModel, func(rows []tinyhead.ScoreRow) error {
+	err = s.Store.ScanUnscored(ctx, task, h.Version, man.EmbeddingModel, man.Sketch, func(rows []tinyhead.ScoreRow) error {
 		pg, err := w.page()
 		if err != nil {
 			return err
@@ -182,9 +177,13 @@ type worker struct {
 
 // page is a page of documents to score, copied out of the scan's buffers.
 type page struct {
-	ids    []int64
-	x      []float32 // the embeddings, one row after another
-	readAt time.Time // when the page was read: its predictions' ScoredAt
+	ids []int64
+	x   []float32 // the embeddings, one row after another
+	// sk holds the rows' sketches for a head that reads them, unless
+	// missing: some document had none.
+	sk      sketch.Batch
+	missing bool
+	readAt  time.Time // before the page was read: its predictions' ScoredAt
 }
 
 // pagesInFlight is one page being filled, one queued, one being scored.
@@ -288,6 +287,8 @@ type scorer struct {
 	labels []string
 	quoted [][]byte // each label as a JSON string
 	json   []byte
+	// backfilled: the worker has computed the missing sketches.
+	backfilled bool
 }
 
 func newScorer(ctx context.Context, task string, h *registry.Head, store tinyhead.SketchStore) *scorer {
@@ -303,25 +304,33 @@ func newScorer(ctx context.Context, task string, h *registry.Head, store tinyhea
 // than the model's is an error naming the document: the data, not the
 // request, is at fault.
 func (sc *scorer) gather(rows []tinyhead.ScoreRow, readAt time.Time, pg *page) error {
-	pg.ids, pg.x, pg.readAt = pg.ids[:0], pg.x[:0], readAt
+	pg.ids, pg.x, pg.readAt, pg.missing = pg.ids[:0], pg.x[:0], readAt, false
+	pg.sk = sketch.Batch{Start: pg.sk.Start[:0], Index: pg.sk.Index[:0], Value: pg.sk.Value[:0]}
+	withSketch := sc.head.Manifest.Sketch != ""
 	for _, r := range rows {
 		if len(r.Embedding) != sc.dim {
 			return fmt.Errorf("document %d has a %d-d embedding; model %s/%s takes %d", r.ID, len(r.Embedding), sc.task, sc.head.Version, sc.dim)
 		}
 		pg.ids = append(pg.ids, r.ID)
 		pg.x = append(pg.x, r.Embedding...)
+		if withSketch && !pg.missing {
+			if !r.HasSketch {
+				pg.missing = true
+			} else if err := pg.sk.AppendEncoded(r.Sketch); err != nil {
+				return fmt.Errorf("document %d: %w", r.ID, err)
+			}
+		}
 	}
 	return nil
 }
 
 // score predicts a page.
 func (sc *scorer) score(pg *page) ([]tinyhead.Prediction, error) {
-	sk, err := sc.sketches(pg.ids)
-	if err != nil {
+	if err := sc.sketches(pg); err != nil {
 		return nil, err
 	}
 	n := len(pg.ids)
-	probs, err := sc.head.Predict(pg.x, sk, n)
+	probs, err := sc.head.Predict(pg.x, pg.sk, n)
 	if err != nil {
 		return nil, fmt.Errorf("run model %s/%s: %w", sc.task, sc.head.Version, err)
 	}
@@ -330,26 +339,14 @@ func (sc *scorer) score(pg *page) ([]tinyhead.Prediction, error) {
 	for i, id := range pg.ids {
 		p := probs[i*classes : (i+1)*classes]
 		// The version's own decision (a binary task's threshold), as
-		// Classify answers; the margin is the model's certainty whatever
-		// the threshold.
+		// Classify answers, and its distance from changing.
 		label := sc.head.Manifest.Decide(p)
 		preds[i] = tinyhead.Prediction{
 			DocumentID: id, Task: sc.task, Version: sc.head.Version, Label: sc.labels[label],
-			Probability: float64(p[label]), Margin: margin(p, mlp.Argmax(p)), Probabilities: sc.vector(p), ScoredAt: pg.readAt,
+			Probability: float64(p[label]), Margin: sc.head.Manifest.Margin(p), Probabilities: sc.vector(p), ScoredAt: pg.readAt,
 		}
 	}
 	return preds, nil
-}
-
-// margin is the gap between the best probability and the next one.
-func margin(p []float32, best int) float64 {
-	second := float32(0)
-	for k, v := range p {
-		if k != best && v > second {
-			second = v
-		}
-	}
-	return float64(p[best]) - float64(second)
 }
 
 // vector writes the probabilities as a JSON object, each to float32's
@@ -369,12 +366,19 @@ func (sc *scorer) vector(p []float32) string {
 	return string(b)
 }
 
-// sketches reads the page's stored sketches, for a head that reads them.
-func (sc *scorer) sketches(ids []int64) (sketch.Batch, error) {
-	var b sketch.Batch
-	if sc.head.Manifest.Sketch == "" {
-		return b, nil
+// sketches fills in the page's sketches where a document had none
+// stored: the first time, documents stored before sketches existed get
+// theirs (a backfill of every document), then the page's are read again.
+func (sc *scorer) sketches(pg *page) error {
+	if !pg.missing {
+		return nil
 	}
-	err := sketch.ReadByID(sc.ctx, sc.store, ids, &b)
-	return b, err
+	if !sc.backfilled {
+		if _, err := sketch.Backfill(sc.ctx, sc.store, ""); err != nil {
+			return fmt.Errorf("score task %s: %w", sc.task, err)
+		}
+		sc.backfilled = true
+	}
+	pg.sk = sketch.Batch{Start: pg.sk.Start[:0], Index: pg.sk.Index[:0], Value: pg.sk.Value[:0]}
+	return sketch.ReadByID(sc.ctx, sc.store, pg.ids, &pg.sk)
 }

@@ -33,12 +33,36 @@ func randomHead(dim, hidden int, labels []string, seed uint64) *mlp.Model {
 		W1: fill(hidden * dim), B1: fill(hidden), W2: fill(c * hidden), B2: fill(c), Labels: labels}
 }
 
+// randomDocs returns n documents of source "s", items "0", "1", …, each
+// with a random dim-d embedding of embModel, and the embeddings by item.
+func randomDocs(rng *rand.Rand, n, dim int) ([]tinyhead.Document, map[string][]float32) {
+	vecs := map[string][]float32{}
+	docs := make([]tinyhead.Document, n)
+	for i := range docs {
+		v := make([]float32, dim)
+		for k := range v {
+			v[k] = float32(rng.NormFloat64())
+		}
+		item := strconv.Itoa(i)
+		vecs[item] = v
+		docs[i] = tinyhead.Document{Source: "s", Item: item, SourceVersion: "v", ContentHash: item, Text: "t" + item,
+			Embeddings: map[string][]float32{embModel: v}}
+	}
+	return docs, vecs
+}
+
 // saveHead stores m as task/version in reg and makes it current.
 func saveHead(tb testing.TB, reg *registry.Registry, task, version, model string, m *mlp.Model) {
 	tb.Helper()
+	saveHeadWith(tb, reg, task, version, model, m, nil)
+}
+
+// saveHeadWith is saveHead with a binary version's decision threshold.
+func saveHeadWith(tb testing.TB, reg *registry.Registry, task, version, model string, m *mlp.Model, th *registry.Threshold) {
+	tb.Helper()
 	ctx := context.Background()
 	man := &registry.Manifest{Task: task, Version: version, CreatedAt: time.Now().UTC(), Labels: m.Labels,
-		EmbeddingModel: model, EmbeddingDim: m.Dim, Parameters: m.ParamCount()}
+		EmbeddingModel: model, EmbeddingDim: m.Dim, Parameters: m.ParamCount(), Threshold: th}
 	if err := reg.Save(ctx, man, m.ONNX().Marshal(), nil); err != nil {
 		tb.Fatal(err)
 	}
@@ -62,19 +86,7 @@ func newRegistry() *registry.Registry {
 func TestScoreTimeBoxed(t *testing.T) {
 	const n, dim = 2500, 8
 	store := inmem.NewStore()
-	rng := rand.New(rand.NewPCG(7, 7))
-	vecs := map[string][]float32{}
-	var docs []tinyhead.Document
-	for i := range n {
-		v := make([]float32, dim)
-		for k := range v {
-			v[k] = float32(rng.NormFloat64())
-		}
-		item := strconv.Itoa(i)
-		vecs[item] = v
-		docs = append(docs, tinyhead.Document{Source: "s", Item: item, SourceVersion: "v", ContentHash: item, Text: "t" + item,
-			Embeddings: map[string][]float32{embModel: v}})
-	}
+	docs, vecs := randomDocs(rand.New(rand.NewPCG(7, 7)), n, dim)
 	if err := store.PutDocuments(t.Context(), docs); err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,10 @@ type Suggestions struct {
 }
 
 // Suggest returns up to n stored documents without a label for the task,
-// those the current model is least sure of first (the smallest margin
-// between its two most probable labels). It first scores what the
+// those the current model is least sure of first: the smallest margin
+// (registry.Manifest.Margin: for a binary version with a threshold, the
+// positive probability nearest it), each with the version's guess
+// (Manifest.Decide, as batch scoring stores it). It first scores what the
 // current version has not scored yet (incrementally, time-boxed), so the
 // ranking covers every document scored by then.
 func (s *Service) Suggest(ctx context.Context, task string, n int) (*Suggestions, error) {

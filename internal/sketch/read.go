@@ -30,11 +30,9 @@ func ReadByID(ctx context.Context, src Reader, ids []int64, dst *Batch) error {
 			if !ok {
 				return fmt.Errorf("document %d has no %s sketch (stored since the backfill, or deleted since loading)", id, Version)
 			}
-			v, err := Decode(enc)
-			if err != nil {
+			if err := dst.AppendEncoded(enc); err != nil {
 				return fmt.Errorf("document %d: %w", id, err)
 			}
-			dst.Append(v.Index, v.Value)
 		}
 	}
 	return nil

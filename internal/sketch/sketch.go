@@ -110,18 +110,39 @@ func Encode(b []byte, v Vector) []byte {
 
 // Decode reads what Encode wrote.
 func Decode(b []byte) (Vector, error) {
+	var row Batch
+	if err := row.AppendEncoded(b); err != nil {
+		return Vector{}, err
+	}
+	if row.Index == nil {
+		return Vector{Index: []uint32{}, Value: []float32{}}, nil
+	}
+	return Vector{Index: row.Index, Value: row.Value}, nil
+}
+
+// AppendEncoded adds a row from what Encode wrote, decoding it in place.
+func (s *Batch) AppendEncoded(b []byte) error {
 	if len(b)%entrySize != 0 {
-		return Vector{}, fmt.Errorf("sketch: %d bytes is not a whole number of %d-byte entries", len(b), entrySize)
+		return fmt.Errorf("sketch: %d bytes is not a whole number of %d-byte entries", len(b), entrySize)
 	}
 	n := len(b) / entrySize
-	v := Vector{Index: make([]uint32, n), Value: make([]float32, n)}
+	lo := len(s.Index)
+	s.Index = slices.Grow(s.Index, n)
+	s.Value = slices.Grow(s.Value, n)
 	for k := range n {
 		e := b[k*entrySize:]
-		v.Index[k] = binary.LittleEndian.Uint32(e)
-		v.Value[k] = math.Float32frombits(binary.LittleEndian.Uint32(e[4:]))
-		if k > 0 && v.Index[k] <= v.Index[k-1] {
-			return Vector{}, fmt.Errorf("sketch: entry %d's index %d does not follow %d", k, v.Index[k], v.Index[k-1])
+		i := binary.LittleEndian.Uint32(e)
+		if k > 0 && i <= s.Index[lo+k-1] {
+			prev := s.Index[lo+k-1]
+			s.Index, s.Value = s.Index[:lo], s.Value[:lo]
+			return fmt.Errorf("sketch: entry %d's index %d does not follow %d", k, i, prev)
 		}
+		s.Index = append(s.Index, i)
+		s.Value = append(s.Value, math.Float32frombits(binary.LittleEndian.Uint32(e[4:])))
 	}
-	return v, nil
+	if len(s.Start) == 0 {
+		s.Start = append(s.Start, 0)
+	}
+	s.Start = append(s.Start, len(s.Index))
+	return nil
 }

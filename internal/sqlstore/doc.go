@@ -52,10 +52,12 @@
 // once, by a seek of the unique index WITH (UPDLOCK, HOLDLOCK), which keeps
 // existing rows and the gaps for new ones locked until commit; then
 // existing rows are updated by id, new ones inserted, and labels merged on
-// (document_id, task), the primary key of labels. Labels are written only
-// while their document's row is locked (by that merge, or by SetLabel
-// reading it WITH (UPDLOCK)), which orders all label writers. No MERGE,
-// no CREATE OR ALTER.
+// (document_id, task), the primary key of labels. SetLabels works the same
+// way: the edits are bulk-copied, their documents found and locked in one
+// batch, and the net changes bulk-copied and applied by one DELETE, UPDATE
+// and INSERT. Labels are written only while their document's row is
+// locked (by that merge, or by SetLabels reading it WITH (UPDLOCK)), which
+// orders all label writers. No MERGE, no CREATE OR ALTER.
 //
 // # Versions of a source
 //

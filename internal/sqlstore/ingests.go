@@ -108,9 +108,14 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 		conds []string
 		args  []any
 	)
-	where := func(cond string, arg any) {
-		args = append(args, arg)
-		conds = append(conds, fmt.Sprintf(cond, s.d.param(len(args))))
+	// where adds a condition whose %s are the parameters of cargs.
+	where := func(cond string, cargs ...any) {
+		ps := make([]any, len(cargs))
+		for i, a := range cargs {
+			args = append(args, a)
+			ps[i] = s.d.param(len(args))
+		}
+		conds = append(conds, fmt.Sprintf(cond, ps...))
 	}
 	var err error
 	if f.Source != "" {
@@ -119,6 +124,20 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 				where("source_key = %s", s.d.sourceKey(f.Source))
 			} else {
 				where("source = %s", f.Source)
+			}
+		}
+	}
+	if f.Prefix != "" && err == nil {
+		// Exact and case-sensitive in both: instr compares bytes. On
+		// SQL Server LIKE (the prefix's wildcards escaped) matches
+		// trailing spaces exactly but ignores case on Babelfish, and =
+		// under a binary collation (named: LEFT loses the column's
+		// there) the other way round.
+		if err = rowcheck.Key(f.Prefix, ""); err == nil {
+			if mssql {
+				where(`source LIKE %s ESCAPE N'\' AND LEFT(source, LEN(%s)) COLLATE Latin1_General_100_BIN2 = %[2]s`, likePrefix(f.Prefix), f.Prefix)
+			} else {
+				where("instr(source, %s) = 1", f.Prefix)
 			}
 		}
 	}
@@ -162,4 +181,11 @@ func (s *Store) ListIngests(ctx context.Context, f tinyhead.IngestFilter) ([]tin
 		return nil, fmt.Errorf("list ingests: %w", err)
 	}
 	return out, nil
+}
+
+// likePrefix is the T-SQL LIKE pattern (escape character \) of the
+// strings that start with prefix: its wildcards, SQL Server's [ included,
+// match themselves.
+func likePrefix(prefix string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `[`, `\[`).Replace(prefix) + "%"
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // BenchmarkSetLabels labels 16,384 stored documents (2,048 on SQL Server,
-// where each edit is a round trip: the smoke run of scripts/test.sh stays
-// short) in batches of 256 edits, as a labels file is applied, naming them
+// the size the per-edit writes it replaced were measured at, so that
+// BENCHMARKS.md compares like with like) in batches of 256 edits, as a labels file is applied, naming them
 // by id, by (source, item) or by content hash; each op alternates the
 // label, so every edit changes one. On SQLite, and SQL Server when
 // TINYHEAD_TEST_MSSQL_DSN is set. The metric is edits/s.

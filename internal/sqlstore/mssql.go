@@ -61,15 +61,6 @@ func (mssqlDialect) queries() *queries {
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source_key = @p1 AND d.item_key = @p2`,
-		// UPDLOCK is held to the end of the transaction: the document cannot
-		// be deleted, and other label writers of it wait.
-		labelTargetByID:  mssqlLabelTarget + `WHERE d.id = @p2`,
-		labelTargetByKey: mssqlLabelTarget + `WHERE d.source_key = @p2 AND d.item_key = @p3`,
-		labelTargetsByHash: mssqlLabelTarget + `WHERE d.content_hash = @p2
-			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = @p3) ORDER BY d.id`,
-		updateLabel: `UPDATE labels SET label = @p1, updated_at = @p2 WHERE document_id = @p3 AND task = @p4`,
-		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (@p1, @p2, @p3, @p4)`,
-		deleteLabel: `DELETE FROM labels WHERE document_id = @p1 AND task = @p2`,
 		scanPage: `SELECT TOP (@p3) d.id, e.embedding FROM documents AS d
 			JOIN embeddings AS e ON e.content_hash = d.content_hash AND e.model = @p1
 			WHERE d.id > @p2 ORDER BY d.id`,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,36 +25,60 @@ var _ tinyhead.Predictions = (*Store)(nil)
 // now: a document rewritten since (a new version of its blob) is scored
 // again.
 func (s *Store) unscored() string {
-	p := s.d.param
+	p := s.numbered
 	return `NOT EXISTS (SELECT 1 FROM predictions p
 		WHERE p.task = ` + p(3) + ` AND p.document_id = d.id AND p.version = ` + p(4) + ` AND p.scored_at >= d.updated_at)`
 }
 
+// numbered is parameter n, numbered in both dialects (SQLite's ?NNN), so
+// that a query may name its parameters out of order.
+func (s *Store) numbered(n int) string {
+	if _, ok := s.d.(sqliteDialect); ok {
+		return "?" + strconv.Itoa(n)
+	}
+	return s.d.param(n)
+}
+
 // ScanUnscored calls fn with pages of the documents embedded by model that
-// task's version has not scored, in id order. The page and its vectors are
+// task's version has not scored, in id order, with their sketches of
+// featurizer version sketch unless sketch is "" (a left join: a text
+// without one has HasSketch false). The page, its vectors and sketches are
 // buffers reused for the next page. The pages are read by a pageReader:
 // on SQLite, several pages come from one read transaction, which fn's
 // writes (on the write connection) do not wait for.
-func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, fn func(page []tinyhead.ScoreRow) error) error {
+func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch string, fn func(page []tinyhead.ScoreRow) error) error {
 	if err := rowcheck.TaskName(task); err != nil {
 		return fmt.Errorf("scan unscored documents of task %q: %w", task, err)
 	}
+	p := s.numbered
+	cols, join := `d.id, e.embedding, NULL, 0`, ``
+	if sketch != "" {
+		cols = `d.id, e.embedding, k.sketch, CASE WHEN k.content_hash IS NULL THEN 0 ELSE 1 END`
+		join = ` LEFT JOIN sketches k ON k.content_hash = d.content_hash AND k.version = ` + p(6)
+	}
 	var q string
 	if _, ok := s.d.(mssqlDialect); ok {
-		q = `SELECT TOP (@p5) d.id, e.embedding FROM documents d
-			JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = @p1
+		q = `SELECT TOP (@p5) ` + cols + ` FROM documents d
+			JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = @p1` + join + `
 			WHERE d.id > @p2 AND ` + s.unscored() + ` ORDER BY d.id`
 	} else {
-		// Walk documents by rowid from the cursor and look each vector and
-		// prediction up by primary key (CROSS JOIN fixes the join order, as
-		// in ScanLabeled).
-		q = `SELECT d.id, e.embedding FROM documents d
-			CROSS JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ?
-			WHERE d.id > ? AND ` + s.unscored() + ` ORDER BY d.id LIMIT ?`
+		// Walk documents by rowid from the cursor and look each vector,
+		// sketch and prediction up by primary key (CROSS JOIN fixes the
+		// join order, as in ScanLabeled).
+		q = `SELECT ` + cols + ` FROM documents d
+			CROSS JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ?1` + join + `
+			WHERE d.id > ?2 AND ` + s.unscored() + ` ORDER BY d.id LIMIT ?5`
+	}
+	args := []any{model, int64(0), task, version, scanPageSize}
+	if sketch != "" {
+		args = append(args, sketch)
 	}
 	page := make([]tinyhead.ScoreRow, 0, scanPageSize)
-	var vecs []float32
-	ends := make([]int, 0, scanPageSize)
+	var (
+		vecs         []float32 // the page's embeddings, back to back
+		sketches     []byte    // and its sketches
+		ends, skEnds []int
+	)
 	after := int64(math.MinInt64)
 	r, err := s.newPageReader(ctx)
 	if err != nil {
@@ -61,25 +86,27 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 	}
 	defer r.close()
 	read := func() error {
-		page, vecs, ends = page[:0], vecs[:0], ends[:0]
-		rows, err := r.query(ctx, q, model, after, task, version, scanPageSize)
+		page, vecs, sketches, ends, skEnds = page[:0], vecs[:0], sketches[:0], ends[:0], skEnds[:0]
+		args[1] = after
+		rows, err := r.query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				id  int64
-				emb sql.RawBytes
+				row     tinyhead.ScoreRow
+				emb, sk sql.RawBytes
 			)
-			if err := rows.Scan(&id, &emb); err != nil {
+			if err := rows.Scan(&row.ID, &emb, &sk, &row.HasSketch); err != nil {
 				return err
 			}
 			if vecs, err = AppendDecoded(vecs, emb); err != nil {
-				return fmt.Errorf("document %d: %w", id, err)
+				return fmt.Errorf("document %d: %w", row.ID, err)
 			}
-			ends = append(ends, len(vecs))
-			page = append(page, tinyhead.ScoreRow{ID: id})
+			sketches = append(sketches, sk...)
+			ends, skEnds = append(ends, len(vecs)), append(skEnds, len(sketches))
+			page = append(page, row)
 		}
 		return rows.Err()
 	}
@@ -88,10 +115,13 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 		if err != nil {
 			return fmt.Errorf("scan unscored documents of task %s after id %d: %w", task, after, err)
 		}
-		start := 0
+		start, skStart := 0, 0
 		for i := range page {
 			page[i].Embedding = vecs[start:ends[i]:ends[i]]
-			start = ends[i]
+			if page[i].HasSketch {
+				page[i].Sketch = sketches[skStart:skEnds[i]:skEnds[i]]
+			}
+			start, skStart = ends[i], skEnds[i]
 		}
 		if len(page) > 0 {
 			if err := fn(page); err != nil {
@@ -109,8 +139,8 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model string, f
 func (s *Store) CountUnscored(ctx context.Context, task, version, model string) (int, error) {
 	// The cursor's and page size's places are filled with no-ops, so that
 	// unscored's parameter numbers hold.
-	q := `SELECT COUNT(*) FROM documents d JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ` + s.d.param(1) +
-		` WHERE d.id > ` + s.d.param(2) + ` AND ` + s.unscored()
+	q := `SELECT COUNT(*) FROM documents d JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ` + s.numbered(1) +
+		` WHERE d.id > ` + s.numbered(2) + ` AND ` + s.unscored()
 	var n int
 	err := rowcheck.TaskName(task)
 	if err == nil {
@@ -155,8 +185,10 @@ func (s *Store) predictionArgs(args []any, p tinyhead.Prediction) []any {
 const predictionColumns = `document_id, task, version, label, probability, margin, probabilities, scored_at`
 
 // predictionsPerStatement keeps a statement under SQL Server's 2,100
-// parameters and SQLite's 500 rows of a compound SELECT.
-const predictionsPerStatement = 250
+// parameters and SQLite's 500 rows of a compound SELECT, and divides a
+// scan's page (scanPageSize), so that a page's statements are all of one
+// shape, parsed once.
+const predictionsPerStatement = 256
 
 // upsertPredictions is SQLite's write: an upsert of rows whose document
 // still exists. The write lock is held from BEGIN (_txlock=immediate), so

@@ -7,16 +7,16 @@ import (
 )
 
 // pageReader runs the page queries of a long scan. On a SQLite file it
-// reads on one connection with a larger page cache, in read transactions
-// of up to scanTxPages pages each. SQLite empties a connection's page
-// cache when a read transaction starts after another connection has
-// committed, and batch scoring commits a page of predictions per page it
-// reads: with a transaction per page, each page started cold and every
-// vector looked up by content hash cost a fresh 16 KiB page read. The
-// transaction ends every scanTxPages pages, because a reader keeps the
-// WAL frames after its snapshot from being checkpointed. Elsewhere (SQL
-// Server, or SQLite in memory, whose one connection the writes need too)
-// each page is a query on the pool.
+// reads on one connection with a larger page cache and memory-mapped
+// reads, in read transactions of up to scanTxPages pages each. SQLite
+// empties a connection's page cache when a read transaction starts after
+// another connection has committed, and batch scoring commits a page of
+// predictions per page it reads: with a transaction per page, each page
+// started cold and every vector looked up by content hash cost a fresh
+// 16 KiB page read. The transaction ends every scanTxPages pages, because
+// a reader keeps the WAL frames after its snapshot from being
+// checkpointed. Elsewhere (SQL Server, or SQLite in memory, whose one
+// connection the writes need too) each page is a query on the pool.
 type pageReader struct {
 	s     *Store
 	conn  *sql.Conn // nil: each page on the pool
@@ -33,6 +33,12 @@ const scanTxPages = 64
 // documents' vectors fits in it.
 const scanCacheKiB = 256 << 10
 
+// scanMmapBytes is how much of the database file a pageReader's
+// connection reads through a memory map rather than read calls: the most
+// SQLite's build allows (its SQLITE_MAX_MMAP_SIZE). The pool's
+// connections map nothing (SQLite's default).
+const scanMmapBytes = 2147418112
+
 func (s *Store) newPageReader(ctx context.Context) (*pageReader, error) {
 	r := &pageReader{s: s}
 	if _, ok := s.d.(sqliteDialect); !ok || s.w == s.db {
@@ -46,9 +52,9 @@ func (s *Store) newPageReader(ctx context.Context) (*pageReader, error) {
 		conn.Close()
 		return nil, fmt.Errorf("size the scan's page cache: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA mmap_size = 8589934592"); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", scanMmapBytes)); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("size the scan's page cache: %w", err)
+		return nil, fmt.Errorf("map the database for the scan: %w", err)
 	}
 	r.conn = conn
 	return r, nil

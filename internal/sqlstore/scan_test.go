@@ -31,7 +31,7 @@ func TestScanUnscoredReadTransactions(t *testing.T) {
 	at := time.Now()
 	var ids []int64
 	pages := 0
-	err := s.ScanUnscored(ctx, "spam", "v1", "m", func(page []tinyhead.ScoreRow) error {
+	err := s.ScanUnscored(ctx, "spam", "v1", "m", "", func(page []tinyhead.ScoreRow) error {
 		if pages++; pages == 1 {
 			if _, err := s.DeleteSource(ctx, "incoming/late", []string{"v"}); err != nil {
 				return err

@@ -86,15 +86,6 @@ func (sqliteDialect) queries() *queries {
 		getDocument: `SELECT ` + documentColumns + `, l.task, l.label
 			FROM documents AS d LEFT JOIN labels AS l ON l.document_id = d.id
 			WHERE d.source = ? AND d.item = ?`,
-		labelTargetByID:  labelTarget + `WHERE d.id = ?`,
-		labelTargetByKey: labelTarget + `WHERE d.source = ? AND d.item = ?`,
-		labelTargetsByHash: labelTarget + `WHERE d.content_hash = ?
-			AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.content_hash = d.content_hash AND e.model = ?) ORDER BY d.id`,
-		updateLabel: `UPDATE labels SET label = ?, updated_at = ? WHERE document_id = ? AND task = ?`,
-		insertLabel: `INSERT INTO labels (document_id, task, label, updated_at) VALUES (?, ?, ?, ?)`,
-		deleteLabel: `DELETE FROM labels WHERE document_id = ? AND task = ?`,
-		// Walking the documents' rowid from the last id, each looking its
-		// vector up by key, is what makes each page cheap.
 		scanPage: `SELECT d.id, e.embedding FROM documents AS d CROSS JOIN embeddings AS e
 			ON e.content_hash = d.content_hash AND e.model = ?1
 			WHERE d.id > ?2 ORDER BY d.id LIMIT ?3`,

@@ -67,6 +67,9 @@ type dialect interface {
 	// deletes the documents of those versions; it returns how many
 	// documents it deleted, also on error.
 	deleteSource(ctx context.Context, db *sql.DB, source string, versions []string, now time.Time) (int, error)
+	// setLabels finds the documents of every edit, locking them, and
+	// writes what planLabels makes of the edits (Store.SetLabels).
+	setLabels(ctx context.Context, tx *sql.Tx, edits []tinyhead.LabelEdit, now time.Time) ([]tinyhead.LabelResult, error)
 }
 
 // queries are statements whose arguments are the same in both dialects;
@@ -77,22 +80,11 @@ type queries struct {
 	// ingestProgress sets rows_ok of a running attempt.
 	ingestProgress string // rows_ok, updated_at, ingestKey..., attempts
 	getDocument    string // docKey...
-	// labelTargetByID, labelTargetByKey and labelTargetsByHash find the
-	// documents a label edit names with their label of the task, locking
-	// the documents until the transaction ends (on SQL Server);
-	// labelTargetsByHash names the documents of a text that hold a vector
-	// of the model.
-	labelTargetByID    string // task, id
-	labelTargetByKey   string // task, docKey...
-	labelTargetsByHash string // task, content_hash, model
-	updateLabel        string // label, updated_at, document_id, task
-	insertLabel        string // document_id, task, label, updated_at
-	deleteLabel        string // document_id, task
-	scanPage           string // model, after id, page size
-	statsModels        string
-	statsLabels        string
-	sources            string // distinct sources of documents, in byte order
-	versions           string // docKey(source)[0] twice: versions of a source's documents and ingests
+	scanPage       string // model, after id, page size
+	statsModels    string
+	statsLabels    string
+	sources        string // distinct sources of documents, in byte order
+	versions       string // docKey(source)[0] twice: versions of a source's documents and ingests
 }
 
 // Connection pool defaults for SQL Server (see Options).

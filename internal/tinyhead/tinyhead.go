@@ -229,6 +229,7 @@ type Store interface {
 // IngestFilter selects ingest records to list.
 type IngestFilter struct {
 	Source string       // only this source's versions ("": every source)
+	Prefix string       // only sources whose name starts with this, e.g. a folder "incoming/_labels/" ("": every source)
 	Status IngestStatus // only records of this status ("": every status)
 	Before int64        // only records whose ID is smaller (0: from the newest): the next page
 	Limit  int          // at most this many (0: MaxIngestsListed)
@@ -344,8 +345,11 @@ type Prediction struct {
 	Task       string
 	Version    string // the model version that scored the document
 	Label      string // the predicted label
-	// Probability is the predicted label's; Margin is the gap between the
-	// two highest probabilities (small: the model is unsure).
+	// Probability is the predicted label's; Margin is how far the answer
+	// is from changing (small: the model is unsure; see
+	// registry.Manifest.Margin): the gap between the two highest
+	// probabilities, or for a binary version with a decision threshold
+	// twice the distance of its label's probability from it.
 	Probability float64
 	Margin      float64
 	// Probabilities is every label's probability as a compact JSON object,
@@ -358,10 +362,15 @@ type Prediction struct {
 	ScoredAt time.Time
 }
 
-// ScoreRow is a document to score: its id and embedding.
+// ScoreRow is a document to score: its id and embedding, and its text's
+// encoded sketch when the scan asks for one.
 type ScoreRow struct {
 	ID        int64
 	Embedding []float32
+	// Sketch is the text's stored sketch of the scan's featurizer version;
+	// HasSketch is false when there is none (or none was asked for).
+	Sketch    []byte
+	HasSketch bool
 }
 
 // Suggestion is an unlabelled document with its prediction: a candidate
@@ -378,14 +387,15 @@ type Suggestion struct {
 type Predictions interface {
 	// ScanUnscored calls fn with pages of the documents embedded by model
 	// that have no prediction of task by version made after the document
-	// was last written (ScoredAt ≥ its update), in id order. A page's
+	// was last written (ScoredAt ≥ its update), in id order, with their
+	// sketches of featurizer version sketch unless sketch is "". A page's
 	// rows (their Embedding included) are fn's only while it runs; fn may
 	// write predictions, and the next page starts after the page's last
 	// id. A page may be read from a snapshot taken before fn's earlier
 	// calls (SQLite reads several pages in one read transaction): a
 	// prediction's ScoredAt is a time before the scan started. An error
 	// from fn stops the scan and is returned as it is.
-	ScanUnscored(ctx context.Context, task, version, model string, fn func(page []ScoreRow) error) error
+	ScanUnscored(ctx context.Context, task, version, model, sketch string, fn func(page []ScoreRow) error) error
 	// CountUnscored counts what ScanUnscored would visit.
 	CountUnscored(ctx context.Context, task, version, model string) (int, error)
 	// PutPredictions writes one page of predictions, all of one task and

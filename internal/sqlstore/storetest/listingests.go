@@ -27,8 +27,8 @@ func listIngests(t *testing.T, s tinyhead.Store, f tinyhead.IngestFilter) []stri
 	return out
 }
 
-// testListIngests lists ingest records newest first, by source, by status
-// and a page at a time.
+// testListIngests lists ingest records newest first, by source, by name
+// prefix (a folder), by status and a page at a time.
 func testListIngests(t *testing.T, s tinyhead.Store) {
 	const a, b = "incoming/a.csv", "incoming/_labels/b.csv"
 	if got := listIngests(t, s, tinyhead.IngestFilter{}); len(got) != 0 {
@@ -40,17 +40,33 @@ func testListIngests(t *testing.T, s tinyhead.Store) {
 	// a@e1 was superseded by a@e2; b@e1 by b@e2.
 	finishIngest(t, s, tinyhead.Ingest{Source: a, ETag: "e2", Status: tinyhead.IngestDone, RowsOK: 3, RowsRejected: 1, Error: "1 rows rejected; row 2: empty text"})
 	all := []string{b + "@e2", a + "@e2", b + "@e1", a + "@e1"}
+	listed := all
+	// Names that LIKE would read as patterns, and one a prefix of a also
+	// starts.
+	const ab, pct, brk, bsl = "incoming/ab.csv", "incoming/_%.csv", "incoming/[x].csv", `incoming/\x.csv`
+	for _, src := range []string{ab, pct, brk, bsl} {
+		begin(t, s, version(src, "e1", 2))
+		listed = append([]string{src + "@e1"}, listed...)
+	}
 	for _, c := range []struct {
 		name string
 		f    tinyhead.IngestFilter
 		want []string
 	}{
-		{"all", tinyhead.IngestFilter{}, all},
+		{"all", tinyhead.IngestFilter{}, listed},
 		{"one source", tinyhead.IngestFilter{Source: a}, []string{a + "@e2", a + "@e1"}},
 		{"unknown source", tinyhead.IngestFilter{Source: "incoming/none"}, nil},
 		{"status", tinyhead.IngestFilter{Status: tinyhead.IngestSuperseded}, []string{b + "@e1", a + "@e1"}},
 		{"source and status", tinyhead.IngestFilter{Source: b, Status: tinyhead.IngestRunning}, []string{b + "@e2"}},
-		{"limit", tinyhead.IngestFilter{Limit: 3}, all[:3]},
+		{"limit", tinyhead.IngestFilter{Limit: 3}, listed[:3]},
+		{"folder", tinyhead.IngestFilter{Prefix: "incoming/_labels/"}, []string{b + "@e2", b + "@e1"}},
+		{"prefix of a name", tinyhead.IngestFilter{Prefix: "incoming/a"}, []string{ab + "@e1", a + "@e2", a + "@e1"}},
+		{"case-sensitive", tinyhead.IngestFilter{Prefix: "incoming/A"}, nil},
+		{"wildcards are literal", tinyhead.IngestFilter{Prefix: "incoming/_%"}, []string{pct + "@e1"}},
+		{"bracket is literal", tinyhead.IngestFilter{Prefix: "incoming/[x]"}, []string{brk + "@e1"}},
+		{"backslash is literal", tinyhead.IngestFilter{Prefix: `incoming/\`}, []string{bsl + "@e1"}},
+		{"prefix and status", tinyhead.IngestFilter{Prefix: "incoming/_labels/", Status: tinyhead.IngestRunning}, []string{b + "@e2"}},
+		{"whole name", tinyhead.IngestFilter{Prefix: a}, []string{a + "@e2", a + "@e1"}},
 	} {
 		if got := listIngests(t, s, c.f); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
@@ -72,8 +88,8 @@ func testListIngests(t *testing.T, s tinyhead.Store) {
 		}
 		before = recs[len(recs)-1].ID
 	}
-	if !slices.Equal(pages, all) {
-		t.Errorf("paged: %v, want %v", pages, all)
+	if !slices.Equal(pages, listed) {
+		t.Errorf("paged: %v, want %v", pages, listed)
 	}
 	done, err := s.GetIngest(t.Context(), a, "e2")
 	if err != nil || done.RowsOK != 3 || done.RowsRejected != 1 || done.Error == "" {

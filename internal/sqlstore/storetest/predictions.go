@@ -1,9 +1,15 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinyhead/tinyhead/internal/sketch"
 
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
@@ -28,11 +34,11 @@ func score(t *testing.T, s tinyhead.Store, task, version string, pages int) []in
 	n := 0
 	at := time.Now() // before every page's snapshot
 	stop := fmt.Errorf("stop")
-	err := s.ScanUnscored(t.Context(), task, version, model, func(page []tinyhead.ScoreRow) error {
+	err := s.ScanUnscored(t.Context(), task, version, model, "", func(page []tinyhead.ScoreRow) error {
 		preds := make([]tinyhead.Prediction, len(page))
 		for i, r := range page {
-			if len(r.Embedding) != 8 {
-				t.Fatalf("document %d: embedding of %d values", r.ID, len(r.Embedding))
+			if len(r.Embedding) != 8 || r.HasSketch || r.Sketch != nil {
+				t.Fatalf("document %d: embedding of %d values, sketch %v %v (none asked for)", r.ID, len(r.Embedding), r.HasSketch, r.Sketch)
 			}
 			if i > 0 && r.ID <= page[i-1].ID {
 				t.Fatalf("ids out of order: %d after %d", r.ID, page[i-1].ID)
@@ -230,5 +236,55 @@ func testUncertain(t *testing.T, s tinyhead.Store) {
 	}
 	if got, err := s.Uncertain(t.Context(), "spam", "v1", 0); err != nil || len(got) != 0 {
 		t.Errorf("n = 0: %v, %v", got, err)
+	}
+}
+
+// testScanUnscoredSketches: ScanUnscored returns each document's sketch
+// of the version asked for, byte for byte (an empty one and one stored
+// off-row included), and says which documents have none of it.
+func testScanUnscoredSketches(t *testing.T, s tinyhead.Store) {
+	long := strings.Repeat("a long text of many distinct words ", 40)
+	for i := range 3000 {
+		long += " w" + strconv.Itoa(i)
+	}
+	texts := []string{"with a sketch", "of another version", "without one", "empty sketch", long}
+	for i, text := range texts {
+		put(t, s, doc("sk", itoa(i), "v", text, nil))
+	}
+	want := map[string][]byte{
+		texts[0]: sketch.Encode(nil, sketch.Of(texts[0])),
+		texts[3]: {},
+		texts[4]: sketch.Encode(nil, sketch.Of(long)),
+	}
+	stored := map[string][]byte{}
+	for text, b := range want {
+		stored[tinyhead.ContentHash(text)] = b
+	}
+	if err := s.PutSketches(t.Context(), "sk-v1", stored); err != nil {
+		t.Fatal(err)
+	}
+	other := map[string][]byte{tinyhead.ContentHash(texts[1]): sketch.Encode(nil, sketch.Of(texts[1]))}
+	if err := s.PutSketches(t.Context(), "sk-v0", other); err != nil {
+		t.Fatal(err)
+	}
+	var got []tinyhead.ScoreRow
+	err := s.ScanUnscored(t.Context(), "spam", "v1", model, "sk-v1", func(page []tinyhead.ScoreRow) error {
+		for _, r := range page {
+			r.Sketch = slices.Clone(r.Sketch) // the page's buffers are reused
+			got = append(got, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(texts) {
+		t.Fatalf("scanned %d documents, want %d", len(got), len(texts))
+	}
+	for i, r := range got {
+		w, ok := want[texts[i]]
+		if r.HasSketch != ok || !bytes.Equal(r.Sketch, w) {
+			t.Errorf("document %d (%.20q): sketch %v of %d bytes, want %v of %d", i, texts[i], r.HasSketch, len(r.Sketch), ok, len(w))
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -179,5 +181,65 @@ func testSetLabelsClaim(t *testing.T, s tinyhead.Store) {
 	// The labels file is not a source of documents.
 	if n, err := s.SourceVersions(t.Context(), labels); err != nil || len(n) != 2 {
 		t.Errorf("SourceVersions(labels file) = %v, %v; want its two ingest versions", n, err)
+	}
+}
+
+// testSetLabelsOverlap: in a call of several hundred edits, references of
+// every kind that name the same documents are applied in order, each
+// counted against the label the edits before it left; a label that ends
+// as it was stored is not rewritten, so its task's LastChange stays.
+func testSetLabelsOverlap(t *testing.T, s tinyhead.Store) {
+	const src, n = "incoming/overlap.csv", 300
+	docs := make([]tinyhead.Document, n)
+	for i := range docs {
+		text, labels := fmt.Sprintf("text %d", i), map[string]string(nil)
+		if i < 2 {
+			text = "dup" // items 0 and 1 share a text
+		}
+		if i%2 == 0 {
+			labels = map[string]string{"task": "s"}
+		}
+		docs[i] = doc(src, strconv.Itoa(i), "v1", text, labels)
+	}
+	put(t, s, docs...)
+	key := func(i int) tinyhead.DocRef { return tinyhead.DocRef{Source: src, Item: strconv.Itoa(i)} }
+	id0 := get(t, s, src, "0").ID
+
+	edits := []tinyhead.LabelEdit{
+		edit(tinyhead.DocRef{ContentHash: tinyhead.ContentHash("dup"), Model: model}, "task", "n"),
+		edit(tinyhead.DocRef{ID: id0}, "task", "s"), // back to its stored label
+		edit(key(1), "task", ""), // removes the label the first edit set
+	}
+	want := []tinyhead.LabelResult{lr(2, 2), lr(1, 1), lr(1, 1)}
+	for i := 2; i < n; i++ {
+		edits = append(edits, edit(key(i), "task", "n"))
+		want = append(want, lr(1, 1))
+	}
+	for i := 2; i < n; i++ {
+		edits = append(edits, edit(key(i), "task", "n"))
+		want = append(want, lr(1, 0))
+	}
+	edits = append(edits, edit(key(n), "task", "n")) // no such item
+	want = append(want, lr(0, 0))
+	if res := setLabels(t, s, "", "", edits...); !slices.Equal(res, want) {
+		t.Errorf("results %v, want %v", res, want)
+	}
+	for i, want := range map[int]string{0: "s", 1: "", 2: "n", 3: "n", n - 1: "n"} {
+		if got := get(t, s, src, strconv.Itoa(i)).Labels["task"]; got != want {
+			t.Errorf("item %d: label %q, want %q", i, got, want)
+		}
+	}
+	if got := tasks(t, s, model)["task"]; got.Rows != n-1 || got.Labels["n"] != n-2 {
+		t.Errorf("task after the edits: %+v, want %d rows, %d labelled n", got, n-1, n-2)
+	}
+
+	before := tasks(t, s, model)["task"]
+	time.Sleep(10 * time.Millisecond)
+	res := setLabels(t, s, "", "", edit(key(0), "task", "z"), edit(tinyhead.DocRef{ID: id0}, "task", "s"))
+	if want := []tinyhead.LabelResult{lr(1, 1), lr(1, 1)}; !slices.Equal(res, want) {
+		t.Errorf("there and back: results %v, want %v", res, want)
+	}
+	if after := tasks(t, s, model)["task"]; !after.LastChange.Equal(before.LastChange) {
+		t.Errorf("there and back: LastChange %v, want %v", after.LastChange, before.LastChange)
 	}
 }
