@@ -27,8 +27,21 @@ type sketchLayer[T float32 | float64] struct {
 	// or a weighted copy (idf, one weight per bucket; nil: none).
 	value []float32
 	idf   []float32
-	ws    []T
-	rate  T // the current step's learning rate
+	// ws holds the weights, bucket-major: classes a bucket, or for a
+	// binary task one, u, standing for (u, −u). SGD keeps a binary
+	// layer's two columns opposite (the two classes' logit gradients are
+	// opposite), so one is stored: half the reads and writes of the
+	// layer's scattered rows, which are most of its time.
+	ws   []T
+	rate T // the current step's learning rate
+}
+
+// width is how many weights ws holds a bucket.
+func (sk *sketchLayer[T]) width() int {
+	if sk.classes == 2 {
+		return 1
+	}
+	return sk.classes
 }
 
 // useSketch sets up the sketch layer if cfg's features use one; its rows'
@@ -46,8 +59,9 @@ func (tr *trainer[T]) useSketch(cfg Config, mem *MemoryBatches) error {
 	b, c := cfg.SketchBuckets, tr.classes
 	sk := &sketchLayer[T]{
 		buckets: b, classes: c, mask: uint32(b - 1), data: mem.sketch,
-		ws: make([]T, b*c), mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
+		mid: make([]int, mem.sketch.Rows()), end: make([]int, mem.sketch.Rows()),
 	}
+	sk.ws = make([]T, b*sk.width())
 	sk.splitRows(seenOnce(mem.sketch))
 	sk.value = sk.data.Value
 	if cfg.SketchWeighting == SketchWeightingIDF {
@@ -130,15 +144,12 @@ func (sk *sketchLayer[T]) forward(logit []T, rows []int32) {
 		lo, hi := sk.data.Start[r], sk.end[r]
 		index, value := sk.data.Index[lo:hi], sk.value[lo:hi:hi]
 		if c == 2 {
-			p0, p1 := p[0], p[1]
+			var z T // the row's u·x: +z to class 0's logit, −z to class 1's
 			for e, idx := range index {
-				o := int(idx&mask) * 2
-				w := ws[o : o+2 : o+2]
-				v := T(value[e])
-				p0 += T(v * w[0])
-				p1 += T(v * w[1])
+				z += T(T(value[e]) * ws[idx&mask])
 			}
-			p[0], p[1] = p0, p1
+			p[0] += z
+			p[1] -= z
 			continue
 		}
 		for e, idx := range index {
@@ -191,7 +202,6 @@ func (tr *trainer[T]) sketchParts() int {
 // of cores.
 func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 	c, mask, ws, rate := sk.classes, sk.mask, sk.ws, sk.rate // locals: the stores below cannot change them
-	var d [2]T
 	bounds := [...][]int{sk.data.Start, sk.mid, sk.end}
 	first, last := bounds[part], bounds[part+1]
 	rows := tr.gather[:tr.n]
@@ -205,14 +215,12 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 		lo, hi := first[r], last[r]
 		index, value := sk.data.Index[lo:hi], sk.value[lo:hi:hi]
 		if c == 2 {
-			// The binary tasks' loop, unrolled: most tasks are binary.
-			d[0], d[1] = rate*dlogit[0], rate*dlogit[1]
+			// Most tasks are binary: u stands for (u, −u), so its step is
+			// the mean of the two columns' steps, (g0 − g1)/2, which is
+			// g0 when the gradients are exactly opposite.
+			d := rate * (dlogit[0] - dlogit[1]) / 2
 			for e, idx := range index {
-				o := int(idx&mask) * 2
-				w := ws[o : o+2 : o+2]
-				v := T(value[e])
-				w[0] -= T(v * d[0])
-				w[1] -= T(v * d[1])
+				ws[idx&mask] -= T(T(value[e]) * d)
 			}
 			continue
 		}
@@ -230,6 +238,13 @@ func (sk *sketchLayer[T]) step(tr *trainer[T], part int) {
 // weighting folded in.
 func (sk *sketchLayer[T]) weights() []float32 {
 	ws := toFloat32(sk.ws)
+	if sk.classes == 2 {
+		both := make([]float32, 2*len(ws))
+		for b, u := range ws {
+			both[2*b], both[2*b+1] = u, -u
+		}
+		ws = both
+	}
 	if sk.idf != nil {
 		foldIDF(ws, sk.classes, sk.idf)
 	}
