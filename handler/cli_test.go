@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -229,13 +228,13 @@ func TestUploadThenLocalIngests(t *testing.T) {
 
 // startLocal runs `handler local` in root with env on a free port until
 // the test ends, and returns the API's URL (…/api/) and its output so far.
-func startLocal(t *testing.T, bin, root string, env []string) (api string, logs *lockedLogs) {
+func startLocal(t *testing.T, bin, root string, env []string) (api string, logs *handlertest.LockedBuffer) {
 	t.Helper()
 	port := handlertest.FreePort(t)
 	api = fmt.Sprintf("http://127.0.0.1:%d/api/", port)
 	local := exec.Command(bin, "local", "--port", strconv.Itoa(port))
 	local.Dir, local.Env = root, env
-	logs = &lockedLogs{}
+	logs = &handlertest.LockedBuffer{}
 	local.Stdout, local.Stderr = logs, logs
 	if err := local.Start(); err != nil {
 		t.Fatal(err)
@@ -248,24 +247,6 @@ func startLocal(t *testing.T, bin, root string, env []string) (api string, logs 
 		}
 	})
 	return api, logs
-}
-
-// lockedLogs is a process's output, read while it writes.
-type lockedLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 type ingestRecord struct {

@@ -35,7 +35,7 @@ type Handler struct {
 	URL string // http://127.0.0.1:{port}
 
 	cmd    *exec.Cmd
-	logs   lockedBuffer
+	logs   LockedBuffer
 	exited chan struct{} // closed when the process has ended
 	err    error         // its exit error, once exited is closed
 }
@@ -207,20 +207,20 @@ func FreePort(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer is a bytes.Buffer the process's output goroutine and the
-// test may use at once.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer a process's output goroutine and the
+// test may use at once: the output of a handler a test runs.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
