@@ -305,7 +305,7 @@ func newScorer(ctx context.Context, task string, h *registry.Head, store tinyhea
 // request, is at fault.
 func (sc *scorer) gather(rows []tinyhead.ScoreRow, readAt time.Time, pg *page) error {
 	pg.ids, pg.x, pg.readAt, pg.missing = pg.ids[:0], pg.x[:0], readAt, false
-	pg.sk = sketch.Batch{Start: pg.sk.Start[:0], Index: pg.sk.Index[:0], Value: pg.sk.Value[:0]}
+	pg.sk.Reset()
 	withSketch := sc.head.Manifest.Sketch != ""
 	for _, r := range rows {
 		if len(r.Embedding) != sc.dim {
@@ -379,6 +379,6 @@ func (sc *scorer) sketches(pg *page) error {
 		}
 		sc.backfilled = true
 	}
-	pg.sk = sketch.Batch{Start: pg.sk.Start[:0], Index: pg.sk.Index[:0], Value: pg.sk.Value[:0]}
+	pg.sk.Reset()
 	return sketch.ReadByID(sc.ctx, sc.store, pg.ids, &pg.sk)
 }

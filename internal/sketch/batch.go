@@ -15,6 +15,11 @@ type Batch struct {
 // Rows is the number of rows.
 func (s Batch) Rows() int { return max(len(s.Start)-1, 0) }
 
+// Reset empties s, keeping its buffers for the next rows.
+func (s *Batch) Reset() {
+	s.Start, s.Index, s.Value = s.Start[:0], s.Index[:0], s.Value[:0]
+}
+
 // Append adds a row.
 func (s *Batch) Append(index []uint32, value []float32) {
 	if len(index) != len(value) {

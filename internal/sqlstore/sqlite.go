@@ -21,15 +21,12 @@ import (
 // _txlock=immediate takes the write lock at BEGIN, so a transaction never
 // fails half-way on lock upgrade. WAL mode and the page size are set once
 // per file, by initSQLite.
-const sqliteOptions = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
-	"&_pragma=cache_size(-" + sqliteCacheKiBText + ")&_pragma=wal_autocheckpoint(8192)&_pragma=journal_size_limit(67108864)" +
+var sqliteOptions = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+	"&_pragma=cache_size(-" + strconv.Itoa(sqliteCacheKiB) + ")&_pragma=wal_autocheckpoint(8192)&_pragma=journal_size_limit(67108864)" +
 	"&_txlock=immediate"
 
 // sqliteCacheKiB is each connection's page cache (see sqliteOptions).
-const (
-	sqliteCacheKiB     = 32768
-	sqliteCacheKiBText = "32768"
-)
+const sqliteCacheKiB = 32768
 
 // sqlitePageSize suits rows of a few KiB (a 512-d embedding is 2 KiB, a
 // 1,536-d one 6 KiB): fewer pages, so fewer WAL frames, per row. Measured
