@@ -38,8 +38,16 @@ type Sparse = sketch.Batch
 // each product rounded to float32.
 func addSketch(p, ws []float32, buckets int, index []uint32, value []float32) {
 	c := len(p)
+	// Train's bucket counts are powers of two: a mask then replaces a
+	// division per entry (a fifth of the layer's time).
+	pow2, mask := buckets&(buckets-1) == 0, uint32(buckets-1)
 	for e, i := range index {
-		row := ws[int(i%uint32(buckets))*c:][:c]
+		if pow2 {
+			i &= mask
+		} else {
+			i %= uint32(buckets)
+		}
+		row := ws[int(i)*c:][:c]
 		v := value[e]
 		for k := range p {
 			p[k] += float32(v * row[k])

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -307,6 +308,17 @@ func (sc *scorer) gather(rows []tinyhead.ScoreRow, readAt time.Time, pg *page) e
 	pg.ids, pg.x, pg.readAt, pg.missing = pg.ids[:0], pg.x[:0], readAt, false
 	pg.sk.Reset()
 	withSketch := sc.head.Manifest.Sketch != ""
+	// Sized once for the page: grown row by row, a page's megabytes of
+	// vectors and sketch entries were copied several times.
+	pg.ids = slices.Grow(pg.ids, len(rows))
+	pg.x = slices.Grow(pg.x, len(rows)*sc.dim)
+	if withSketch {
+		entries := 0
+		for _, r := range rows {
+			entries += len(r.Sketch)
+		}
+		pg.sk.Grow(len(rows), entries/sketch.EntrySize)
+	}
 	for _, r := range rows {
 		if len(r.Embedding) != sc.dim {
 			return fmt.Errorf("document %d has a %d-d embedding; model %s/%s takes %d", r.ID, len(r.Embedding), sc.task, sc.head.Version, sc.dim)

@@ -1,6 +1,9 @@
 package sketch
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Batch holds the sketches of several texts in compressed rows: row i's
 // entries are Index[Start[i]:Start[i+1]] with the values
@@ -18,6 +21,15 @@ func (s Batch) Rows() int { return max(len(s.Start)-1, 0) }
 // Reset empties s, keeping its buffers for the next rows.
 func (s *Batch) Reset() {
 	s.Start, s.Index, s.Value = s.Start[:0], s.Index[:0], s.Value[:0]
+}
+
+// Grow makes room for rows more rows of entries entries in all, so that
+// appending them allocates nothing: a page of known size is allocated
+// once, where growing entry by entry would copy it several times.
+func (s *Batch) Grow(rows, entries int) {
+	s.Start = slices.Grow(s.Start, rows+1)
+	s.Index = slices.Grow(s.Index, entries)
+	s.Value = slices.Grow(s.Value, entries)
 }
 
 // Append adds a row.

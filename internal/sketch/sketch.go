@@ -95,8 +95,8 @@ func Of(text string) Vector {
 	return v
 }
 
-// entrySize is the encoded size of one entry: uint32 index, float32 value.
-const entrySize = 8
+// EntrySize is the encoded size of one entry: uint32 index, float32 value.
+const EntrySize = 8
 
 // Encode appends the sketch's compact form to b: for each entry, its index
 // and its value's IEEE 754 bits, both uint32 little-endian.
@@ -122,15 +122,15 @@ func Decode(b []byte) (Vector, error) {
 
 // AppendEncoded adds a row from what Encode wrote, decoding it in place.
 func (s *Batch) AppendEncoded(b []byte) error {
-	if len(b)%entrySize != 0 {
-		return fmt.Errorf("sketch: %d bytes is not a whole number of %d-byte entries", len(b), entrySize)
+	if len(b)%EntrySize != 0 {
+		return fmt.Errorf("sketch: %d bytes is not a whole number of %d-byte entries", len(b), EntrySize)
 	}
-	n := len(b) / entrySize
+	n := len(b) / EntrySize
 	lo := len(s.Index)
 	s.Index = slices.Grow(s.Index, n)
 	s.Value = slices.Grow(s.Value, n)
 	for k := range n {
-		e := b[k*entrySize:]
+		e := b[k*EntrySize:]
 		i := binary.LittleEndian.Uint32(e)
 		if k > 0 && i <= s.Index[lo+k-1] {
 			prev := s.Index[lo+k-1]

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,10 +102,11 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch s
 			if err := rows.Scan(&row.ID, &emb, &sk, &row.HasSketch); err != nil {
 				return err
 			}
-			if vecs, err = AppendDecoded(vecs, emb); err != nil {
+			left := scanPageSize - len(page) // rows this page may still hold
+			if vecs, err = AppendDecoded(growFor(vecs, len(emb)/4, left), emb); err != nil {
 				return fmt.Errorf("document %d: %w", row.ID, err)
 			}
-			sketches = append(sketches, sk...)
+			sketches = append(growFor(sketches, len(sk), left), sk...)
 			ends, skEnds = append(ends, len(vecs)), append(skEnds, len(sketches))
 			page = append(page, row)
 		}
@@ -133,6 +135,17 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch s
 		}
 		after = page[len(page)-1].ID
 	}
+}
+
+// growFor makes room in buf for n more values, and when it must grow it,
+// for rows rows of n: a page's buffers are sized in a step or two, where
+// append's growth (a quarter at a time at these sizes) copied them
+// several times over on the first page.
+func growFor[T any](buf []T, n, rows int) []T {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	return slices.Grow(buf, n*max(rows, 1))
 }
 
 // CountUnscored counts the documents ScanUnscored would visit.
