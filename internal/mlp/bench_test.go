@@ -226,3 +226,25 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkAddSketch is the sketch layer of a two-class head over rows
+// of 420 entries (a mail's sketch) folded into 2^16 buckets.
+func BenchmarkAddSketch(b *testing.B) {
+	const buckets, entries = 1 << 16, 420
+	rng := rand.New(rand.NewPCG(1, 2))
+	ws := make([]float32, buckets*2)
+	for i := range ws {
+		ws[i] = float32(rng.NormFloat64())
+	}
+	index, value := make([]uint32, entries*64), make([]float32, entries*64)
+	for i := range index {
+		index[i], value[i] = rng.Uint32(), float32(rng.Float64())
+	}
+	p := make([]float32, 2)
+	for b.Loop() {
+		for r := range 64 {
+			addSketch(p, ws, buckets, index[r*entries:(r+1)*entries], value[r*entries:(r+1)*entries])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/row")
+}

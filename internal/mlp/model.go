@@ -75,56 +75,72 @@ func (m *Model) Validate() error {
 // (n×Classes): x holds their embeddings (n×Dim, row-major) and sk their
 // sketches (n rows; ignored, and may be empty, when Buckets is 0). It is
 // the one forward pass of a head: training's evaluation, the Go runtime
-// and batch scoring all run it. It allocates nothing, and is safe for
-// concurrent use.
+// and batch scoring all run it. It is safe for concurrent use.
+//
+// The hidden layer is one matrix product per block of rows (gemmAcc32,
+// the trainer's AVX2 kernels) with a transposed copy of W1 made per call:
+// a dot product per row and hidden unit cost six times as much. Each
+// hidden value is B1 plus its products added in order (see gemmAcc32),
+// so a row's probabilities do not depend on n, on the blocks or on the
+// machine.
 func (m *Model) Predict(x []float32, sk Sparse, n int, probs []float32) {
 	d, h, c := m.Dim, m.Hidden, m.Classes
 	if len(x) < n*d || len(probs) < n*c || (m.Buckets > 0 && sk.Rows() != n) {
 		panic(fmt.Sprintf("mlp: Predict of %d rows given %d inputs, %d sketches and %d outputs", n, len(x), sk.Rows(), len(probs)))
 	}
-	// Row by row: one row's input stays in L1 while each hidden unit is a
-	// dot product, and the hidden activations need no buffer.
-	relu := m.Activation != None
-	for i := range n {
-		xi := x[i*d : (i+1)*d]
-		p := probs[i*c : (i+1)*c]
-		copy(p, m.B2)
+	if n == 0 {
+		return
+	}
+	block := min(n, max(predictBlock/h, 4))
+	hidden := make([]float32, block*h)
+	// One row is its own transpose: the kernels take W1·x, the same sums
+	// (the portable loop is faster the other way round).
+	oneRow := n == 1 && useAVX2
+	var w1t []float32 // Dim×Hidden: gemmAcc32's B
+	if !oneRow {
+		w1t = make([]float32, d*h)
 		for j := range h {
-			a := m.B1[j] + dot(xi, m.W1[j*d:(j+1)*d])
-			if relu && a <= 0 {
-				continue
-			}
-			for k := range p {
-				p[k] += m.W2[k*h+j] * a
+			for i, w := range m.W1[j*d : (j+1)*d] {
+				w1t[i*h+j] = w
 			}
 		}
-		if m.Buckets > 0 {
-			lo, hi := sk.Start[i], sk.Start[i+1]
-			addSketch(p, m.WS, m.Buckets, sk.Index[lo:hi], sk.Value[lo:hi])
+	}
+	relu := m.Activation != None
+	for lo := 0; lo < n; lo += block {
+		rows := min(block, n-lo)
+		a := hidden[:rows*h]
+		for r := range rows {
+			copy(a[r*h:(r+1)*h], m.B1)
 		}
-		softmax(p)
+		if oneRow {
+			gemmAcc32(h, 1, d, m.W1, d, 1, x, 1, a, 1)
+		} else {
+			gemmAcc32(rows, h, d, x[lo*d:], d, 1, w1t, h, a, h)
+		}
+		for r := range rows {
+			i := lo + r
+			p := probs[i*c : (i+1)*c]
+			copy(p, m.B2)
+			for j, v := range a[r*h : (r+1)*h] {
+				if relu && v <= 0 {
+					continue
+				}
+				for k := range p {
+					p[k] += m.W2[k*h+j] * v
+				}
+			}
+			if m.Buckets > 0 {
+				lo, hi := sk.Start[i], sk.Start[i+1]
+				addSketch(p, m.WS, m.Buckets, sk.Index[lo:hi], sk.Value[lo:hi])
+			}
+			softmax(p)
+		}
 	}
 }
 
-// dot is the dot product of x and y (of len(x) values): the products,
-// rounded to float32 (no fused multiply-add), go to four interleaved
-// partial sums (so that the additions overlap), combined in a fixed order.
-// The result is the same on every machine.
-func dot(x, y []float32) float32 {
-	y = y[:len(x)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += float32(x[i] * y[i])
-		s1 += float32(x[i+1] * y[i+1])
-		s2 += float32(x[i+2] * y[i+2])
-		s3 += float32(x[i+3] * y[i+3])
-	}
-	for ; i < len(x); i++ {
-		s0 += float32(x[i] * y[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+// predictBlock bounds the hidden activations Predict holds at once: a
+// block of rows' fits in L1 beside the tile of W1 being read.
+const predictBlock = 4096
 
 // softmax replaces logits by their softmax; exponentials are taken in
 // float64 so that a row's probabilities sum to 1 to float32 precision.

@@ -2,6 +2,7 @@ package mlp
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -43,12 +44,38 @@ func TestPredict(t *testing.T) {
 	}
 }
 
-func TestPredictAllocatesNothing(t *testing.T) {
-	m := handModel(ReLU)
-	x := []float32{2, 1, -2, -1, 0, 3}
-	probs := make([]float32, 6)
-	if n := testing.AllocsPerRun(100, func() { m.Predict(x, Sparse{}, 3, probs) }); n != 0 {
-		t.Errorf("Predict allocates %v times per call", n)
+// TestPredictAllocations: Predict's scratch (W1 transposed, a block of
+// hidden activations) is two allocations a call, however many rows.
+func TestPredictAllocations(t *testing.T) {
+	x, _ := smallData(1000, 1, 1)
+	m := &Model{Dim: 64, Hidden: 16, Classes: 4, Activation: ReLU,
+		W1: x[:64*16], B1: make([]float32, 16), W2: x[:4*16], B2: make([]float32, 4)}
+	probs := make([]float32, 1000*4)
+	for _, n := range []int{1, 2, 1000} {
+		if got := testing.AllocsPerRun(20, func() { m.Predict(x, Sparse{}, n, probs) }); got > 2 {
+			t.Errorf("Predict of %d rows allocates %v times per call", n, got)
+		}
+	}
+}
+
+// TestPredictRowsIndependent: a row's probabilities are the same to the
+// bit whether it is predicted alone or in a batch (the one-row product
+// runs the other way round), in blocks or not.
+func TestPredictRowsIndependent(t *testing.T) {
+	const n, d = 700, 64 // several of Predict's blocks, the last one short
+	x, _ := smallData(n, 1, 2)
+	for _, act := range []Activation{ReLU, None} {
+		m := &Model{Dim: d, Hidden: 16, Classes: 4, Activation: act,
+			W1: x[d : d+d*16], B1: x[:16], W2: x[2*d : 2*d+4*16], B2: x[3*d : 3*d+4]}
+		all := make([]float32, n*4)
+		m.Predict(x, Sparse{}, n, all)
+		one := make([]float32, 4)
+		for i := range n {
+			m.Predict(x[i*d:(i+1)*d], Sparse{}, 1, one)
+			if !slices.Equal(one, all[i*4:(i+1)*4]) {
+				t.Fatalf("%s: row %d alone %v, in the batch %v", act, i, one, all[i*4:(i+1)*4])
+			}
+		}
 	}
 }
 
