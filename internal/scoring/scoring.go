@@ -180,9 +180,12 @@ type worker struct {
 type page struct {
 	ids []int64
 	x   []float32 // the embeddings, one row after another
-	// sk holds the rows' sketches for a head that reads them, unless
-	// missing: some document had none.
-	sk      sketch.Batch
+	// enc holds the rows' encoded sketches back to back for a head that
+	// reads them (row i's end at encEnd[i]), unless missing: some document
+	// had none. The worker decodes them (scorer.sketches): the scan's
+	// goroutine, the slower of the two, only copies them.
+	enc     []byte
+	encEnd  []int
 	missing bool
 	readAt  time.Time // before the page was read: its predictions' ScoredAt
 }
@@ -278,7 +281,7 @@ func (s *Service) log() *slog.Logger {
 
 // scorer turns pages of embeddings into predictions with one head: gather
 // runs on the scan's goroutine, score on the worker's, which reuses the
-// JSON buffer from page to page.
+// JSON and sketch buffers from page to page.
 type scorer struct {
 	ctx    context.Context
 	store  tinyhead.SketchStore
@@ -288,6 +291,7 @@ type scorer struct {
 	labels []string
 	quoted [][]byte // each label as a JSON string
 	json   []byte
+	sk     sketch.Batch // the page's sketches, decoded by the worker
 	// backfilled: the worker has computed the missing sketches.
 	backfilled bool
 }
@@ -305,19 +309,20 @@ func newScorer(ctx context.Context, task string, h *registry.Head, store tinyhea
 // than the model's is an error naming the document: the data, not the
 // request, is at fault.
 func (sc *scorer) gather(rows []tinyhead.ScoreRow, readAt time.Time, pg *page) error {
-	pg.ids, pg.x, pg.readAt, pg.missing = pg.ids[:0], pg.x[:0], readAt, false
-	pg.sk.Reset()
+	pg.ids, pg.x, pg.enc, pg.encEnd = pg.ids[:0], pg.x[:0], pg.enc[:0], pg.encEnd[:0]
+	pg.readAt, pg.missing = readAt, false
 	withSketch := sc.head.Manifest.Sketch != ""
 	// Sized once for the page: grown row by row, a page's megabytes of
-	// vectors and sketch entries were copied several times.
+	// vectors and sketches were copied several times.
 	pg.ids = slices.Grow(pg.ids, len(rows))
 	pg.x = slices.Grow(pg.x, len(rows)*sc.dim)
 	if withSketch {
-		entries := 0
+		size := 0
 		for _, r := range rows {
-			entries += len(r.Sketch)
+			size += len(r.Sketch)
 		}
-		pg.sk.Grow(len(rows), entries/sketch.EntrySize)
+		pg.enc = slices.Grow(pg.enc, size)
+		pg.encEnd = slices.Grow(pg.encEnd, len(rows))
 	}
 	for _, r := range rows {
 		if len(r.Embedding) != sc.dim {
@@ -326,11 +331,9 @@ func (sc *scorer) gather(rows []tinyhead.ScoreRow, readAt time.Time, pg *page) e
 		pg.ids = append(pg.ids, r.ID)
 		pg.x = append(pg.x, r.Embedding...)
 		if withSketch && !pg.missing {
-			if !r.HasSketch {
-				pg.missing = true
-			} else if err := pg.sk.AppendEncoded(r.Sketch); err != nil {
-				return fmt.Errorf("document %d: %w", r.ID, err)
-			}
+			pg.missing = !r.HasSketch
+			pg.enc = append(pg.enc, r.Sketch...)
+			pg.encEnd = append(pg.encEnd, len(pg.enc))
 		}
 	}
 	return nil
@@ -342,7 +345,7 @@ func (sc *scorer) score(pg *page) ([]tinyhead.Prediction, error) {
 		return nil, err
 	}
 	n := len(pg.ids)
-	probs, err := sc.head.Predict(pg.x, pg.sk, n)
+	probs, err := sc.head.Predict(pg.x, sc.sk, n)
 	if err != nil {
 		return nil, fmt.Errorf("run model %s/%s: %w", sc.task, sc.head.Version, err)
 	}
@@ -378,19 +381,32 @@ func (sc *scorer) vector(p []float32) string {
 	return string(b)
 }
 
-// sketches fills in the page's sketches where a document had none
-// stored: the first time, documents stored before sketches existed get
-// theirs (a backfill of every document), then the page's are read again.
+// sketches decodes the page's sketches into sc.sk for a head that reads
+// them.
+// Where a document had none stored, the first time, documents stored
+// before sketches existed get theirs (a backfill of every document),
+// then the page's are read again.
 func (sc *scorer) sketches(pg *page) error {
-	if !pg.missing {
+	sc.sk.Reset()
+	if sc.head.Manifest.Sketch == "" {
 		return nil
 	}
-	if !sc.backfilled {
-		if _, err := sketch.Backfill(sc.ctx, sc.store, ""); err != nil {
-			return fmt.Errorf("score task %s: %w", sc.task, err)
+	if pg.missing {
+		if !sc.backfilled {
+			if _, err := sketch.Backfill(sc.ctx, sc.store, ""); err != nil {
+				return fmt.Errorf("score task %s: %w", sc.task, err)
+			}
+			sc.backfilled = true
 		}
-		sc.backfilled = true
+		return sketch.ReadByID(sc.ctx, sc.store, pg.ids, &sc.sk)
 	}
-	pg.sk.Reset()
-	return sketch.ReadByID(sc.ctx, sc.store, pg.ids, &pg.sk)
+	sc.sk.Grow(len(pg.ids), len(pg.enc)/sketch.EntrySize)
+	start := 0
+	for i, end := range pg.encEnd {
+		if err := sc.sk.AppendEncoded(pg.enc[start:end]); err != nil {
+			return fmt.Errorf("document %d: %w", pg.ids[i], err)
+		}
+		start = end
+	}
+	return nil
 }

@@ -50,13 +50,26 @@ func TestScoreSketchHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := &scoring.Service{Store: store, Models: reg, Log: slog.New(slog.DiscardHandler)}
-	res, err := svc.Score(ctx, "task", scoring.Request{})
-	if err != nil || !res.Done || res.Scored != n {
-		t.Fatalf("score: %+v, %v", res, err)
+	// The first pass backfills the sketches and reads them by id; the
+	// second (all again) gets them with the scan's pages.
+	for pass, req := range []scoring.Request{{}, {All: true}} {
+		res, err := svc.Score(ctx, "task", req)
+		if err != nil || !res.Done || res.Scored != n {
+			t.Fatalf("pass %d: score: %+v, %v", pass, res, err)
+		}
+		if missing, err := store.MissingSketches(ctx, "", sketch.Version, n); err != nil || len(missing) != 0 {
+			t.Errorf("pass %d: %d documents still without a sketch, %v", pass, len(missing), err)
+		}
+		checkSketchPredictions(t, store, head, docs)
 	}
-	if missing, err := store.MissingSketches(ctx, "", sketch.Version, n); err != nil || len(missing) != 0 {
-		t.Errorf("%d documents still without a sketch, %v", len(missing), err)
-	}
+}
+
+// checkSketchPredictions checks that the task's predictions of docs are
+// what head predicts from each document's embedding and sketch.
+func checkSketchPredictions(t *testing.T, store *inmem.Store, head *mlp.Model, docs []tinyhead.Document) {
+	t.Helper()
+	ctx := context.Background()
+	n := len(docs)
 	ids := make([]int64, n)
 	byID := map[int64]tinyhead.Document{}
 	for i, d := range docs {

@@ -102,11 +102,10 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch s
 			if err := rows.Scan(&row.ID, &emb, &sk, &row.HasSketch); err != nil {
 				return err
 			}
-			left := scanPageSize - len(page) // rows this page may still hold
-			if vecs, err = AppendDecoded(growFor(vecs, len(emb)/4, left), emb); err != nil {
+			if vecs, err = AppendDecoded(growFor(vecs, len(emb)/4), emb); err != nil {
 				return fmt.Errorf("document %d: %w", row.ID, err)
 			}
-			sketches = append(growFor(sketches, len(sk), left), sk...)
+			sketches = append(growFor(sketches, len(sk)), sk...)
 			ends, skEnds = append(ends, len(vecs)), append(skEnds, len(sketches))
 			page = append(page, row)
 		}
@@ -137,15 +136,14 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch s
 	}
 }
 
-// growFor makes room in buf for n more values, and when it must grow it,
-// for rows rows of n: a page's buffers are sized in a step or two, where
-// append's growth (a quarter at a time at these sizes) copied them
-// several times over on the first page.
-func growFor[T any](buf []T, n, rows int) []T {
+// growFor makes room in buf for n more values, at least doubling it when
+// it must grow: append's growth (a quarter at a time at a page's sizes)
+// copied the first page's buffers several times over.
+func growFor[T any](buf []T, n int) []T {
 	if cap(buf)-len(buf) >= n {
 		return buf
 	}
-	return slices.Grow(buf, n*max(rows, 1))
+	return slices.Grow(buf, max(n, cap(buf)))
 }
 
 // CountUnscored counts the documents ScanUnscored would visit.
