@@ -33,6 +33,9 @@ type Store struct {
 	// scanTxPages is how many pages a pageReader reads per read
 	// transaction (scanTxPages by default; tests set fewer).
 	scanTxPages int
+	// upsert is SQLite's upsert of a full chunk of predictions, prepared
+	// once on the write connection (nil on SQL Server).
+	upsert *sql.Stmt
 }
 
 // dialect holds what differs between the two SQL dialects: statements that
@@ -163,6 +166,13 @@ func OpenWith(ctx context.Context, driver, dsn string, o Options) (*Store, error
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s store: migrate schema: %w", driver, err)
 	}
+	if driver == DriverSQLite {
+		// Before any transaction: the write pool's one connection is then free.
+		if s.upsert, err = w.PrepareContext(ctx, sqliteUpsertPredictions(predictionsPerStatement)); err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("open %s store: prepare the upsert of predictions: %w", driver, err)
+		}
+	}
 	if driver == DriverSQLite && !isMemory(dsn) {
 		s.ckpt = startCheckpointer(db)
 	}
@@ -181,7 +191,11 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
-	err := s.db.Close()
+	var err error
+	if s.upsert != nil {
+		err = s.upsert.Close()
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.w != s.db {
 		err = errors.Join(err, s.w.Close())
 	}
