@@ -57,18 +57,28 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch s
 		cols = `d.id, e.embedding, k.sketch, CASE WHEN k.content_hash IS NULL THEN 0 ELSE 1 END`
 		join = ` LEFT JOIN sketches k ON k.content_hash = d.content_hash AND k.version = ` + p(6)
 	}
+	// A version without a prediction yet (its first pass, or all again)
+	// has every document to score: the look-up per document is left out.
+	// Those this scan scores are behind its cursor; one scored meanwhile
+	// by another call is scored again, as it would be if written after.
+	unscored := ` AND ` + s.unscored()
+	if none, err := s.noPredictions(ctx, task, version); err != nil {
+		return fmt.Errorf("scan unscored documents of task %s: %w", task, err)
+	} else if none {
+		unscored = ``
+	}
 	var q string
 	if _, ok := s.d.(mssqlDialect); ok {
 		q = `SELECT TOP (@p5) ` + cols + ` FROM documents d
 			JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = @p1` + join + `
-			WHERE d.id > @p2 AND ` + s.unscored() + ` ORDER BY d.id`
+			WHERE d.id > @p2` + unscored + ` ORDER BY d.id`
 	} else {
 		// Walk documents by rowid from the cursor and look each vector,
 		// sketch and prediction up by primary key (CROSS JOIN fixes the
 		// join order, as in ScanLabeled).
 		q = `SELECT ` + cols + ` FROM documents d
 			CROSS JOIN embeddings e ON e.content_hash = d.content_hash AND e.model = ?1` + join + `
-			WHERE d.id > ?2 AND ` + s.unscored() + ` ORDER BY d.id LIMIT ?5`
+			WHERE d.id > ?2` + unscored + ` ORDER BY d.id LIMIT ?5`
 	}
 	args := []any{model, int64(0), task, version, scanPageSize}
 	if sketch != "" {
@@ -144,6 +154,15 @@ func growFor[T any](buf []T, n int) []T {
 		return buf
 	}
 	return slices.Grow(buf, max(n, cap(buf)))
+}
+
+// noPredictions reports whether the task has no prediction of version.
+func (s *Store) noPredictions(ctx context.Context, task, version string) (bool, error) {
+	q := `SELECT CASE WHEN EXISTS (SELECT 1 FROM predictions WHERE task = ` + s.d.param(1) +
+		` AND version = ` + s.d.param(2) + `) THEN 1 ELSE 0 END`
+	var some int
+	err := s.retry(ctx, func() error { return s.db.QueryRowContext(ctx, q, task, version).Scan(&some) })
+	return some == 0, err
 }
 
 // CountUnscored counts the documents ScanUnscored would visit.
@@ -343,15 +362,24 @@ func (s *Store) DeletePredictions(ctx context.Context, task, keepVersion string)
 	if err := rowcheck.TaskName(task); err != nil {
 		return 0, fmt.Errorf("delete predictions of task %q: %w", task, err)
 	}
-	q := `DELETE FROM predictions WHERE task = ` + s.d.param(1) + ` AND version <> ` + s.d.param(2)
+	// Versions below keepVersion, then above: two ranges of the (task,
+	// version) index, where "version <> ?" read every entry of the task,
+	// keepVersion's too (after a full pass, all of them).
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, task, keepVersion)
-		if err != nil {
-			return err
+		n = 0
+		for _, op := range []string{"<", ">"} {
+			res, err := tx.ExecContext(ctx, `DELETE FROM predictions WHERE task = `+s.d.param(1)+` AND version `+op+` `+s.d.param(2), task, keepVersion)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
 		}
-		n, err = res.RowsAffected()
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete predictions of task %s other than version %q: %w", task, keepVersion, err)
