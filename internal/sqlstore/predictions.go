@@ -112,6 +112,9 @@ func (s *Store) ScanUnscored(ctx context.Context, task, version, model, sketch s
 			if err := rows.Scan(&row.ID, &emb, &sk, &row.HasSketch); err != nil {
 				return err
 			}
+			if cap(vecs) == 0 { // a page's vectors are all of one size: room for them at once
+				vecs = make([]float32, 0, scanPageSize*len(emb)/4)
+			}
 			if vecs, err = AppendDecoded(growFor(vecs, len(emb)/4), emb); err != nil {
 				return fmt.Errorf("document %d: %w", row.ID, err)
 			}

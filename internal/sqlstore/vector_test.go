@@ -31,6 +31,12 @@ func TestVectorRoundTrip(t *testing.T) {
 	if _, err := DecodeVector([]byte{1, 2, 3}); err == nil {
 		t.Error("DecodeVector accepted 3 bytes")
 	}
+	if got, err := AppendDecoded([]float32{7}, b[8:16]); err != nil || len(got) != 3 || got[0] != 7 || got[1] != 1 || got[2] != -2.5 {
+		t.Errorf("AppendDecoded after 7 = %v, %v; want [7 1 -2.5]", got, err)
+	}
+	if got, err := DecodeVector([]byte{}); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("DecodeVector of no bytes = %#v, %v; want an empty vector", got, err)
+	}
 	if got := AppendVector([]byte{9}, []float32{1}); len(got) != 5 || got[0] != 9 {
 		t.Errorf("AppendVector = % x", got)
 	}
