@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,6 +26,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/ingest/ingesttest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/testenv"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -132,25 +130,25 @@ func send(t *testing.T, server *httptest.Server, blobs *blobstore.Client, who, b
 // only, both invocations answered 200, v2 recorded done and v1 done (had
 // it pruned before v2 was claimed) or superseded.
 func TestEmbedBlobVersionsInterleaved(t *testing.T) {
-	t.Run("SQLite", func(t *testing.T) {
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
+	onEachStore(t, testVersionsInterleaved)
+}
+
+// onEachStore runs test on a fresh SQLite store and, when
+// TINYHEAD_TEST_MSSQL_DSN is set, on a fresh SQL Server database.
+func onEachStore(t *testing.T, test func(*testing.T, *sqlstore.Store)) {
+	open := func(t *testing.T, driver, dsn string) {
+		store, err := sqlstore.Open(t.Context(), driver, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		testVersionsInterleaved(t, store)
+		test(t, store)
+	}
+	t.Run("SQLite", func(t *testing.T) {
+		open(t, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
 	})
 	t.Run("SQLServer", func(t *testing.T) {
-		dsn := os.Getenv("TINYHEAD_TEST_MSSQL_DSN")
-		if dsn == "" {
-			t.Skip("set TINYHEAD_TEST_MSSQL_DSN=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
-		}
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLServer, newMSSQLDatabase(t, dsn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		testVersionsInterleaved(t, store)
+		open(t, sqlstore.DriverSQLServer, testenv.FreshMSSQLDatabase(t, testenv.MSSQL(t), "tinyhead_app"))
 	})
 }
 
@@ -232,26 +230,7 @@ func testVersionsInterleaved(t *testing.T, store *sqlstore.Store) {
 // invocation waits for the first instead of embedding, and answers as a
 // re-delivery. Each text goes through the model once.
 func TestEmbedBlobSameVersionConcurrently(t *testing.T) {
-	t.Run("SQLite", func(t *testing.T) {
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		testSameVersionConcurrently(t, store)
-	})
-	t.Run("SQLServer", func(t *testing.T) {
-		dsn := os.Getenv("TINYHEAD_TEST_MSSQL_DSN")
-		if dsn == "" {
-			t.Skip("set TINYHEAD_TEST_MSSQL_DSN=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
-		}
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLServer, newMSSQLDatabase(t, dsn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		testSameVersionConcurrently(t, store)
-	})
+	onEachStore(t, testSameVersionConcurrently)
 }
 
 func testSameVersionConcurrently(t *testing.T, store *sqlstore.Store) {
@@ -392,36 +371,4 @@ func checkOnly(t *testing.T, store *sqlstore.Store, source, etag string, want ma
 				d.Labels, w.Text, etag, w.Labels)
 		}
 	}
-}
-
-// newMSSQLDatabase creates a database next to dsn's for this test alone
-// (other packages' tests empty dsn's own at the same time) and returns its
-// DSN; it is dropped when the test ends.
-func newMSSQLDatabase(t *testing.T, dsn string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("sqlserver", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// CREATE DATABASE takes no parameters; the name is letters, digits and
-	// underscores made here.
-	name := fmt.Sprintf("tinyhead_app_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("create a database next to TINYHEAD_TEST_MSSQL_DSN's: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	q := u.Query()
-	q.Set("database", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
