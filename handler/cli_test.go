@@ -23,6 +23,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/handlertest"
+	"github.com/tinyhead/tinyhead/internal/logbuf"
 	"github.com/tinyhead/tinyhead/internal/testenv"
 )
 
@@ -228,13 +229,13 @@ func TestUploadThenLocalIngests(t *testing.T) {
 
 // startLocal runs `handler local` in root with env on a free port until
 // the test ends, and returns the API's URL (…/api/) and its output so far.
-func startLocal(t *testing.T, bin, root string, env []string) (api string, logs *handlertest.LockedBuffer) {
+func startLocal(t *testing.T, bin, root string, env []string) (api string, logs *logbuf.Buffer) {
 	t.Helper()
 	port := handlertest.FreePort(t)
 	api = fmt.Sprintf("http://127.0.0.1:%d/api/", port)
 	local := exec.Command(bin, "local", "--port", strconv.Itoa(port))
 	local.Dir, local.Env = root, env
-	logs = &handlertest.LockedBuffer{}
+	logs = &logbuf.Buffer{}
 	local.Stdout, local.Stderr = logs, logs
 	if err := local.Start(); err != nil {
 		t.Fatal(err)

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	_ "github.com/microsoft/go-mssqldb"
 
@@ -23,10 +19,6 @@ import (
 	"github.com/tinyhead/tinyhead/internal/testenv"
 )
 
-// mssqlTestEnv names the DSN of a SQL Server database for the tests (see
-// internal/sqlstore); this test creates a database of its own next to it.
-const mssqlTestEnv = "TINYHEAD_TEST_MSSQL_DSN"
-
 // TestExecutableOnSQLServer is the production path end to end: the handler
 // executable started as the host starts it, with TINYHEAD_SQL_DRIVER=
 // sqlserver and a fresh database, ingests a labelled CSV from the blob
@@ -36,11 +28,7 @@ func TestExecutableOnSQLServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the handler binary")
 	}
-	dsn := os.Getenv(mssqlTestEnv)
-	if dsn == "" {
-		t.Skip("set " + mssqlTestEnv + "=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
-	}
-	db := freshDatabase(t, dsn)
+	db := testenv.FreshMSSQLDatabase(t, testenv.MSSQL(t), "tinyhead_e2e")
 	bin := buildHandler(t)
 	az := azuritetest.Start(t)
 	blobs, err := blobstore.NewFromConnectionString(az.ConnectionString())
@@ -173,38 +161,6 @@ func callAPI(t *testing.T, h *handlertest.Handler, function, task, body string, 
 	if err := json.Unmarshal([]byte(text), v); err != nil {
 		t.Fatalf("%s: %v in %s", function, err, text)
 	}
-}
-
-// freshDatabase creates an empty database next to the one dsn names, drops
-// it when the test ends, and returns its DSN.
-func freshDatabase(t *testing.T, dsn string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s: %v", mssqlTestEnv, err)
-	}
-	ctx := context.Background()
-	admin, err := sql.Open("sqlserver", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// CREATE DATABASE takes no parameters; the name is made here, of
-	// letters, digits and underscores.
-	name := fmt.Sprintf("tinyhead_e2e_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("create a database next to %s's (the login needs CREATE DATABASE): %v", mssqlTestEnv, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE "+name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	q := u.Query()
-	q.Set("database", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // topicsCSV is a labelled data set of real sentences, task "topic": weather

@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tinyhead/tinyhead/internal/app"
 	"github.com/tinyhead/tinyhead/internal/catalog"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/logbuf"
 	"github.com/tinyhead/tinyhead/internal/scoring"
 	"github.com/tinyhead/tinyhead/internal/serving"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -95,27 +95,9 @@ func (s *scripted) Report(ctx context.Context, task, version string) ([]byte, er
 	return []byte("\x89PNG"), s.err
 }
 
-// logBuffer collects the handler's log lines (its stderr in production).
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func scriptedServer(t *testing.T, s *scripted) (*httptest.Server, *logBuffer) {
+func scriptedServer(t *testing.T, s *scripted) (*httptest.Server, *logbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	a := &app.App{Ingest: s, Removal: s, Training: s, Serving: s, Scoring: s, Catalog: s, Log: slog.New(slog.NewTextHandler(logs, nil))}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)

@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,8 +23,10 @@ import (
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
 	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/ingest/ingesttest"
 	"github.com/tinyhead/tinyhead/internal/onnxembed/embedtest"
 	"github.com/tinyhead/tinyhead/internal/sqlstore"
+	"github.com/tinyhead/tinyhead/internal/testenv"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -37,120 +36,23 @@ import (
 // gate in front of the store holds each delivery before each of its store
 // writes, so a schedule, not timing, orders the two.
 
-// gates holds a delivery's store calls until the scheduler lets them go;
-// a delivery is told apart by the blob version (etag) it works on.
-type gates struct {
-	ingest.Store
-	mu chan struct{} // a one-slot lock around by
-	by map[string]*gate
-}
-
-type gate struct {
-	at  chan string
-	go_ chan struct{}
-}
-
-func newGates(s ingest.Store) *gates {
-	g := &gates{Store: s, mu: make(chan struct{}, 1), by: map[string]*gate{}}
-	return g
-}
-
-func (g *gates) of(etag string) *gate {
-	g.mu <- struct{}{}
-	defer func() { <-g.mu }()
-	x := g.by[etag]
-	if x == nil {
-		x = &gate{at: make(chan string), go_: make(chan struct{})}
-		g.by[etag] = x
-	}
-	return x
-}
-
-func (g *gates) wait(ctx context.Context, etag, op string) error {
-	x := g.of(etag)
-	select {
-	case x.at <- op:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-x.go_:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (g *gates) BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
-	if err := g.wait(ctx, v.ETag, "BeginIngest"); err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	return g.Store.BeginIngest(ctx, v, lease)
-}
-
-func (g *gates) PutDocuments(ctx context.Context, docs []tinyhead.Document) error {
-	if err := g.wait(ctx, docs[0].SourceVersion, "PutDocuments"); err != nil {
-		return err
-	}
-	return g.Store.PutDocuments(ctx, docs)
-}
-
-func (g *gates) PruneSource(ctx context.Context, source, keep string) (int, error) {
-	if err := g.wait(ctx, keep, "PruneSource"); err != nil {
-		return 0, err
-	}
-	return g.Store.PruneSource(ctx, source, keep)
-}
-
-func (g *gates) FinishIngest(ctx context.Context, in tinyhead.Ingest) error {
-	if err := g.wait(ctx, in.ETag, "FinishIngest"); err != nil {
-		return err
-	}
-	return g.Store.FinishIngest(ctx, in)
-}
-
-// shifted says that the blob version whose etag is later was modified a
-// second later than storage says (Azurite's LastModified has seconds, so
-// two quick uploads share one): the "a second apart" case.
-type shifted struct {
-	*blobstore.Client
-	later *string
-}
-
-func (s shifted) Open(ctx context.Context, container, name string) (io.ReadCloser, blobstore.Props, error) {
-	r, p, err := s.Client.Open(ctx, container, name)
-	return r, s.shift(p), err
-}
-
-func (s shifted) Props(ctx context.Context, container, name string) (blobstore.Props, error) {
-	p, err := s.Client.Props(ctx, container, name)
-	return s.shift(p), err
-}
-
-func (s shifted) shift(p blobstore.Props) blobstore.Props {
-	if s.later != nil && *s.later != "" && p.ETag == *s.later {
-		p.LastModified = p.LastModified.Add(time.Second)
-	}
-	return p
-}
-
 // raceHandler is the real handler over HTTP whose pipeline writes to store
 // through gates.
 type raceHandler struct {
 	blobs  *blobstore.Client
 	store  *sqlstore.Store
-	gates  *gates
+	gates  *ingesttest.Gates
 	server *httptest.Server
-	later  string // the etag that shifted moves a second on ("" for none)
+	later  string // the etag that the opener moves a second on ("" for none)
 }
 
 func newRaceHandler(t *testing.T, store *sqlstore.Store) *raceHandler {
 	t.Helper()
 	f := newFixture(t) // Azurite and the incoming container
-	h := &raceHandler{blobs: f.blobs, store: store, gates: newGates(store)}
+	h := &raceHandler{blobs: f.blobs, store: store, gates: &ingesttest.Gates{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := &app.App{
-		Ingest: &ingest.Pipeline{Blobs: shifted{f.blobs, &h.later}, Store: h.gates, Embedders: tinyhead.Embedders{embedtest.Embedder(t)},
+		Ingest: &ingest.Pipeline{Blobs: ingesttest.ShiftedOpener{Opener: f.blobs, Later: &h.later}, Store: ingesttest.NewGatedStore(store, h.gates.Of), Embedders: tinyhead.Embedders{embedtest.Embedder(t)},
 			Log: log, BatchSize: 2},
 		Log: log,
 	}
@@ -159,16 +61,14 @@ func newRaceHandler(t *testing.T, store *sqlstore.Store) *raceHandler {
 	return h
 }
 
-// delivery is one blob-trigger invocation in flight.
+// raceDelivery is one blob-trigger invocation in flight.
 type raceDelivery struct {
-	name, etag string
-	gate       *gate
-	next       string // the store call it waits to make; "" once answered
-	status     int
-	res        ingest.Result
-	logs       []string
-	err        error
-	done       chan struct{}
+	*ingesttest.Delivery
+	etag   string
+	status int
+	res    ingest.Result
+	logs   []string
+	err    error
 }
 
 // deliver sends the invocation the host sends for the blob's current
@@ -176,13 +76,13 @@ type raceDelivery struct {
 func (h *raceHandler) deliver(t *testing.T, who, blob string) *raceDelivery {
 	t.Helper()
 	d := send(t, h.server, h.blobs, who, blob)
-	d.gate = h.gates.of(d.etag)
-	d.wait(t)
+	d.Gate = h.gates.Of(d.etag)
+	d.Wait(t)
 	return d
 }
 
 // send posts the blob-trigger invocation the host sends for the blob's
-// current version to server, and returns at once; d.done closes when the
+// current version to server, and returns at once; d.Done closes when the
 // answer is in.
 func send(t *testing.T, server *httptest.Server, blobs *blobstore.Client, who, blob string) *raceDelivery {
 	t.Helper()
@@ -202,9 +102,9 @@ func send(t *testing.T, server *httptest.Server, blobs *blobstore.Client, who, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &raceDelivery{name: who, etag: props.ETag, done: make(chan struct{})}
+	d := &raceDelivery{Delivery: ingesttest.NewDelivery(who, nil), etag: props.ETag}
 	go func() {
-		defer close(d.done)
+		defer close(d.Done)
 		resp, err := http.Post(server.URL+"/"+app.EmbedBlobFunction, "application/json", bytes.NewReader(payload))
 		if err != nil {
 			d.err = err
@@ -221,46 +121,6 @@ func send(t *testing.T, server *httptest.Server, blobs *blobstore.Client, who, b
 	return d
 }
 
-func (d *raceDelivery) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case d.next = <-d.gate.at:
-	case <-d.done:
-		d.next = ""
-	case <-t.Context().Done():
-		t.Fatalf("%s: the test ended while waiting for it", d.name)
-	}
-}
-
-func (d *raceDelivery) step(t *testing.T) string {
-	t.Helper()
-	if d.next == "" {
-		return ""
-	}
-	op := d.next
-	d.gate.go_ <- struct{}{}
-	d.wait(t)
-	return d.name + "." + op
-}
-
-// orders lists every order of na steps of "A" and nb of "B".
-func orders(na, nb int) []string {
-	switch {
-	case na == 0:
-		return []string{strings.Repeat("B", nb)}
-	case nb == 0:
-		return []string{strings.Repeat("A", na)}
-	}
-	var out []string
-	for _, s := range orders(na-1, nb) {
-		out = append(out, "A"+s)
-	}
-	for _, s := range orders(na, nb-1) {
-		out = append(out, "B"+s)
-	}
-	return out
-}
-
 // TestEmbedBlobVersionsInterleaved is issue 11's reproduction of defects 1
 // and 2 on real components: v1 of incoming/race/… (4 rows in two batches,
 // labelled for "idem" and "extra") is delivered and opened, v2 (2 rows,
@@ -270,25 +130,25 @@ func orders(na, nb int) []string {
 // only, both invocations answered 200, v2 recorded done and v1 done (had
 // it pruned before v2 was claimed) or superseded.
 func TestEmbedBlobVersionsInterleaved(t *testing.T) {
-	t.Run("SQLite", func(t *testing.T) {
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
+	onEachStore(t, testVersionsInterleaved)
+}
+
+// onEachStore runs test on a fresh SQLite store and, when
+// TINYHEAD_TEST_MSSQL_DSN is set, on a fresh SQL Server database.
+func onEachStore(t *testing.T, test func(*testing.T, *sqlstore.Store)) {
+	open := func(t *testing.T, driver, dsn string) {
+		store, err := sqlstore.Open(t.Context(), driver, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		testVersionsInterleaved(t, store)
+		test(t, store)
+	}
+	t.Run("SQLite", func(t *testing.T) {
+		open(t, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
 	})
 	t.Run("SQLServer", func(t *testing.T) {
-		dsn := os.Getenv("TINYHEAD_TEST_MSSQL_DSN")
-		if dsn == "" {
-			t.Skip("set TINYHEAD_TEST_MSSQL_DSN=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
-		}
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLServer, newMSSQLDatabase(t, dsn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		testVersionsInterleaved(t, store)
+		open(t, sqlstore.DriverSQLServer, testenv.FreshMSSQLDatabase(t, testenv.MSSQL(t), "tinyhead_app"))
 	})
 }
 
@@ -306,7 +166,7 @@ func testVersionsInterleaved(t *testing.T, store *sqlstore.Store) {
 		"a": {Text: "The first row of the second version", Labels: map[string]string{"idem": "y"}},
 		"b": {Text: "The second row, in both versions", Labels: map[string]string{"idem": "x"}},
 	}
-	all := orders(5, 5)
+	all := ingesttest.Interleavings(5, 5)
 	for _, later := range []bool{false, true} {
 		mode := "same second"
 		if later {
@@ -331,13 +191,13 @@ func testVersionsInterleaved(t *testing.T, store *sqlstore.Store) {
 						if who == 'B' {
 							d = b
 						}
-						if s := d.step(t); s != "" {
+						if s := d.Step(t); s != "" {
 							log = append(log, s)
 						}
 					}
 					for _, d := range []*raceDelivery{a, b} {
 						if d.err != nil || d.status != http.StatusOK {
-							t.Fatalf("after %v: %s answered %d (%v): %v", log, d.name, d.status, d.err, d.logs)
+							t.Fatalf("after %v: %s answered %d (%v): %v", log, d.Name, d.status, d.err, d.logs)
 						}
 					}
 					checkOnly(t, store, src, e2, want)
@@ -370,26 +230,7 @@ func testVersionsInterleaved(t *testing.T, store *sqlstore.Store) {
 // invocation waits for the first instead of embedding, and answers as a
 // re-delivery. Each text goes through the model once.
 func TestEmbedBlobSameVersionConcurrently(t *testing.T) {
-	t.Run("SQLite", func(t *testing.T) {
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "tinyhead.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		testSameVersionConcurrently(t, store)
-	})
-	t.Run("SQLServer", func(t *testing.T) {
-		dsn := os.Getenv("TINYHEAD_TEST_MSSQL_DSN")
-		if dsn == "" {
-			t.Skip("set TINYHEAD_TEST_MSSQL_DSN=sqlserver://... (scripts/test.sh starts Babelfish and sets it)")
-		}
-		store, err := sqlstore.Open(t.Context(), sqlstore.DriverSQLServer, newMSSQLDatabase(t, dsn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		testSameVersionConcurrently(t, store)
-	})
+	onEachStore(t, testSameVersionConcurrently)
 }
 
 func testSameVersionConcurrently(t *testing.T, store *sqlstore.Store) {
@@ -415,17 +256,17 @@ func testSameVersionConcurrently(t *testing.T, store *sqlstore.Store) {
 	first := send(t, server, f.blobs, "first", blob)
 	select {
 	case <-emb.entered: // the first holds the lease and embeds its first batch
-	case <-first.done:
+	case <-first.Done:
 		t.Fatalf("the first delivery answered %d before embedding: %v", first.status, first.logs)
 	}
 	second := send(t, server, f.blobs, "second", blob)
 	select {
 	case <-busy.polled: // the second found the version busy, twice: it waits
-	case <-second.done: // it did not wait: the checks below fail
+	case <-second.Done: // it did not wait: the checks below fail
 	}
 	close(emb.release)
-	<-first.done
-	<-second.done
+	<-first.Done
+	<-second.Done
 	if first.err != nil || first.status != http.StatusOK || first.res.Status != tinyhead.IngestDone || first.res.Redelivery {
 		t.Errorf("first: %d %+v (%v) %v; want 200, done", first.status, first.res, first.err, first.logs)
 	}
@@ -530,36 +371,4 @@ func checkOnly(t *testing.T, store *sqlstore.Store, source, etag string, want ma
 				d.Labels, w.Text, etag, w.Labels)
 		}
 	}
-}
-
-// newMSSQLDatabase creates a database next to dsn's for this test alone
-// (other packages' tests empty dsn's own at the same time) and returns its
-// DSN; it is dropped when the test ends.
-func newMSSQLDatabase(t *testing.T, dsn string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("sqlserver", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// CREATE DATABASE takes no parameters; the name is letters, digits and
-	// underscores made here.
-	name := fmt.Sprintf("tinyhead_app_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("create a database next to TINYHEAD_TEST_MSSQL_DSN's: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	q := u.Query()
-	q.Set("database", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

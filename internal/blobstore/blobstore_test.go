@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/tinyhead/tinyhead/internal/azurite"
 	"github.com/tinyhead/tinyhead/internal/azurite/azuritetest"
+	"github.com/tinyhead/tinyhead/internal/logbuf"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -261,7 +261,7 @@ func TestAzurite(t *testing.T) {
 						}
 					}
 				}
-				var logs lockedBuffer
+				var logs logbuf.Buffer
 				fc := newClient(t,
 					WithClientOptions(azblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: tr}}),
 					WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -453,20 +453,3 @@ func (b *breakingBody) Read(p []byte) (int, error) {
 }
 
 func (b *breakingBody) Close() error { return b.rc.Close() }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/config"
 	"github.com/tinyhead/tinyhead/internal/customhandler"
+	"github.com/tinyhead/tinyhead/internal/logbuf"
 )
 
 // StartTimeout is how long the host waits for a custom handler to listen.
@@ -35,7 +35,7 @@ type Handler struct {
 	URL string // http://127.0.0.1:{port}
 
 	cmd    *exec.Cmd
-	logs   LockedBuffer
+	logs   logbuf.Buffer
 	exited chan struct{} // closed when the process has ended
 	err    error         // its exit error, once exited is closed
 }
@@ -205,23 +205,4 @@ func FreePort(tb testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// LockedBuffer is a bytes.Buffer a process's output goroutine and the
-// test may use at once: the output of a handler a test runs.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *LockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,19 +1,16 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/ingest"
+	"github.com/tinyhead/tinyhead/internal/ingest/ingesttest"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -22,159 +19,30 @@ import (
 // instances are), and order their store calls with gates: a schedule, not
 // sleeps, decides who goes first.
 
-// gatedStore stops before each write-side call (BeginIngest, PutDocuments,
-// PruneSource, FinishIngest) and reports it on at, until the scheduler
-// lets it go on.
-type gatedStore struct {
-	ingest.Store
-	at  chan string
-	go_ chan struct{}
-}
-
-func newGatedStore(s ingest.Store) *gatedStore {
-	return &gatedStore{Store: s, at: make(chan string), go_: make(chan struct{})}
-}
-
-func (g *gatedStore) gate(ctx context.Context, op string) error {
-	select {
-	case g.at <- op:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-g.go_:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (g *gatedStore) BeginIngest(ctx context.Context, v tinyhead.BlobVersion, lease time.Duration) (tinyhead.Ingest, error) {
-	if err := g.gate(ctx, "BeginIngest"); err != nil {
-		return tinyhead.Ingest{}, err
-	}
-	return g.Store.BeginIngest(ctx, v, lease)
-}
-
-func (g *gatedStore) PutDocuments(ctx context.Context, docs []tinyhead.Document) error {
-	if err := g.gate(ctx, "PutDocuments"); err != nil {
-		return err
-	}
-	return g.Store.PutDocuments(ctx, docs)
-}
-
-func (g *gatedStore) PruneSource(ctx context.Context, source, keep string) (int, error) {
-	if err := g.gate(ctx, "PruneSource"); err != nil {
-		return 0, err
-	}
-	return g.Store.PruneSource(ctx, source, keep)
-}
-
-func (g *gatedStore) FinishIngest(ctx context.Context, in tinyhead.Ingest) error {
-	if err := g.gate(ctx, "FinishIngest"); err != nil {
-		return err
-	}
-	return g.Store.FinishIngest(ctx, in)
-}
-
-// wholeOpener reads the blob whole when it is opened, as one GET of a
-// small blob delivers it: the attempt keeps reading the version it opened
-// after a newer one is uploaded. The version whose ETag is later, if any,
-// says it was modified a second later than it was.
-type wholeOpener struct {
-	ingest.Opener
-	later *string
-}
-
-func (o wholeOpener) Open(ctx context.Context, container, name string) (io.ReadCloser, blobstore.Props, error) {
-	r, p, err := o.Opener.Open(ctx, container, name)
-	if err != nil {
-		return nil, p, err
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	return io.NopCloser(bytes.NewReader(data)), o.shift(p), err
-}
-
-func (o wholeOpener) Props(ctx context.Context, container, name string) (blobstore.Props, error) {
-	p, err := o.Opener.Props(ctx, container, name)
-	return o.shift(p), err
-}
-
-func (o wholeOpener) shift(p blobstore.Props) blobstore.Props {
-	if o.later != nil && p.ETag == *o.later {
-		p.LastModified = p.LastModified.Add(time.Second)
-	}
-	return p
-}
-
 // delivery is one invocation of the pipeline, run by a scheduler.
 type delivery struct {
-	name  string
-	store *gatedStore
-	next  string // the call it waits to make; "" once it has returned
-	res   ingest.Result
-	err   error
-	done  chan struct{}
+	*ingesttest.Delivery
+	res ingest.Result
+	err error
 }
 
 // start runs p.Ingest in a goroutine and waits until it stops at its
-// first gate (after it has opened the blob). The blob's version whose ETag
-// is *later says it was modified a second later than it was.
+// first gate (after it has opened the blob, read whole). The blob's
+// version whose ETag is *later says it was modified a second later than
+// it was.
 func (e *env) start(t *testing.T, name, blob string, later *string) *delivery {
 	t.Helper()
-	d := &delivery{name: name, store: newGatedStore(e.store), done: make(chan struct{})}
+	gate := ingesttest.NewGate()
+	d := &delivery{Delivery: ingesttest.NewDelivery(name, gate)}
 	p := *e.p
-	p.Store, p.Blobs = d.store, wholeOpener{e.blobs, later}
+	p.Store = ingesttest.NewGatedStore(e.store, func(string) *ingesttest.Gate { return gate })
+	p.Blobs = ingesttest.ShiftedOpener{Opener: e.blobs, Later: later, ReadWhole: true}
 	go func() {
-		defer close(d.done)
+		defer close(d.Done)
 		d.res, d.err = p.Ingest(e.ctx, container, blob)
 	}()
-	d.wait(t)
+	d.Wait(t)
 	return d
-}
-
-// wait waits until d stops at its next gate or returns.
-func (d *delivery) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case d.next = <-d.store.at:
-	case <-d.done:
-		d.next = ""
-	case <-t.Context().Done():
-		t.Fatalf("%s: test ended while waiting for it", d.name)
-	}
-}
-
-// step lets d make the call it waits at, and waits for the next stop. It
-// reports what was done, for the test's log.
-func (d *delivery) step(t *testing.T) string {
-	t.Helper()
-	if d.next == "" {
-		return ""
-	}
-	op := d.next
-	d.store.go_ <- struct{}{}
-	d.wait(t)
-	return d.name + "." + op
-}
-
-// interleavings lists every order of na steps of "A" and nb of "B".
-func interleavings(na, nb int) []string {
-	if na == 0 {
-		return []string{strings.Repeat("B", nb)}
-	}
-	if nb == 0 {
-		return []string{strings.Repeat("A", na)}
-	}
-	var out []string
-	for _, s := range interleavings(na-1, nb) {
-		out = append(out, "A"+s)
-	}
-	for _, s := range interleavings(na, nb-1) {
-		out = append(out, "B"+s)
-	}
-	return out
 }
 
 // TestIngestVersionsInterleaved is issue 11's defect 1 and 2 on the fakes:
@@ -208,7 +76,7 @@ func testVersionsInterleaved(t *testing.T, later bool) {
 	want := []row{{"a", "v2 a", map[string]string{"idem": "y"}}, {"b", "v1 b", map[string]string{"idem": "x"}}}
 	// v1 makes at most 5 gated calls (begin, 2 batches, prune, finish),
 	// v2 at most 5 (begin, again after a tie, a batch, prune, finish).
-	for _, order := range interleavings(5, 5) {
+	for _, order := range ingesttest.Interleavings(5, 5) {
 		t.Run(order, func(t *testing.T) {
 			e := newEnv(t, 2)
 			var laterETag *string
@@ -228,7 +96,7 @@ func testVersionsInterleaved(t *testing.T, later bool) {
 				if who == 'B' {
 					d = b
 				}
-				if s := d.step(t); s != "" {
+				if s := d.Step(t); s != "" {
 					log = append(log, s)
 				}
 			}
@@ -276,9 +144,9 @@ func TestIngestSameVersionConcurrently(t *testing.T) {
 	e.p.BusyPoll = time.Millisecond
 	etag := e.upload(blob, jsonl("a", "one", "b", "two", "c", "three"))
 	a := e.start(t, "A", blob, nil)
-	a.step(t) // BeginIngest: A holds the lease
-	if a.next != "PutDocuments" {
-		t.Fatalf("A waits at %q, want PutDocuments", a.next)
+	a.Step(t) // BeginIngest: A holds the lease
+	if a.Next != "PutDocuments" {
+		t.Fatalf("A waits at %q, want PutDocuments", a.Next)
 	}
 
 	// B asks for the version while A holds it: busy, so it polls. Its
@@ -299,8 +167,8 @@ func TestIngestSameVersionConcurrently(t *testing.T) {
 	case <-polls.polled:
 	case <-bDone: // it did not wait: the test fails below
 	}
-	for a.next != "" {
-		a.step(t)
+	for a.Next != "" {
+		a.Step(t)
 	}
 	<-bDone
 	if a.err != nil || a.res.Status != tinyhead.IngestDone || a.res.Redelivery {
@@ -345,15 +213,15 @@ func TestIngestBusyGivesUp(t *testing.T) {
 	e := newEnv(t, 2)
 	e.upload(blob, jsonl("a", "one"))
 	a := e.start(t, "A", blob, nil)
-	a.step(t) // A holds the lease and waits at PutDocuments
+	a.Step(t) // A holds the lease and waits at PutDocuments
 	p := *e.p
 	p.BusyPoll, p.MaxWait = time.Millisecond, 5*time.Millisecond
 	_, err := p.Ingest(e.ctx, container, blob)
 	if !errors.Is(err, tinyhead.ErrIngestBusy) || !errors.Is(err, tinyhead.ErrConflict) {
 		t.Errorf("error %v, want ErrIngestBusy, an ErrConflict", err)
 	}
-	for a.next != "" {
-		a.step(t)
+	for a.Next != "" {
+		a.Step(t)
 	}
 	if a.err != nil {
 		t.Errorf("A: %v", a.err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tinyhead/tinyhead/internal/blobstore"
 	"github.com/tinyhead/tinyhead/internal/inmem"
+	"github.com/tinyhead/tinyhead/internal/logbuf"
 	"github.com/tinyhead/tinyhead/internal/mlp"
 	"github.com/tinyhead/tinyhead/internal/registry"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
@@ -816,24 +817,6 @@ func TestPromoteRace(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination written by the lock's renewal goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLock: one training of a task at a time; the lock is free again once
 // unlocked; tasks lock independently.
 func TestLock(t *testing.T) {
@@ -921,7 +904,7 @@ func TestLockRenewalFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
 		reg, b := newRegistry(t)
-		var log syncBuffer
+		var log logbuf.Buffer
 		reg.Log = slog.New(slog.NewTextHandler(&log, nil))
 		b.SetFault(func(op, _, _ string) error {
 			if op == "Renew" {
@@ -961,7 +944,7 @@ func TestLockRenewalFailure(t *testing.T) {
 
 // TestDefaultLogger: a registry without a Log logs to slog's default.
 func TestDefaultLogger(t *testing.T) {
-	var log syncBuffer
+	var log logbuf.Buffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&log, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })

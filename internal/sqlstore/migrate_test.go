@@ -1,16 +1,15 @@
 package sqlstore
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/testenv"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -108,36 +107,6 @@ func checkMigrated(t *testing.T, driver, dsn, src string) {
 		t.Errorf("document after the new version: labels %v, group %q, test %v, %v; want idem=a only, group g, test",
 			got.Labels, got.Group, got.Test, err)
 	}
-}
-
-// freshMSSQLDatabase creates an empty database next to dsn's, dropped when
-// the test ends, and returns its DSN.
-func freshMSSQLDatabase(t *testing.T, dsn string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("sqlserver", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// CREATE DATABASE takes no parameters; the name is made here.
-	name := fmt.Sprintf("tinyhead_migrate_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("create a database next to %s's: %v", mssqlEnv, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	q := u.Query()
-	q.Set("database", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // TestMigrateEmbeddings opens a database of the schema before embeddings
@@ -259,7 +228,7 @@ func prepareSQLite(t *testing.T) (string, *sql.DB, dialect, migrations) {
 // TINYHEAD_TEST_MSSQL_DSN's (skipped without it).
 func prepareMSSQL(t *testing.T) (string, *sql.DB, dialect, migrations) {
 	skipWithoutMSSQL(t)
-	dsn := freshMSSQLDatabase(t, os.Getenv(mssqlEnv))
+	dsn := testenv.FreshMSSQLDatabase(t, os.Getenv(mssqlEnv), "tinyhead_migrate")
 	db, err := openMSSQL(dsn, Options{}.withDefaults())
 	if err != nil {
 		t.Fatal(err)
