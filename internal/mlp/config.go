@@ -83,6 +83,18 @@ type Config struct {
 	// Classify and the ONNX graph read the stored sketches unchanged: see
 	// sketchIDF) or "none" (the stored values).
 	SketchWeighting string `json:"sketch_weighting,omitempty"`
+	// SketchExactShare is, for a binary task whose head reads the sketch,
+	// the share of the final logits that comes from a second sketch layer
+	// fitted by an exact solver after training (L2 logistic regression over
+	// the same weighted entries, with a bias; see exactSketch): the head
+	// answers (1 − share) × what SGD trained + share × the exact fit.
+	// Default DefaultSketchExactShare; negative: none (SGD's head alone).
+	// Tasks of more than two classes have none.
+	SketchExactShare float64 `json:"sketch_exact_share,omitempty"`
+	// SketchExactC is the exact fit's inverse regularisation (liblinear's
+	// C: ½‖w‖² + C Σ loss, each row's C times its class weight); default
+	// DefaultSketchExactC.
+	SketchExactC float64 `json:"sketch_exact_c,omitempty"`
 	// ClassWeight weighs each row's loss by its class: "balanced"
 	// (scikit-learn's n/(k·n_c), see BalancedWeights) or "none". The
 	// default ("") is balanced when the rarest class is under
@@ -125,6 +137,10 @@ const (
 	DefaultSketchBuckets      = 1 << 16
 	DefaultSketchLearningRate = 600
 	DefaultSketchWeighting    = SketchWeightingIDF
+	// The exact sketch fit's share and C: BENCHMARKS.md, "Lexical sketch
+	// features", has the measurements (shares 0.3, 0.5 and 0.7).
+	DefaultSketchExactShare = 0.7
+	DefaultSketchExactC     = 1000
 )
 
 // Upper bounds Validate enforces, so that a request cannot ask for more
@@ -152,6 +168,7 @@ const (
 	MaxClassWeight   = 1 << 20 // a class of 1 row in 2^20 rows
 	MaxSketchBuckets = 1 << 22
 	MaxSketchParams  = 1 << 23 // sketch_buckets × classes: 32 MiB per float32 weight array
+	MaxSketchExactC  = 1e9
 )
 
 // WithDefaults returns c with every zero field set to the recipe's value
@@ -187,6 +204,10 @@ func (c Config) WithDefaults(classes int) Config {
 		setFloat(&c.SketchLearningRate, DefaultSketchLearningRate)
 		if c.SketchWeighting == "" {
 			c.SketchWeighting = DefaultSketchWeighting
+		}
+		if classes == 2 {
+			setFloat(&c.SketchExactShare, DefaultSketchExactShare)
+			setFloat(&c.SketchExactC, DefaultSketchExactC)
 		}
 	}
 	return c
@@ -273,6 +294,10 @@ func (c Config) validateSketch() error {
 		return fmt.Errorf("sketch_learning_rate must be positive, not %g", c.SketchLearningRate)
 	case c.SketchWeighting != SketchWeightingIDF && c.SketchWeighting != SketchWeightingNone:
 		return fmt.Errorf("sketch_weighting must be %q or %q, not %q", SketchWeightingIDF, SketchWeightingNone, c.SketchWeighting)
+	case math.IsNaN(c.SketchExactShare) || c.SketchExactShare > 1:
+		return fmt.Errorf("sketch_exact_share must be at most 1 (negative: none), not %g", c.SketchExactShare)
+	case c.SketchExactShare > 0 && !(c.SketchExactC > 0 && c.SketchExactC <= MaxSketchExactC):
+		return fmt.Errorf("sketch_exact_c must be in (0, %g], not %g", float64(MaxSketchExactC), c.SketchExactC)
 	}
 	return nil
 }

@@ -200,7 +200,8 @@ func TestFromONNXSketchRoundTrip(t *testing.T) {
 func expf(v float32) float64 { return math.Exp(float64(v)) }
 
 // TestTrainSketchGolden pins the weights of short sketch trainings (both
-// features, 2 and 4 classes, sketch alone, class weights) to the bit, on 1
+// features, 2 and 4 classes, sketch alone, class weights, the exact
+// sketch fit blended in or not) to the bit, on 1
 // and 2 workers, so that a change to the sketch layer's arithmetic (its
 // order of additions) is a deliberate one: on amd64, the AVX2 kernels and
 // the portable loops (go test -tags noasm) must both give these.
@@ -222,9 +223,12 @@ func TestTrainSketchGolden(t *testing.T) {
 	}{
 		// Rates and weightings are explicit: the recipe's defaults may change.
 		{"both/4", 4, y, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 2}, "d115881478bf286c6fa06db210ba450c36a18da9ab89b1fe4821fb443a06db5b"},
-		{"both/2", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 1}, "465fe447894cb1067c4fcbce50917f81f3b23d522f3707bde71b87bcd611fbed"},
+		{"both/2", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, SketchExactShare: -1, Seed: 1}, "465fe447894cb1067c4fcbce50917f81f3b23d522f3707bde71b87bcd611fbed"},
 		{"sketch/4", 4, y, Config{Features: FeatureSketch, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, Seed: 4}, "189c8eb87697cd3ee0658ba15c95882321da37968bc3bd088f3e66d73a8ab18e"},
-		{"both/2/weighted/idf", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 600, SketchWeighting: SketchWeightingIDF, Seed: 5, ClassWeights: []float64{0.7, 1.9}}, "3c51ff853f7fa002cbea8340467ea1a31f277125080d009b468005ff59ca69fa"},
+		{"both/2/weighted/idf", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 600, SketchWeighting: SketchWeightingIDF, SketchExactShare: -1, Seed: 5, ClassWeights: []float64{0.7, 1.9}}, "3c51ff853f7fa002cbea8340467ea1a31f277125080d009b468005ff59ca69fa"},
+		// The exact sketch fit blended in (binary tasks' default).
+		{"both/2/exact", 2, y2, Config{Features: FeatureBoth, Steps: 40, SketchBuckets: 1 << 12, SketchLearningRate: 600, SketchWeighting: SketchWeightingIDF, SketchExactShare: 0.7, SketchExactC: 1000, Seed: 1}, "d4c9767486366a77589001bc80ca175c249f2ac0fda830ca6fa9bb13941859f6"},
+		{"sketch/2/exact/weighted", 2, y2, Config{Features: FeatureSketch, Steps: 40, SketchBuckets: 1 << 10, SketchLearningRate: 50, SketchWeighting: SketchWeightingNone, SketchExactShare: 0.5, SketchExactC: 10, Seed: 3, ClassWeights: []float64{1.4, 0.6}}, "84a98df98d244ab5c0d18db4cfa9b6899b1020c08ec011fa69ccb008448e1eb7"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, workers := range []int{1, 2} {

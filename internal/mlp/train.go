@@ -104,6 +104,9 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		hist.Loss = append(hist.Loss, loss)
 		hist.LR = append(hist.LR, lr)
 	}
+	if mem != nil {
+		tr.blendExact(cfg, mem.y)
+	}
 	return tr.model(), hist, nil
 }
 
