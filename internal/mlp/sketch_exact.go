@@ -1,6 +1,7 @@
 package mlp
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 )
@@ -37,8 +38,9 @@ const (
 // logistic regression and maximum entropy models", 2011): each of at
 // most passes passes visits the rows in an order drawn from seed and solves each row's
 // one-dimensional dual problem by Newton's method. It runs on one core, in
-// float64, so its result does not depend on the number of cores.
-func (sk *sketchLayer[T]) exactSketch(y []int32, weights []float64, c float64, seed uint64, passes int) (w []float64, b float64) {
+// float64, so its result does not depend on the number of cores. It
+// stops early, with what it has, when ctx is done.
+func (sk *sketchLayer[T]) exactSketch(ctx context.Context, y []int32, weights []float64, c float64, seed uint64, passes int) (w []float64, b float64) {
 	n := len(y)
 	w = make([]float64, sk.buckets)
 	sign := make([]float64, n)    // yᵢ
@@ -73,6 +75,9 @@ func (sk *sketchLayer[T]) exactSketch(y []int32, weights []float64, c float64, s
 	innerEps := 1e-2
 	const innerEpsMin, maxNewton = 1e-8, 100
 	for range passes {
+		if ctx.Err() != nil {
+			break // the training is abandoned: its result is never read
+		}
 		rng.Shuffle(n, func(a, b int) { order[a], order[b] = order[b], order[a] })
 		newton, gmax := 0, 0.0
 		for _, i := range order {
@@ -137,25 +142,43 @@ func (sk *sketchLayer[T]) addRow(w []float64, i int, d float64) {
 	}
 }
 
+// startExact starts the exact sketch fit of a binary head on its own
+// goroutine, beside SGD's training: it reads only the rows' entries, which
+// training does not change, and SGD's steps leave part of the two cores
+// idle while they wait for each other. It returns nil when the head has
+// no exact fit (see Config.SketchExactShare).
+func (tr *trainer[T]) startExact(ctx context.Context, cfg Config, y []int32) <-chan exactFit {
+	if tr.sk == nil || tr.classes != 2 || !(cfg.SketchExactShare > 0) {
+		return nil
+	}
+	done := make(chan exactFit, 1)
+	go func() {
+		w, b := tr.sk.exactSketch(ctx, y, cfg.ClassWeights, cfg.SketchExactC, cfg.Seed, exactSketchPasses)
+		done <- exactFit{w, b}
+	}()
+	return done
+}
+
+// exactFit is exactSketch's result: weights a bucket and the bias.
+type exactFit struct {
+	w []float64
+	b float64
+}
+
 // blendExact makes the trained binary head answer (1 − share) × its own
 // logits + share × those of the exact sketch fit (see
-// Config.SketchExactShare): the MLP's output layer and the sketch
-// layer's weights are scaled by 1 − share, and the exact fit's weights
-// and bias, halved into the (u, −u) the binary layer stands for, are
-// added. The head stays the same shape, so its export is unchanged.
-func (tr *trainer[T]) blendExact(cfg Config, y []int32) {
-	share := cfg.SketchExactShare
-	if tr.sk == nil || tr.classes != 2 || !(share > 0) {
-		return
-	}
-	w, b := tr.sk.exactSketch(y, cfg.ClassWeights, cfg.SketchExactC, cfg.Seed, exactSketchPasses)
+// Config.SketchExactShare): the MLP's output layer and bias and the
+// sketch layer's weights are scaled by 1 − share, and the exact fit's
+// weights and bias, halved into the (u, −u) the binary layer stands for,
+// are added. The head stays the same shape, so its export is unchanged.
+func (tr *trainer[T]) blendExact(share float64, fit exactFit) {
 	keep := T(1 - share)
 	for i := range tr.w2t {
 		tr.w2t[i] *= keep
 	}
-	tr.b2[0] = keep*tr.b2[0] + T(share*b/2)
-	tr.b2[1] = keep*tr.b2[1] - T(share*b/2)
+	tr.b2[0] = keep*tr.b2[0] + T(share*fit.b/2)
+	tr.b2[1] = keep*tr.b2[1] - T(share*fit.b/2)
 	for k, u := range tr.sk.ws {
-		tr.sk.ws[k] = keep*u + T(share*w[k]/2)
+		tr.sk.ws[k] = keep*u + T(share*fit.w[k]/2)
 	}
 }

@@ -49,7 +49,7 @@ func TestExactSketch(t *testing.T) {
 			layer.ws = make([]float32, layer.buckets)
 			layer.splitRows(func(uint32) bool { return false })
 			layer.value = layer.data.Value
-			w, b := layer.exactSketch(y, tt.weights, tt.c, 1, 1000)
+			w, b := layer.exactSketch(t.Context(), y, tt.weights, tt.c, 1, 1000)
 			upper := make([]float64, len(y))
 			for i, yi := range y {
 				upper[i] = tt.c

@@ -65,6 +65,10 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 	if err := tr.useSketch(cfg, mem); err != nil {
 		return nil, History{}, err
 	}
+	var exact <-chan exactFit
+	if mem != nil {
+		exact = tr.startExact(ctx, cfg, mem.y)
+	}
 	hist := History{Loss: make([]float64, 0, cfg.Steps), LR: make([]float64, 0, cfg.Steps)}
 	for t := range cfg.Steps {
 		if err := ctx.Err(); err != nil {
@@ -104,8 +108,8 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 		hist.Loss = append(hist.Loss, loss)
 		hist.LR = append(hist.LR, lr)
 	}
-	if mem != nil {
-		tr.blendExact(cfg, mem.y)
+	if exact != nil {
+		tr.blendExact(cfg.SketchExactShare, <-exact)
 	}
 	return tr.model(), hist, nil
 }
