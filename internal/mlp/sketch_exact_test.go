@@ -3,6 +3,7 @@ package mlp
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -107,24 +108,12 @@ func TestExactSketchBlend(t *testing.T) {
 		t.Errorf("4-class default share %g, want 0 (none)", got)
 	}
 	blended, sgd := trainWith(0, 2, y2), trainWith(-1, 2, y2)
-	if sameFloats(blended.WS, sgd.WS) || sameFloats(blended.W2, sgd.W2) {
+	if slices.Equal(blended.WS, sgd.WS) || slices.Equal(blended.W2, sgd.W2) {
 		t.Error("the default binary head equals SGD's alone: the exact fit was not blended in")
 	}
-	if !sameFloats(blended.W1, sgd.W1) {
+	if !slices.Equal(blended.W1, sgd.W1) {
 		t.Error("blending changed the first layer, which it must leave as trained")
 	}
-}
-
-func sameFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestValidateExactSketch(t *testing.T) {
