@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tinyhead/tinyhead/internal/testenv"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
@@ -42,7 +43,7 @@ func benchDocs(rng *rand.Rand, source, version string, first, n int) []tinyhead.
 // Server when TINYHEAD_TEST_MSSQL_DSN names a database (whose tinyhead
 // tables every benchmark empties, as the tests do).
 func benchDialects() []string {
-	if os.Getenv(mssqlEnv) != "" {
+	if os.Getenv(testenv.MSSQLDSN) != "" {
 		return []string{"SQLite", "SQLServer"}
 	}
 	return []string{"SQLite"}
@@ -55,7 +56,7 @@ func openBench(b *testing.B, dialect string) *Store {
 		err error
 	)
 	if dialect == "SQLServer" {
-		s, err = Open(b.Context(), DriverSQLServer, os.Getenv(mssqlEnv))
+		s, err = Open(b.Context(), DriverSQLServer, os.Getenv(testenv.MSSQLDSN))
 		if err == nil {
 			err = s.Clear(b.Context())
 		}

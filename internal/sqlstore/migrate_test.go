@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -227,8 +226,7 @@ func prepareSQLite(t *testing.T) (string, *sql.DB, dialect, migrations) {
 // prepareMSSQL is prepareSQLite on a database of its own next to
 // TINYHEAD_TEST_MSSQL_DSN's (skipped without it).
 func prepareMSSQL(t *testing.T) (string, *sql.DB, dialect, migrations) {
-	skipWithoutMSSQL(t)
-	dsn := testenv.FreshMSSQLDatabase(t, os.Getenv(mssqlEnv), "tinyhead_migrate")
+	dsn := testenv.FreshMSSQLDatabase(t, testenv.MSSQL(t), "tinyhead_migrate")
 	db, err := openMSSQL(dsn, Options{}.withDefaults())
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,17 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyhead/tinyhead/internal/sqlstore/rowcheck"
+	"github.com/tinyhead/tinyhead/internal/testenv"
+
 	"github.com/tinyhead/tinyhead/internal/sqlstore/storetest"
 	"github.com/tinyhead/tinyhead/internal/tinyhead"
 )
 
 // Store implements tinyhead.Store.
 var _ tinyhead.Store = (*Store)(nil)
-
-// mssqlEnv names the variable holding the DSN of a SQL Server database
-// for the SQL Server tests. Every test empties tinyhead's tables in it:
-// point it at a database used for nothing else.
-const mssqlEnv = "TINYHEAD_TEST_MSSQL_DSN"
 
 // dialects lists the stores the shared tests run against; open returns an
 // empty store.
@@ -48,13 +44,13 @@ func openSQLiteTest(t *testing.T) *Store {
 	return s
 }
 
-// openMSSQLTest opens the database named by TINYHEAD_TEST_MSSQL_DSN and
-// deletes every row of tinyhead's tables, so each test starts empty. Tests
+// openMSSQLTest opens the database named by TINYHEAD_TEST_MSSQL_DSN
+// (testenv.MSSQLDSN) and deletes every row of tinyhead's tables, so each
+// test starts empty: point it at a database used for nothing else. Tests
 // against it never run in parallel.
 func openMSSQLTest(t *testing.T) *Store {
 	t.Helper()
-	skipWithoutMSSQL(t)
-	s, err := Open(t.Context(), DriverSQLServer, os.Getenv(mssqlEnv))
+	s, err := Open(t.Context(), DriverSQLServer, testenv.MSSQL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,18 +61,11 @@ func openMSSQLTest(t *testing.T) *Store {
 	return s
 }
 
-func skipWithoutMSSQL(t *testing.T) {
-	t.Helper()
-	if os.Getenv(mssqlEnv) == "" {
-		t.Skip("set " + mssqlEnv + "=sqlserver://... to run the SQL Server conformance tests")
-	}
-}
-
 func TestConformance(t *testing.T) {
 	for _, d := range dialects() {
 		t.Run(d.name, func(t *testing.T) {
 			if d.name == "SQLServer" {
-				skipWithoutMSSQL(t)
+				testenv.MSSQL(t) // skips without a server
 			}
 			storetest.Run(t, func(t *testing.T) tinyhead.Store { return d.open(t) })
 		})
