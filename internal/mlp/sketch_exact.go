@@ -35,11 +35,11 @@ const (
 //
 // The solver is liblinear's dual coordinate descent for logistic
 // regression (Yu, Huang and Lin, "Dual coordinate descent methods for
-// logistic regression and maximum entropy models", 2011): each of at
-// most passes passes visits the rows in an order drawn from seed and solves each row's
-// one-dimensional dual problem by Newton's method. It runs on one core, in
-// float64, so its result does not depend on the number of cores. It
-// stops early, with what it has, when ctx is done.
+// logistic regression and maximum entropy models", 2011): each pass (at
+// most passes) visits the rows in an order drawn from seed and solves each
+// row's one-dimensional dual problem by Newton's method. It runs on one
+// core, in float64, so its result does not depend on the number of cores.
+// It stops early, with what it has, when ctx is done.
 func (sk *sketchLayer[T]) exactSketch(ctx context.Context, y []int32, weights []float64, c float64, seed uint64, passes int) (w []float64, b float64) {
 	n := len(y)
 	w = make([]float64, sk.buckets)
@@ -146,14 +146,15 @@ func (sk *sketchLayer[T]) addRow(w []float64, i int, d float64) {
 // goroutine, beside SGD's training: it reads only the rows' entries, which
 // training does not change, and SGD's steps leave part of the two cores
 // idle while they wait for each other. It returns nil when the head has
-// no exact fit (see Config.SketchExactShare).
-func (tr *trainer[T]) startExact(ctx context.Context, cfg Config, y []int32) <-chan exactFit {
+// no exact fit (see Config.SketchExactShare; a sketch layer has its rows
+// in memory, mem).
+func (tr *trainer[T]) startExact(ctx context.Context, cfg Config, mem *MemoryBatches) <-chan exactFit {
 	if tr.sk == nil || tr.classes != 2 || !(cfg.SketchExactShare > 0) {
 		return nil
 	}
 	done := make(chan exactFit, 1)
 	go func() {
-		w, b := tr.sk.exactSketch(ctx, y, cfg.ClassWeights, cfg.SketchExactC, cfg.Seed, exactSketchPasses)
+		w, b := tr.sk.exactSketch(ctx, mem.y, cfg.ClassWeights, cfg.SketchExactC, cfg.Seed, exactSketchPasses)
 		done <- exactFit{w, b}
 	}()
 	return done

@@ -65,10 +65,11 @@ func train[T float32 | float64](ctx context.Context, cfg Config, dim, classes in
 	if err := tr.useSketch(cfg, mem); err != nil {
 		return nil, History{}, err
 	}
-	var exact <-chan exactFit
-	if mem != nil {
-		exact = tr.startExact(ctx, cfg, mem.y)
-	}
+	// The exact sketch fit runs beside the steps; a training that returns
+	// early stops it.
+	exactCtx, stopExact := context.WithCancel(ctx)
+	defer stopExact()
+	exact := tr.startExact(exactCtx, cfg, mem)
 	hist := History{Loss: make([]float64, 0, cfg.Steps), LR: make([]float64, 0, cfg.Steps)}
 	for t := range cfg.Steps {
 		if err := ctx.Err(); err != nil {
